@@ -1,0 +1,220 @@
+"""``VGGFeatureExtractor``: a VGG16 conv base cut at a layer, as a scikit-learn transformer."""
+
+import os
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+
+from . import _backbone
+from ._activations import run_model
+from ._images import check_image_shape, check_image_size, image_source
+
+# What fit learns from X; dropped before each fit so a refit on another kind of X starts clean.
+_INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_")
+
+
+class VGGFeatureExtractor(TransformerMixin, BaseEstimator):
+    """Activations of a pretrained VGG16 convolutional base, cut at a chosen layer.
+
+    Images go through VGG16's preprocessing (RGB to BGR, ImageNet mean subtracted) and the
+    network up to ``layer``; the activation is flattened or pooled over space, giving one row
+    of features per image for any scikit-learn estimator.
+
+    Parameters
+    ----------
+    layer : str, default="block5_pool"
+        The VGG16 conv-base layer to cut at, ``"block1_conv1"`` ... ``"block5_pool"``. Early
+        layers hold generic edges and textures, late ones more abstract, task-specific
+        patterns; only the layers up to the cut are computed.
+    weights : "imagenet", None or path, default="imagenet"
+        ``"imagenet"``: Keras' ImageNet weights, downloaded once into Keras' cache
+        (``~/.keras/models``). ``None``: random initialisation, the same in every process. A
+        path: a weights file saved from a Keras VGG16 conv base (``include_top=False``), e.g.
+        with ``model.save_weights("base.weights.h5")``. Weights are read once per process.
+    pooling : {None, "avg", "max"}, default=None
+        ``None`` flattens the activation (height x width x channels features, as in the
+        book); ``"avg"`` and ``"max"`` pool it globally over space (channels features).
+    image_size : (int, int) or int, default=(150, 150)
+        ``(height, width)`` every image is resized to before the network.
+    image_shape : (int, int, int), default=None
+        ``(height, width, channels)`` of the images that the rows of a 2-D ``X`` flatten (in
+        C order, channels last). With ``None``, rows of ``height * width * 3`` values for
+        ``image_size`` are such images, and rows of any other width are tabular features:
+        each column is min-max scaled to 0-255 with the range seen in ``fit`` and drawn as a
+        vertical stripe of a gray image.
+    batch_size : int, default=32
+        Images per forward pass. Only about two batches of decoded images are held in memory
+        at a time.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Compute precision. ``"bfloat16"`` is about twice as fast on CPUs with bfloat16
+        instructions and on GPUs; features are returned as floats either way. Keras' global
+        dtype policy is left unchanged.
+    verbose : int, default=0
+        ``1`` shows a progress bar over the images.
+
+    Attributes
+    ----------
+    feature_shape_ : tuple of int
+        ``(height, width, channels)`` of the activation at ``layer`` before pooling.
+    weights_id_ : str
+        A digest of the weights used in ``fit``; ``transform`` refuses different weights
+        (e.g. a weights file rewritten since).
+    n_features_in_ : int
+        Number of columns of a 2-D ``X`` seen in ``fit`` (only for 2-D ``X``).
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame ``X`` seen in ``fit`` (only for DataFrames).
+    data_min_, data_max_ : ndarray
+        Per-column range of tabular rows seen in ``fit`` (only for such rows).
+
+    Notes
+    -----
+    ``X`` may be a 4-D array ``(n_images, height, width, channels)`` with 1 or 3 channels,
+    uint8 or float pixels in 0-255; a 2-D array (see ``image_shape``); or a list or 1-D array
+    of image file paths, decoded with Pillow (any mode to RGB, EXIF orientation applied).
+    Images of any size are resized to ``image_size`` one by one. The output is float32, or
+    float64 for float64 input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skconvnet import VGGFeatureExtractor
+    >>> rng = np.random.default_rng(0)
+    >>> images = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+    >>> extractor = VGGFeatureExtractor(
+    ...     layer="block2_pool", pooling="avg", weights=None, image_size=(32, 32))
+    >>> extractor.fit_transform(images).shape
+    (6, 128)
+    >>> extractor.get_feature_names_out()[:2]
+    array(['block2_pool_avg_ch0', 'block2_pool_avg_ch1'], dtype=object)
+    >>> model = make_pipeline(extractor, LogisticRegression()).fit(images, [0, 1] * 3)
+    >>> model.predict(images).shape
+    (6,)
+    """
+
+    _parameter_constraints = {
+        "layer": [str],
+        "weights": [None, str, os.PathLike],
+        "pooling": [None, StrOptions({"avg", "max"})],
+        "image_size": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "image_shape": [None, "array-like"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions({"float32", "bfloat16"})],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        layer="block5_pool",
+        weights="imagenet",
+        pooling=None,
+        image_size=(150, 150),
+        image_shape=None,
+        batch_size=32,
+        precision="float32",
+        verbose=0,
+    ):
+        self.layer = layer
+        self.weights = weights
+        self.pooling = pooling
+        self.image_size = image_size
+        self.image_shape = image_shape
+        self.batch_size = batch_size
+        self.precision = precision
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Validate the parameters and ``X``, and resolve the weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, height, width, channels) or (n_samples, n_columns), \
+                or list of paths
+            Training images (see Notes); only tabular rows have something to learn (their
+            range).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : VGGFeatureExtractor
+        """
+        layer = _backbone.check_layer(self.layer)
+        feature_shape = _backbone.output_shape(layer, check_image_size(self.image_size))
+        for name in _INPUT_ATTRIBUTES:
+            self.__dict__.pop(name, None)
+        self._images(X, reset=True)
+        self.weights_id_ = _backbone.resolve_weights(self.weights).digest
+        self.feature_shape_ = feature_shape
+        return self
+
+    def transform(self, X):
+        """The features of each image of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, height, width, channels) or (n_samples, n_columns), \
+                or list of paths
+            Images (see Notes).
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        source = self._images(X, reset=False)
+        weights = _backbone.resolve_weights(self.weights)
+        if weights.digest != self.weights_id_:
+            raise ValueError(
+                f"weights={self.weights!r} now resolve to other weights than in fit "
+                f"(digest {weights.digest}, fitted {self.weights_id_}): the file changed. "
+                "Fit the extractor again."
+            )
+        model = _backbone.cut_model(weights, self.layer, self.pooling, self.precision)
+        return run_model(model, source, batch_size=self.batch_size, verbose=self.verbose)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: layer, pooling or position, and channel.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Only checked against the names seen in ``fit``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features, generate_names=False)
+        height, width, channels = self.feature_shape_
+        if self.pooling:
+            names = [f"{self.layer}_{self.pooling}_ch{c}" for c in range(channels)]
+        else:
+            names = [
+                f"{self.layer}_y{y}_x{x}_ch{c}"
+                for y in range(height)
+                for x in range(width)
+                for c in range(channels)
+            ]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _images(self, X, *, reset):
+        return image_source(
+            self,
+            X,
+            image_size=check_image_size(self.image_size),
+            image_shape=check_image_shape(self.image_shape),
+            reset=reset,
+        )

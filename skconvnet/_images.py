@@ -1,0 +1,340 @@
+"""Every accepted ``X`` as a stream of resized RGB batches of float32 pixels in 0-255.
+
+Three kinds of input, one interface (:class:`ImageSource`):
+
+- a 4-D array ``(n, height, width, channels)``, channels 1 or 3;
+- a 2-D array: rows that flatten an image (``image_shape``, or ``height * width * 3`` values
+  for ``image_size``) are reshaped back; rows of any other width are tabular features, each
+  column min-max scaled to 0-255 (range learned in ``fit``) and drawn as a stripe;
+- a list or 1-D array of image file paths, decoded with Pillow.
+
+Images are resized one by one, so a row's pixels never depend on its batch-mates.
+"""
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import sparse
+from sklearn.utils import check_array
+from sklearn.utils.validation import validate_data
+
+_BILINEAR = Image.Resampling.BILINEAR
+
+
+def check_image_size(image_size):
+    """``(height, width)`` from an ``image_size`` parameter (an int means a square)."""
+    if isinstance(image_size, Integral) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    size = tuple(image_size)
+    if len(size) != 2 or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size
+    ):
+        raise ValueError(
+            f"image_size must be (height, width) with two positive integers, got {image_size!r}."
+        )
+    return tuple(int(s) for s in size)
+
+
+def check_image_shape(image_shape):
+    """``(height, width, channels)`` from an ``image_shape`` parameter, or None."""
+    if image_shape is None:
+        return None
+    shape = tuple(image_shape)
+    if (
+        len(shape) != 3
+        or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in shape)
+        or shape[2] not in (1, 3)
+    ):
+        raise ValueError(
+            "image_shape must be (height, width, channels) with positive integers and "
+            f"channels 1 or 3, got {image_shape!r}."
+        )
+    return tuple(int(s) for s in shape)
+
+
+def image_source(estimator, X, *, image_size, image_shape=None, reset):
+    """Validate ``X`` and return its images as an :class:`ImageSource`.
+
+    With ``reset=True`` (in ``fit``) 2-D input sets ``n_features_in_`` (and
+    ``feature_names_in_``) through ``validate_data``, and tabular rows set ``data_min_`` and
+    ``data_max_`` on ``estimator``; with ``reset=False`` these are checked and used.
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"X is a single path ({X!r}); pass a list of image file paths, e.g. [X]."
+        )
+    if _looks_like_paths(X):
+        return PathImages(X, image_size)
+    if not sparse.issparse(X) and getattr(X, "ndim", None) is None:
+        try:
+            X = np.asarray(X)
+        except ValueError as error:
+            raise ValueError(
+                f"X cannot be read as an array ({error}). Pass a 4-D array of images, a 2-D "
+                "array, or a list of image file paths."
+            ) from None
+    ndim = 2 if sparse.issparse(X) else X.ndim
+    if ndim == 1 and X.size == 0:
+        raise ValueError(
+            "X is empty: it holds no images. Pass at least one image (array row or file path)."
+        )
+    if ndim == 2:
+        return _rows(estimator, X, image_size, image_shape, reset)
+    if ndim == 4:
+        return ArrayImages(_check_pixels(X), image_size)
+    raise ValueError(_WRONG_NDIM.get(ndim, _WRONG_NDIM["other"]).format(shape=np.shape(X)))
+
+
+_WRONG_NDIM = {
+    1: "X is a 1-D array of numbers (shape {shape}) and not a list of image file paths. "
+    "Expected a 4-D array (n_images, height, width, channels), a 2-D array with one sample "
+    "per row, or a list of paths. Reshape your data either using X.reshape(-1, 1) if it has a "
+    "single feature or X.reshape(1, -1) if it contains a single sample.",
+    3: "X is a 3-D array (shape {shape}); expected a 4-D array (n_images, height, width, "
+    "channels). Add the channel axis of grayscale images with X[..., np.newaxis], or make a "
+    "single RGB image a batch with X[np.newaxis].",
+    "other": "X has shape {shape}; expected a 4-D array (n_images, height, width, channels), "
+    "a 2-D array with one sample per row, or a list of image file paths.",
+}
+
+
+def _looks_like_paths(X):
+    if isinstance(X, (list, tuple)):
+        items = X
+    elif getattr(X, "ndim", None) == 1 and getattr(getattr(X, "dtype", None), "kind", "") in "OUS":
+        items = list(X)
+    else:
+        return False
+    return len(items) > 0 and isinstance(items[0], (str, os.PathLike))
+
+
+def _check_pixels(X):
+    """A 4-D numeric array of 1- or 3-channel images with values in 0-255."""
+    X = check_array(X, allow_nd=True, dtype="numeric", input_name="X")
+    if X.dtype.kind not in "uif":
+        raise TypeError(
+            f"X has dtype {X.dtype}; expected pixel values as uint8, integers or floats."
+        )
+    if X.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"X has shape {X.shape}: {X.shape[-1]} channels in its last axis, expected 1 "
+            "(grayscale) or 3 (RGB) in channels-last layout (n_images, height, width, channels). "
+            "Channels-first arrays: X.transpose(0, 2, 3, 1); RGBA images: X[..., :3]."
+        )
+    if X.dtype != np.uint8:
+        low, high = X.min(), X.max()
+        if low < 0 or high > 255:
+            raise ValueError(
+                f"X holds pixel values from {low} to {high}; expected 0-255 as in uint8 images "
+                "(VGG16 subtracts the ImageNet mean from such pixels). Rescale X, e.g. "
+                "X * 255 for images in 0-1."
+            )
+        if X.dtype.kind == "f" and X.size and high <= 1:
+            warnings.warn(
+                "X holds pixel values in 0-1, but skconvnet expects 0-255 as in uint8 images: "
+                "multiply by 255 if these images were scaled.",
+                UserWarning,
+                stacklevel=4,
+            )
+    return X
+
+
+def _rows(estimator, X, image_size, image_shape, reset):
+    X = validate_data(estimator, X, reset=reset, dtype=(np.float64, np.float32))
+    width = X.shape[1]
+    if image_shape is None and width == image_size[0] * image_size[1] * 3:
+        image_shape = (*image_size, 3)
+    if image_shape is not None:
+        if width != np.prod(image_shape):
+            raise ValueError(
+                f"X has {width} columns but image_shape={image_shape} flattens to "
+                f"{int(np.prod(image_shape))} values per image."
+            )
+        if reset:
+            _forget_ranges(estimator)
+        return ArrayImages(_check_pixels(X.reshape(-1, *image_shape)), image_size)
+    if reset:
+        estimator.data_min_ = X.min(axis=0)
+        estimator.data_max_ = X.max(axis=0)
+    elif not hasattr(estimator, "data_min_"):
+        raise ValueError(
+            f"X has {width} columns, which is not a flattened image of image_size={image_size}, "
+            "and this estimator was not fitted on such rows. Fit it on rows of the same width, "
+            "or pass images."
+        )
+    return StripeImages(X, estimator.data_min_, estimator.data_max_, image_size)
+
+
+def _forget_ranges(estimator):
+    for name in ("data_min_", "data_max_"):
+        estimator.__dict__.pop(name, None)
+
+
+class ImageSource:
+    """``n_samples`` images, loaded as float32 batches ``(b, height, width, 3)``."""
+
+    dtype = np.float32  # the dtype features of these images are returned in
+
+    def __init__(self, n_samples, image_size):
+        self.n_samples = n_samples
+        self.image_size = image_size
+
+    def load(self, start, stop):
+        raise NotImplementedError
+
+    def batches(self, batch_size):
+        """Yield the images in order, ``batch_size`` at a time, loading ahead in a thread."""
+        n = self.n_samples
+        with ThreadPoolExecutor(max_workers=1) as loader:
+            ahead = loader.submit(self.load, 0, min(batch_size, n))
+            for start in range(0, n, batch_size):
+                batch = ahead.result()
+                following = start + batch_size
+                if following < n:
+                    ahead = loader.submit(self.load, following, min(following + batch_size, n))
+                yield batch
+
+
+class ArrayImages(ImageSource):
+    def __init__(self, images, image_size):
+        super().__init__(len(images), image_size)
+        self.images = images
+        if images.dtype == np.float64:
+            self.dtype = np.float64
+
+    def load(self, start, stop):
+        batch = self.images[start:stop].astype(np.float32)
+        if batch.shape[1:3] != self.image_size:
+            batch = np.stack([_resize(image, self.image_size) for image in batch])
+        if batch.shape[-1] == 1:
+            batch = np.repeat(batch, 3, axis=-1)
+        return batch
+
+
+def _resize(image, image_size):
+    """Bilinear resize of one float image, channel by channel (Pillow's 32-bit float mode)."""
+    height, width = image_size
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(image[..., k]).resize((width, height), _BILINEAR))
+            for k in range(image.shape[-1])
+        ],
+        axis=-1,
+    )
+
+
+class StripeImages(ImageSource):
+    """Tabular rows drawn as gray images: column ``j`` fills the ``j``-th stripe.
+
+    Stripes run top to bottom; with more columns than the image is wide they wrap into
+    several bands.
+    """
+
+    def __init__(self, X, data_min, data_max, image_size):
+        super().__init__(len(X), image_size)
+        self.X = X
+        if X.dtype == np.float64:
+            self.dtype = np.float64
+        self.data_min = data_min
+        span = data_max - data_min
+        self.scale = 255.0 / np.where(span > 0, span, 1.0)
+        self.pixel_column = _stripe_layout(X.shape[1], image_size)
+
+    def load(self, start, stop):
+        values = np.clip((self.X[start:stop] - self.data_min) * self.scale, 0, 255)
+        blank = np.zeros((len(values), 1))
+        gray = np.hstack([values, blank]).astype(np.float32)[:, self.pixel_column]
+        return np.repeat(gray[..., np.newaxis], 3, axis=-1)
+
+
+def _stripe_layout(n_columns, image_size):
+    """``(height, width)`` array: which column each pixel shows (``n_columns`` = blank)."""
+    height, width = image_size
+    per_band = min(n_columns, width)
+    n_bands = -(-n_columns // per_band)
+    if n_bands > height:
+        raise ValueError(
+            f"X has {n_columns} columns, more than an image of image_size={image_size} can "
+            f"show as stripes ({height * width}). Increase image_size, or pass image_shape if "
+            "the rows are flattened images."
+        )
+    band = np.arange(height) * n_bands // height
+    stripe = np.arange(width) * per_band // width
+    column = band[:, np.newaxis] * per_band + stripe[np.newaxis, :]
+    return np.minimum(column, n_columns)
+
+
+class PathImages(ImageSource):
+    """Image files decoded with Pillow, converted to RGB and resized.
+
+    Every path is opened (header only) up front so that all missing or unreadable files are
+    reported together; files that fail while decoding (truncated ones) are collected the same
+    way.
+    """
+
+    def __init__(self, paths, image_size):
+        paths = list(paths)
+        for index, path in enumerate(paths):
+            if not isinstance(path, (str, os.PathLike)):
+                raise TypeError(
+                    f"X[{index}] is {path!r} ({type(path).__name__}); a list of image paths "
+                    "must hold only str or os.PathLike items."
+                )
+        super().__init__(len(paths), image_size)
+        self.paths = paths
+        _raise_for(paths, [(path, _header_problem(path)) for path in paths])
+
+    def load(self, start, stop):
+        images, problems = [], []
+        for path in self.paths[start:stop]:
+            try:
+                images.append(decode(path, self.image_size))
+            except (OSError, ValueError, Image.DecompressionBombError) as error:
+                problems.append((path, f"cannot be decoded ({error})"))
+        if problems:  # decode the rest too, to name every bad file at once
+            for path in self.paths[stop:]:
+                try:
+                    decode(path, self.image_size)
+                except (OSError, ValueError, Image.DecompressionBombError) as error:
+                    problems.append((path, f"cannot be decoded ({error})"))
+            _raise_for(self.paths, problems)
+        return np.stack(images)
+
+
+def decode(path, image_size):
+    """One image file as float32 RGB pixels ``(height, width, 3)`` in 0-255."""
+    height, width = image_size
+    with Image.open(path) as image:
+        # JPEG: decode at the smallest power-of-two reduction that is still large enough
+        image.draft(None, (max(image_size), max(image_size)))
+        image = ImageOps.exif_transpose(image).convert("RGB")
+        return np.asarray(image.resize((width, height), _BILINEAR), dtype=np.float32)
+
+
+def _header_problem(path):
+    try:
+        with Image.open(path):
+            return None
+    except FileNotFoundError:
+        return "no such file"
+    except IsADirectoryError:
+        return "is a directory, not an image file"
+    except UnidentifiedImageError:
+        return "is not an image file Pillow can read"
+    except OSError as error:
+        return f"cannot be opened ({error})"
+
+
+def _raise_for(paths, problems):
+    problems = [(path, problem) for path, problem in problems if problem]
+    if not problems:
+        return
+    lines = "\n".join(f"  {os.fspath(path)}: {problem}" for path, problem in problems)
+    message = f"{len(problems)} of {len(paths)} image files cannot be used:\n{lines}"
+    if all(problem == "no such file" for _, problem in problems):
+        raise FileNotFoundError(message)
+    raise ValueError(message)
