@@ -1,0 +1,62 @@
+import os
+
+# Before any backend or SciPy import: quiet TensorFlow's C++ logs, and let scikit-learn's
+# array-API check run (it is skipped without this flag).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CATS_AND_DOGS = SHARED / "data" / "cats_and_dogs"
+HED_WEIGHTS = SHARED / "weights" / "vgg16_hed_notop.weights.h5"
+
+
+@pytest.fixture(scope="session")
+def hed_weights():
+    """The shared pretrained VGG16 conv base (HED edge-detection weights)."""
+    if not HED_WEIGHTS.is_file():
+        pytest.skip(f"shared weights not found at {HED_WEIGHTS}")
+    return HED_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def cats_and_dogs():
+    """The shared cats/dogs photos: ``{"train": ..., "validation": ...}`` folders."""
+    if not CATS_AND_DOGS.is_dir():
+        pytest.skip(f"shared cats/dogs photos not found at {CATS_AND_DOGS}")
+    return CATS_AND_DOGS
+
+
+@pytest.fixture
+def images():
+    """Eight small random RGB images, uint8."""
+    return np.random.default_rng(0).integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def image_files(tmp_path):
+    """Write arrays as image files and return their paths: ``image_files(arrays, suffix)``."""
+
+    def write(arrays, suffix=".png", mode=None):
+        paths = []
+        for index, array in enumerate(arrays):
+            path = tmp_path / f"image{index}{suffix}"
+            image = Image.fromarray(np.asarray(array))
+            (image.convert(mode) if mode else image).save(path)
+            paths.append(path)
+        return paths
+
+    return write
+
+
+def small_extractor(**params):
+    """A fast extractor for unit tests: random weights, 32x32 images, cut at block2_pool."""
+    from skconvnet import VGGFeatureExtractor
+
+    defaults = dict(weights=None, image_size=(32, 32), layer="block2_pool", pooling="avg")
+    return VGGFeatureExtractor(**{**defaults, **params})

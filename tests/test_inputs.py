@@ -1,0 +1,145 @@
+"""Every accepted kind of X gives the features of the images it holds."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import small_extractor
+from skconvnet import _images
+
+
+def test_grayscale_channel_is_repeated_to_rgb(images):
+    gray = images[..., :1]
+    np.testing.assert_array_equal(
+        small_extractor().fit_transform(gray),
+        small_extractor().fit_transform(np.repeat(gray, 3, axis=-1)),
+    )
+
+
+def test_rows_of_flattened_images_are_reshaped_back(images):
+    rows = images.reshape(len(images), -1)
+    np.testing.assert_array_equal(
+        small_extractor().fit_transform(rows), small_extractor().fit_transform(images)
+    )
+
+
+def test_image_shape_reads_rows_of_other_images(images):
+    gray = images[:, :16, :16, :1]
+    rows = gray.reshape(len(gray), -1)
+    np.testing.assert_array_equal(
+        small_extractor(image_shape=(16, 16, 1)).fit_transform(rows),
+        small_extractor().fit_transform(gray),
+    )
+
+
+def test_images_of_other_sizes_are_resized():
+    colors = np.random.default_rng(1).integers(0, 256, size=(3, 1, 1, 3)).astype(np.float32)
+    large = np.broadcast_to(colors, (3, 64, 48, 3))
+    exact = np.broadcast_to(colors, (3, 32, 32, 3))
+    np.testing.assert_allclose(
+        small_extractor().fit_transform(large), small_extractor().fit_transform(exact), rtol=1e-5
+    )
+
+
+def test_image_files_give_the_features_of_their_pixels(images, image_files):
+    paths = image_files(images, ".png")
+    from_files = small_extractor().fit_transform(paths)
+    np.testing.assert_array_equal(from_files, small_extractor().fit_transform(images))
+    as_strings = [str(p) for p in paths]
+    for same in (as_strings, np.array(as_strings), pd.Series(as_strings), tuple(paths)):
+        np.testing.assert_array_equal(small_extractor().fit_transform(same), from_files)
+
+
+@pytest.mark.parametrize(
+    "mode, suffix", [("L", ".png"), ("RGBA", ".png"), ("P", ".png"), ("CMYK", ".jpg"),
+                     ("I;16", ".png"), ("RGB", ".bmp"), ("RGB", ".webp")]
+)
+def test_files_in_any_mode_are_read_as_rgb(images, image_files, mode, suffix):
+    paths = image_files(images[:2], suffix, mode=mode)
+    assert Image.open(paths[0]).mode == mode
+    features = small_extractor().fit_transform(paths)
+    assert features.shape == (2, 128) and np.isfinite(features).all()
+
+
+def test_grayscale_file_matches_grayscale_array(images, image_files):
+    gray = images[..., 0]
+    paths = image_files(gray, ".png")
+    np.testing.assert_array_equal(
+        small_extractor().fit_transform(paths), small_extractor().fit_transform(gray[..., None])
+    )
+
+
+def test_files_of_mixed_sizes(tmp_path):
+    rng = np.random.default_rng(2)
+    paths = []
+    for index, (height, width) in enumerate([(20, 90), (300, 200), (32, 32), (7, 5)]):
+        pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+        paths.append(tmp_path / f"{index}.jpg")
+        Image.fromarray(pixels).save(paths[-1])
+    assert small_extractor().fit_transform(paths).shape == (4, 128)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((32, 64, 3), np.uint8)
+    pixels[:, :32] = 255  # left half white
+    upright, rotated = tmp_path / "upright.png", tmp_path / "rotated.png"
+    Image.fromarray(pixels).save(upright)
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored rotated: viewers turn it 90 degrees counter-clockwise
+    Image.fromarray(np.rot90(pixels, k=-1).copy()).save(rotated, exif=exif)
+    np.testing.assert_array_equal(
+        _images.decode(rotated, (32, 64)), _images.decode(upright, (32, 64))
+    )
+
+
+def test_tabular_rows_are_invariant_to_column_scaling():
+    X = np.random.default_rng(3).normal(size=(12, 5))
+    features = small_extractor().fit_transform(X)
+    rescaled = small_extractor().fit_transform(X * [1, 10, 100, 0.1, 3] + 7)
+    np.testing.assert_allclose(features, rescaled, rtol=1e-5, atol=1e-5)
+    assert np.unique(features.round(4), axis=0).shape[0] == len(X)
+
+
+def test_stripe_layout_gives_each_column_a_stripe():
+    two = _images._stripe_layout(2, (4, 8))
+    np.testing.assert_array_equal(two, [[0] * 4 + [1] * 4] * 4)
+    many = _images._stripe_layout(12, (4, 8))  # wraps into two bands, blanks at the end
+    assert set(np.unique(many[:2])) == set(range(8))
+    assert set(np.unique(many[2:])) == {8, 9, 10, 11, 12}
+
+
+def test_test_rows_beyond_the_fitted_range_are_clipped():
+    X = np.random.default_rng(4).uniform(size=(10, 3))
+    extractor = small_extractor().fit(X)
+    np.testing.assert_array_equal(
+        extractor.transform(X.max(axis=0, keepdims=True) + 5),
+        extractor.transform(X.max(axis=0, keepdims=True)),
+    )
+
+
+def test_dataframe_rows_keep_feature_names():
+    frame = pd.DataFrame(np.random.default_rng(5).normal(size=(6, 3)), columns=["a", "b", "c"])
+    extractor = small_extractor().fit(frame)
+    assert list(extractor.feature_names_in_) == ["a", "b", "c"]
+    assert extractor.n_features_in_ == 3
+
+
+def test_refit_on_images_forgets_tabular_state(images):
+    extractor = small_extractor().fit(np.random.default_rng(6).normal(size=(6, 3)))
+    extractor.fit(images)
+    assert not hasattr(extractor, "n_features_in_") and not hasattr(extractor, "data_min_")
+
+
+def test_images_are_streamed_in_batches(images, image_files, monkeypatch):
+    """At most two batches are decoded before the network has taken the first."""
+    paths = image_files(np.concatenate([images] * 3), ".png")  # 24 files
+    decoded = []
+    decode = _images.decode
+    monkeypatch.setattr(_images, "decode", lambda *a: decoded.append(1) or decode(*a))
+    source = _images.PathImages(paths, (32, 32))
+    batches = source.batches(4)
+    first = next(batches)
+    assert first.shape == (4, 32, 32, 3) and first.dtype == np.float32
+    assert len(decoded) <= 8
+    assert sum(len(b) for b in batches) == 20

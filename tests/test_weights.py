@@ -1,0 +1,130 @@
+"""Resolving ``weights``: ImageNet download, random init, files; once per process."""
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from conftest import small_extractor
+from skconvnet import _backbone
+
+
+@pytest.fixture
+def fresh_cache():
+    """Forget the weights resolved so far in this process (and again afterwards)."""
+    _backbone._load.cache_clear()
+    yield
+    _backbone._load.cache_clear()
+
+
+def _save_legacy_h5(model, path):
+    """Write weights in the legacy Keras HDF5 layout of Keras' published ImageNet files."""
+    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+
+    with h5py.File(path, "w") as file:
+        save_weights_to_hdf5_group(file, model)
+
+
+@pytest.fixture
+def imagenet_stand_in(tmp_path, monkeypatch, fresh_cache):
+    """Serve a prepared VGG16 notop file at a file:// origin and point Keras' cache at tmp."""
+    import keras
+
+    base = keras.applications.VGG16(include_top=False, weights=None)
+    origin = tmp_path / "origin" / _backbone.IMAGENET_FILE
+    origin.parent.mkdir()
+    _save_legacy_h5(base, origin)
+    monkeypatch.setattr(_backbone, "IMAGENET_URL", origin.as_uri())
+    monkeypatch.setattr(_backbone, "IMAGENET_MD5", hashlib.md5(origin.read_bytes()).hexdigest())
+    # Keras reads $KERAS_HOME once, at import: point its cache at tmp directly.
+    (tmp_path / "keras_home").mkdir()
+    monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path / "keras_home"))
+    return base, origin, tmp_path / "keras_home" / "models" / _backbone.IMAGENET_FILE
+
+
+def test_imagenet_downloads_through_keras_cache_once(imagenet_stand_in, images):
+    base, origin, cached = imagenet_stand_in
+    extractor = small_extractor(weights="imagenet").fit(images)
+    assert cached.is_file()  # Keras' get_file stored it in its cache
+    weights = _backbone.resolve_weights("imagenet")
+    for name, (kernel, bias) in weights.arrays.items():
+        np.testing.assert_array_equal(kernel, base.get_layer(name).get_weights()[0])
+        np.testing.assert_array_equal(bias, base.get_layer(name).get_weights()[1])
+    # A new process (simulated by clearing the cache) reuses the cached file: the origin
+    # can be gone.
+    origin.unlink()
+    _backbone._load.cache_clear()
+    np.testing.assert_array_equal(
+        clone(extractor).fit_transform(images), extractor.transform(images)
+    )
+
+
+def test_imagenet_download_failure_says_how_to_work_offline(imagenet_stand_in, images):
+    _, origin, _ = imagenet_stand_in
+    origin.unlink()
+    with pytest.raises(OSError, match=r"Could not download the ImageNet VGG16 weights.*weights="):
+        small_extractor(weights="imagenet").fit(images)
+
+
+def test_weights_are_read_once_per_process(hed_weights, images, monkeypatch, fresh_cache):
+    reads = []
+    read = _backbone._read_weights_file
+    monkeypatch.setattr(_backbone, "_read_weights_file", lambda path: reads.append(path) or read(path))
+    extractor = small_extractor(weights=hed_weights).fit(images)
+    clone(extractor).fit(images).transform(images)
+    small_extractor(weights=str(hed_weights), layer="block4_pool").fit(images)
+    assert len(reads) == 1
+
+
+def test_rewritten_weights_file_is_read_again_and_refused_until_refit(tmp_path, images, fresh_cache):
+    import keras
+
+    path = tmp_path / "base.weights.h5"
+    keras.applications.VGG16(include_top=False, weights=None).save_weights(path)
+    extractor = small_extractor(weights=path).fit(images)
+    before = extractor.transform(images)
+    keras.applications.VGG16(include_top=False, weights=None).save_weights(path)
+    os.utime(path, ns=(0, os.stat(path).st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match="file changed.*Fit the extractor again"):
+        extractor.transform(images)
+    after = extractor.fit(images).transform(images)
+    assert not np.allclose(before, after)
+
+
+def test_random_weights_are_the_same_in_another_process(fresh_cache):
+    code = "from skconvnet import _backbone; print(_backbone.resolve_weights(None).digest)"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == _backbone.resolve_weights(None).digest
+
+
+def test_full_vgg16_weights_file_gives_its_conv_base(tmp_path, fresh_cache):
+    import keras
+
+    full = keras.applications.VGG16(include_top=True, weights=None)
+    path = tmp_path / "full.weights.h5"
+    full.save_weights(path)
+    arrays = _backbone.resolve_weights(path).arrays
+    np.testing.assert_array_equal(arrays["block5_conv3"][0], full.get_layer("block5_conv3").get_weights()[0])
+
+
+def test_missing_weights_file(tmp_path, images):
+    with pytest.raises(FileNotFoundError, match=r"no such file.*'imagenet'.*None.*include_top=False"):
+        small_extractor(weights=tmp_path / "nowhere.weights.h5").fit(images)
+
+
+@pytest.mark.parametrize("content", ["resnet", "text"])
+def test_weights_file_that_is_not_a_vgg16_conv_base(tmp_path, images, content, fresh_cache):
+    import keras
+
+    path = tmp_path / "other.weights.h5"
+    if content == "resnet":
+        keras.applications.ResNet50(include_top=False, weights=None).save_weights(path)
+    else:
+        path.write_text("not weights")
+    with pytest.raises(ValueError, match=r"is not a Keras VGG16 convolutional base.*failed with"):
+        small_extractor(weights=path).fit(images)
