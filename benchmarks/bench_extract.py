@@ -1,0 +1,79 @@
+"""Does ``VGGFeatureExtractor.transform`` run as fast as raw Keras?
+
+Compares, on the same images in the same process, images per second of
+- raw Keras: ``preprocess_input`` + ``Model.predict`` on a VGG16 conv base cut at the layer,
+- ``VGGFeatureExtractor.transform`` in float32 and in bfloat16,
+and prints each as a ratio of raw Keras float32. Goals on CPUs with bfloat16 instructions:
+float32 >= 0.95x, bfloat16 >= 1.7x.
+
+    python benchmarks/bench_extract.py [--images 96] [--size 150] [--layer block5_pool]
+"""
+
+import argparse
+
+import numpy as np
+from PIL import Image
+
+from common import best_of, device, photo_paths, random_images, shared_weights
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--size", type=int, default=150)
+    parser.add_argument("--layer", default="block5_pool")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    import keras
+
+    from skconvnet import VGGFeatureExtractor
+
+    size = (args.size, args.size)
+    paths = photo_paths(args.images)
+    if paths:
+        images = np.stack([np.asarray(Image.open(p).convert("RGB").resize(size)) for p in paths])
+        source = f"{len(images)} cats/dogs photos"
+    else:
+        images = random_images(args.images, size)
+        source = f"{len(images)} random images"
+    weights = shared_weights()
+
+    base = keras.applications.VGG16(include_top=False, weights=weights, input_shape=(*size, 3))
+    raw = keras.Model(base.input, base.get_layer(args.layer).output)
+
+    def raw_keras():
+        pixels = keras.applications.vgg16.preprocess_input(images.astype("float32"))
+        return raw.predict(pixels, batch_size=args.batch_size, verbose=0)
+
+    extractors = {
+        precision: VGGFeatureExtractor(
+            layer=args.layer, weights=weights, image_size=size, batch_size=args.batch_size,
+            precision=precision,
+        ).fit(images)
+        for precision in ("float32", "bfloat16")
+    }
+    contenders = {"raw Keras predict, float32": raw_keras}
+    for precision, extractor in extractors.items():
+        contenders[f"skconvnet transform, {precision}"] = (
+            lambda extractor=extractor: extractor.transform(images)
+        )
+
+    exact = extractors["float32"].transform(images).reshape(raw_keras().shape)
+    np.testing.assert_allclose(exact, raw_keras(), rtol=1e-4, atol=1e-3)
+    fast = extractors["bfloat16"].transform(images)
+    drift = np.abs(fast - exact.reshape(fast.shape)).max() / np.abs(exact).max()
+
+    seconds = best_of(contenders, args.rounds)
+    baseline = seconds["raw Keras predict, float32"]
+    print(f"device: {device()}")
+    print(f"data: {source}, {args.size}x{args.size}, cut at {args.layer}, batch {args.batch_size}, "
+          f"weights {weights.name if weights else None}, best of {args.rounds} rounds")
+    for name, value in seconds.items():
+        print(f"{name:32s} {len(images) / value:7.2f} images/s   {baseline / value:5.2f}x raw float32")
+    print(f"bfloat16 features vs float32: max abs difference {drift:.4f} of the largest feature")
+
+
+if __name__ == "__main__":
+    main()

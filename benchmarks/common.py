@@ -1,0 +1,64 @@
+"""Shared helpers for the benchmarks: data, device description, side-by-side timing."""
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CATS_AND_DOGS = SHARED / "data" / "cats_and_dogs"
+HED_WEIGHTS = SHARED / "weights" / "vgg16_hed_notop.weights.h5"
+
+
+def shared_weights():
+    """The shared pretrained weights file, or None (random weights) where it is absent."""
+    return HED_WEIGHTS if HED_WEIGHTS.is_file() else None
+
+
+def photo_paths(n, split="train"):
+    """``n`` cats/dogs photo paths (half each), or an empty list where the data is absent."""
+    paths = []
+    for label in ("cats", "dogs"):
+        folder = CATS_AND_DOGS / split / label
+        if folder.is_dir():
+            files = sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem.split(".")[1]))
+            paths += files[: n // 2]
+    return paths
+
+
+def device():
+    """One line naming the machine, the Keras backend and its version."""
+    import keras
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{cpu}, {os.cpu_count()} cores; Keras {keras.__version__} on "
+        f"{keras.backend.backend()}"
+    )
+
+
+def best_of(functions, rounds):
+    """Best wall time of each function over ``rounds`` interleaved rounds (after a warm-up).
+
+    Interleaving spreads the machine's noise over all contenders alike.
+    """
+    for function in functions.values():
+        function()
+    times = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(values) for name, values in times.items()}
+
+
+def random_images(n, size, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, *size, 3), dtype=np.uint8)
