@@ -12,9 +12,6 @@ from . import _backbone
 from ._activations import run_model
 from ._images import check_image_shape, check_image_size, image_source
 
-# What fit learns from X; dropped before each fit so a refit on another kind of X starts clean.
-_INPUT_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "data_min_", "data_max_")
-
 
 class VGGFeatureExtractor(TransformerMixin, BaseEstimator):
     """Activations of a pretrained VGG16 convolutional base, cut at a chosen layer.
@@ -145,13 +142,13 @@ class VGGFeatureExtractor(TransformerMixin, BaseEstimator):
         -------
         self : VGGFeatureExtractor
         """
+        self.__dict__.pop("weights_id_", None)  # unfitted until fit succeeds
         layer = _backbone.check_layer(self.layer)
         feature_shape = _backbone.output_shape(layer, check_image_size(self.image_size))
-        for name in _INPUT_ATTRIBUTES:
-            self.__dict__.pop(name, None)
+        weights = _backbone.resolve_weights(self.weights)
         self._images(X, reset=True)
-        self.weights_id_ = _backbone.resolve_weights(self.weights).digest
         self.feature_shape_ = feature_shape
+        self.weights_id_ = weights.digest
         return self
 
     def transform(self, X):
@@ -204,6 +201,9 @@ class VGGFeatureExtractor(TransformerMixin, BaseEstimator):
                 for c in range(channels)
             ]
         return np.asarray(names, dtype=object)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "weights_id_")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -59,10 +59,14 @@ def check_image_shape(image_shape):
 def image_source(estimator, X, *, image_size, image_shape=None, reset):
     """Validate ``X`` and return its images as an :class:`ImageSource`.
 
-    With ``reset=True`` (in ``fit``) 2-D input sets ``n_features_in_`` (and
-    ``feature_names_in_``) through ``validate_data``, and tabular rows set ``data_min_`` and
-    ``data_max_`` on ``estimator``; with ``reset=False`` these are checked and used.
+    With ``reset=True`` (in ``fit``) what an earlier fit learned from its ``X`` is forgotten;
+    then 2-D input sets ``n_features_in_`` (and ``feature_names_in_``) through
+    ``validate_data``, and tabular rows set ``data_min_`` and ``data_max_`` on ``estimator``.
+    With ``reset=False`` these are checked and used.
     """
+    if reset:
+        for name in ("n_features_in_", "feature_names_in_", "data_min_", "data_max_"):
+            estimator.__dict__.pop(name, None)
     if isinstance(X, (str, bytes, os.PathLike)):
         raise TypeError(
             f"X is a single path ({X!r}); pass a list of image file paths, e.g. [X]."
@@ -105,7 +109,7 @@ _WRONG_NDIM = {
 def _looks_like_paths(X):
     if isinstance(X, (list, tuple)):
         items = X
-    elif getattr(X, "ndim", None) == 1 and getattr(getattr(X, "dtype", None), "kind", "") in "OUS":
+    elif getattr(X, "ndim", None) == 1 and getattr(getattr(X, "dtype", None), "kind", None) in ("O", "U", "S"):
         items = list(X)
     else:
         return False
@@ -154,8 +158,6 @@ def _rows(estimator, X, image_size, image_shape, reset):
                 f"X has {width} columns but image_shape={image_shape} flattens to "
                 f"{int(np.prod(image_shape))} values per image."
             )
-        if reset:
-            _forget_ranges(estimator)
         return ArrayImages(_check_pixels(X.reshape(-1, *image_shape)), image_size)
     if reset:
         estimator.data_min_ = X.min(axis=0)
@@ -167,11 +169,6 @@ def _rows(estimator, X, image_size, image_shape, reset):
             "or pass images."
         )
     return StripeImages(X, estimator.data_min_, estimator.data_max_, image_size)
-
-
-def _forget_ranges(estimator):
-    for name in ("data_min_", "data_max_"):
-        estimator.__dict__.pop(name, None)
 
 
 class ImageSource:

@@ -182,3 +182,11 @@ def test_errors_leave_no_backend_traceback(images):
         small_extractor(layer="block5_pool", image_size=(16, 16)).fit(images)
     assert all("keras" not in entry.path.as_posix() and "tensorflow" not in
                entry.path.as_posix() for entry in error.traceback)
+
+
+def test_failed_fit_leaves_the_extractor_unfitted(images):
+    extractor = small_extractor().fit(images)
+    with pytest.raises(ValueError, match="too small"):
+        extractor.set_params(image_size=(2, 2)).fit(images)
+    with pytest.raises(NotFittedError):
+        extractor.transform(images)
