@@ -21,7 +21,7 @@ def run_model(model, source, *, batch_size, verbose=0):
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
     start = 0
     for batch in source.batches(batch_size):
-        output = np.asarray(model.predict_on_batch(preprocess(batch)))
+        output = _predict(model, preprocess(batch))
         if features is None:
             features = np.empty((source.n_samples, output.shape[1]), dtype=source.dtype)
         features[start : start + len(batch)] = output
@@ -29,3 +29,12 @@ def run_model(model, source, *, batch_size, verbose=0):
         if progress is not None:
             progress.update(start)
     return features
+
+
+def _predict(model, batch):
+    # A dense layer applied to a single row takes a matrix-vector code path whose rounding
+    # differs from the matrix-matrix one; a blank companion keeps every result independent
+    # of how the images happen to be batched.
+    if len(batch) == 1:
+        return np.asarray(model.predict_on_batch(np.concatenate([batch, np.zeros_like(batch)])))[:1]
+    return np.asarray(model.predict_on_batch(batch))

@@ -31,12 +31,12 @@ IMAGENET_MD5 = "6d6bbae143d832006294945121d1f1fc"
 RANDOM_SEED = 0
 
 
-def check_layer(layer):
+def check_layer(layer, parameter="layer"):
     """Return ``layer`` if it names a VGG16 conv-base layer, else raise a listing error."""
     if layer not in LAYER_NAMES:
         raise ValueError(
-            f"Unknown layer {layer!r}. VGG16's convolutional base has these layers, "
-            f"shallow to deep: {', '.join(LAYER_NAMES)}."
+            f"Unknown layer {layer!r} for {parameter}. VGG16's convolutional base has these "
+            f"layers, shallow to deep: {', '.join(LAYER_NAMES)}."
         )
     return layer
 
@@ -200,20 +200,25 @@ def _base_model(weights, precision):
     """The full conv base for ``weights`` at ``precision`` (call with ``_models_lock`` held)."""
     key = (weights.digest, precision)
     if key not in _models:
-        _models[key] = build_base(weights, precision, trainable=False)
+        _models[key] = build_base(weights, precision)
     return _models[key]
 
 
-def build_base(weights, precision, *, trainable):
-    """A new VGG16 conv base with ``weights``, computing in ``precision``.
+def dtype_policy(precision):
+    """The Keras dtype policy that computes in ``precision`` (variables stay float32)."""
+    return {"float32": "float32", "bfloat16": "mixed_bfloat16"}[precision]
+
+
+def build_base(weights, precision, *, up_to=LAYER_NAMES[-1]):
+    """A new VGG16 conv base with ``weights`` up to layer ``up_to``, computing in ``precision``.
 
     Each layer gets its own dtype policy, so Keras' global policy is never touched.
     """
     import keras
 
-    policy = {"float32": "float32", "bfloat16": "mixed_bfloat16"}[precision]
+    policy = dtype_policy(precision)
     x = inputs = keras.Input(shape=(None, None, 3), name="pixels")
-    for name in LAYER_NAMES:
+    for name in LAYER_NAMES[: LAYER_NAMES.index(up_to) + 1]:
         if "_conv" in name:
             layer = keras.layers.Conv2D(
                 n_channels(name), 3, activation="relu", padding="same", name=name, dtype=policy
@@ -223,5 +228,4 @@ def build_base(weights, precision, *, trainable):
         x = layer(x)
         if "_conv" in name:
             layer.set_weights(weights.arrays[name])
-        layer.trainable = trainable
     return keras.Model(inputs, x, name="vgg16")

@@ -41,7 +41,7 @@ class VGGFeatureExtractor(TransformerMixin, BaseEstimator):
         C order, channels last). With ``None``, rows of ``height * width * 3`` values for
         ``image_size`` are such images, and rows of any other width are tabular features:
         each column is min-max scaled to 0-255 with the range seen in ``fit`` and drawn as a
-        vertical stripe of a gray image.
+        horizontal band of a gray image.
     batch_size : int, default=32
         Images per forward pass. Only about two batches of decoded images are held in memory
         at a time.

@@ -5,7 +5,7 @@ Three kinds of input, one interface (:class:`ImageSource`):
 - a 4-D array ``(n, height, width, channels)``, channels 1 or 3;
 - a 2-D array: rows that flatten an image (``image_shape``, or ``height * width * 3`` values
   for ``image_size``) are reshaped back; rows of any other width are tabular features, each
-  column min-max scaled to 0-255 (range learned in ``fit``) and drawn as a stripe;
+  column min-max scaled to 0-255 (range learned in ``fit``) and drawn as a horizontal band;
 - a list or 1-D array of image file paths, decoded with Pillow.
 
 Images are resized one by one, so a row's pixels never depend on its batch-mates.
@@ -180,19 +180,22 @@ class ImageSource:
         self.n_samples = n_samples
         self.image_size = image_size
 
-    def load(self, start, stop):
+    def load(self, indices):
+        """The images at ``indices`` (an integer array), as one float32 batch."""
         raise NotImplementedError
 
     def batches(self, batch_size):
         """Yield the images in order, ``batch_size`` at a time, loading ahead in a thread."""
-        n = self.n_samples
+        chunks = [
+            np.arange(start, min(start + batch_size, self.n_samples))
+            for start in range(0, self.n_samples, batch_size)
+        ]
         with ThreadPoolExecutor(max_workers=1) as loader:
-            ahead = loader.submit(self.load, 0, min(batch_size, n))
-            for start in range(0, n, batch_size):
+            ahead = loader.submit(self.load, chunks[0])
+            for following in chunks[1:] + [None]:
                 batch = ahead.result()
-                following = start + batch_size
-                if following < n:
-                    ahead = loader.submit(self.load, following, min(following + batch_size, n))
+                if following is not None:
+                    ahead = loader.submit(self.load, following)
                 yield batch
 
 
@@ -203,8 +206,8 @@ class ArrayImages(ImageSource):
         if images.dtype == np.float64:
             self.dtype = np.float64
 
-    def load(self, start, stop):
-        batch = self.images[start:stop].astype(np.float32)
+    def load(self, indices):
+        batch = self.images[indices].astype(np.float32)
         if batch.shape[1:3] != self.image_size:
             batch = np.stack([_resize(image, self.image_size) for image in batch])
         if batch.shape[-1] == 1:
@@ -225,10 +228,11 @@ def _resize(image, image_size):
 
 
 class StripeImages(ImageSource):
-    """Tabular rows drawn as gray images: column ``j`` fills the ``j``-th stripe.
+    """Tabular rows drawn as gray images: column ``j`` fills the ``j``-th horizontal band.
 
-    Stripes run top to bottom; with more columns than the image is wide they wrap into
-    several bands.
+    Bands run left to right, stacked top to bottom, so that they survive the horizontal
+    flips and shifts of training-time augmentation; with more columns than the image is high
+    they wrap into several stacks side by side.
     """
 
     def __init__(self, X, data_min, data_max, image_size):
@@ -239,29 +243,29 @@ class StripeImages(ImageSource):
         self.data_min = data_min
         span = data_max - data_min
         self.scale = 255.0 / np.where(span > 0, span, 1.0)
-        self.pixel_column = _stripe_layout(X.shape[1], image_size)
+        self.pixel_column = _band_layout(X.shape[1], image_size)
 
-    def load(self, start, stop):
-        values = np.clip((self.X[start:stop] - self.data_min) * self.scale, 0, 255)
+    def load(self, indices):
+        values = np.clip((self.X[indices] - self.data_min) * self.scale, 0, 255)
         blank = np.zeros((len(values), 1))
         gray = np.hstack([values, blank]).astype(np.float32)[:, self.pixel_column]
         return np.repeat(gray[..., np.newaxis], 3, axis=-1)
 
 
-def _stripe_layout(n_columns, image_size):
+def _band_layout(n_columns, image_size):
     """``(height, width)`` array: which column each pixel shows (``n_columns`` = blank)."""
     height, width = image_size
-    per_band = min(n_columns, width)
-    n_bands = -(-n_columns // per_band)
-    if n_bands > height:
+    per_stack = min(n_columns, height)
+    n_stacks = -(-n_columns // per_stack)
+    if n_stacks > width:
         raise ValueError(
             f"X has {n_columns} columns, more than an image of image_size={image_size} can "
-            f"show as stripes ({height * width}). Increase image_size, or pass image_shape if "
+            f"show as bands ({height * width}). Increase image_size, or pass image_shape if "
             "the rows are flattened images."
         )
-    band = np.arange(height) * n_bands // height
-    stripe = np.arange(width) * per_band // width
-    column = band[:, np.newaxis] * per_band + stripe[np.newaxis, :]
+    band = np.arange(height) * per_stack // height
+    stack = np.arange(width) * n_stacks // width
+    column = stack[np.newaxis, :] * per_stack + band[:, np.newaxis]
     return np.minimum(column, n_columns)
 
 
@@ -269,8 +273,8 @@ class PathImages(ImageSource):
     """Image files decoded with Pillow, converted to RGB and resized.
 
     Every path is opened (header only) up front so that all missing or unreadable files are
-    reported together; files that fail while decoding (truncated ones) are collected the same
-    way.
+    reported together; when a file fails while decoding (a truncated one), every file is
+    decoded once to report all such files together.
     """
 
     def __init__(self, paths, image_size):
@@ -285,21 +289,23 @@ class PathImages(ImageSource):
         self.paths = paths
         _raise_for(paths, [(path, _header_problem(path)) for path in paths])
 
-    def load(self, start, stop):
-        images, problems = [], []
-        for path in self.paths[start:stop]:
-            try:
-                images.append(decode(path, self.image_size))
-            except (OSError, ValueError, Image.DecompressionBombError) as error:
-                problems.append((path, f"cannot be decoded ({error})"))
-        if problems:  # decode the rest too, to name every bad file at once
-            for path in self.paths[stop:]:
-                try:
-                    decode(path, self.image_size)
-                except (OSError, ValueError, Image.DecompressionBombError) as error:
-                    problems.append((path, f"cannot be decoded ({error})"))
-            _raise_for(self.paths, problems)
-        return np.stack(images)
+    def load(self, indices):
+        try:
+            return np.stack([decode(self.paths[i], self.image_size) for i in indices])
+        except _DECODE_ERRORS:  # decode every file, to name all the bad ones at once
+            _raise_for(self.paths, [(path, _decode_problem(path, self.image_size))
+                                    for path in self.paths])
+            raise
+
+
+_DECODE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
+
+
+def _decode_problem(path, image_size):
+    try:
+        decode(path, image_size)
+    except _DECODE_ERRORS as error:
+        return f"cannot be decoded ({error})"
 
 
 def decode(path, image_size):

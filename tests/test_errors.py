@@ -9,7 +9,7 @@ from conftest import small_extractor
 
 
 def test_unknown_layer_lists_the_valid_names(images):
-    with pytest.raises(ValueError, match=r"Unknown layer 'block6_pool'.*block1_conv1, block1_conv2, "
+    with pytest.raises(ValueError, match=r"Unknown layer 'block6_pool' for layer.*block1_conv1, block1_conv2, "
                                          r"block1_pool.*block5_pool"):
         small_extractor(layer="block6_pool").fit(images)
 
@@ -163,7 +163,7 @@ def test_rows_of_another_width_than_fit():
         extractor.transform(np.zeros((2, 6)))
 
 
-def test_too_many_columns_for_stripes():
+def test_too_many_columns_for_bands():
     with pytest.raises(ValueError, match=r"X has 2000 columns, more than an image of "
                                          r"image_size=\(32, 32\) can show"):
         small_extractor().fit(np.zeros((2, 2000)))

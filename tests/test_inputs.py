@@ -101,12 +101,12 @@ def test_tabular_rows_are_invariant_to_column_scaling():
     assert np.unique(features.round(4), axis=0).shape[0] == len(X)
 
 
-def test_stripe_layout_gives_each_column_a_stripe():
-    two = _images._stripe_layout(2, (4, 8))
-    np.testing.assert_array_equal(two, [[0] * 4 + [1] * 4] * 4)
-    many = _images._stripe_layout(12, (4, 8))  # wraps into two bands, blanks at the end
-    assert set(np.unique(many[:2])) == set(range(8))
-    assert set(np.unique(many[2:])) == {8, 9, 10, 11, 12}
+def test_band_layout_gives_each_column_a_horizontal_band():
+    two = _images._band_layout(2, (8, 4))
+    np.testing.assert_array_equal(two, [[0] * 4] * 4 + [[1] * 4] * 4)
+    many = _images._band_layout(12, (8, 4))  # wraps into two stacks, blanks at the end
+    assert set(np.unique(many[:, :2])) == set(range(8))
+    assert set(np.unique(many[:, 2:])) == {8, 9, 10, 11, 12}
 
 
 def test_test_rows_beyond_the_fitted_range_are_clipped():

@@ -1,0 +1,131 @@
+"""The Keras side of ``FineTunedConvNetClassifier``: network, augmentation, batches, phases."""
+
+import math
+
+import keras
+import numpy as np
+
+from . import _backbone
+from ._activations import preprocess
+
+
+def book_augmentation(seed):
+    """Random flips, rotations (up to 40 degrees), zooms and shifts (20%), as in the book."""
+    return [
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(40 / 360, fill_mode="nearest", seed=seed + 1),
+        keras.layers.RandomZoom(0.2, fill_mode="nearest", seed=seed + 2),
+        keras.layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed + 3),
+    ]
+
+
+def fresh_copies(layers):
+    """New layers with the same configuration, so that fits share no layer state."""
+    copies = []
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, keras.layers.Layer):
+            raise TypeError(
+                f"augmentation[{index}] is {layer!r}; augmentation must be True, False or a "
+                "list of Keras layers such as keras.layers.RandomFlip('horizontal')."
+            )
+        copies.append(layer.__class__.from_config(layer.get_config()))
+    return copies
+
+
+def build_network(
+    weights, *, layer, pooling, image_size, hidden_layer_sizes, dropout, n_outputs,
+    augmentation, precision, seed,
+):
+    """The classifier network and its VGG16 base (a nested model, frozen).
+
+    Pixels come in preprocessed (caffe mode); the augmentation layers, active only in
+    training, commute with that per-channel affine map since they fill with ``nearest``.
+    """
+    policy = _backbone.dtype_policy(precision)
+    inputs = keras.Input(shape=(*image_size, 3), name="pixels")
+    x = inputs
+    for augment in augmentation:
+        x = augment(x)
+    base = _backbone.build_base(weights, precision, up_to=layer)
+    base.trainable = False
+    x = base(x)
+    pool = {
+        None: keras.layers.Flatten,
+        "avg": keras.layers.GlobalAveragePooling2D,
+        "max": keras.layers.GlobalMaxPooling2D,
+    }[pooling]
+    x = pool(dtype=policy)(x)
+    for index, units in enumerate(hidden_layer_sizes):
+        x = keras.layers.Dense(
+            units, activation="relu", dtype=policy,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 10 + index),
+        )(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=seed + 100 + index)(x)
+    outputs = keras.layers.Dense(
+        n_outputs, activation="sigmoid" if n_outputs == 1 else "softmax", dtype="float32",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 200), name="probability",
+    )(x)
+    return keras.Model(inputs, outputs, name="finetuned_vgg16"), base
+
+
+def unfreeze(base, unfreeze_from):
+    """Make the base's layers from ``unfreeze_from`` up to its top trainable."""
+    base.trainable = True
+    first = _backbone.LAYER_NAMES.index(unfreeze_from)
+    for layer in base.layers:
+        if layer.name in _backbone.LAYER_NAMES:
+            layer.trainable = _backbone.LAYER_NAMES.index(layer.name) >= first
+
+
+def compile_for(model, *, optimizer, learning_rate, n_outputs):
+    optimizers = {
+        "rmsprop": keras.optimizers.RMSprop,
+        "adam": keras.optimizers.Adam,
+        "sgd": keras.optimizers.SGD,
+    }
+    loss = "binary_crossentropy" if n_outputs == 1 else "sparse_categorical_crossentropy"
+    model.compile(
+        optimizer=optimizers[optimizer](learning_rate=learning_rate),
+        loss=loss,
+        weighted_metrics=["accuracy"],
+    )
+
+
+def inference_copy(model):
+    """The trained network without its optimizer state: what a fitted estimator keeps."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+class Batches(keras.utils.PyDataset):
+    """``(pixels, labels, sample weights)`` batches of an image source, loaded on demand.
+
+    With a ``shuffle_seed`` the order is drawn anew after every epoch from a seeded NumPy
+    generator, so training is reproducible without touching any global random state.
+    """
+
+    def __init__(self, source, indices, y, sample_weight, batch_size, shuffle_seed=None):
+        super().__init__()
+        self.source = source
+        self.indices = np.asarray(indices)
+        self.y = y
+        self.sample_weight = sample_weight
+        self.batch_size = batch_size
+        self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+        self.order = self._draw_order()
+
+    def _draw_order(self):
+        return self.indices if self.rng is None else self.rng.permutation(self.indices)
+
+    def __len__(self):
+        return math.ceil(len(self.indices) / self.batch_size)
+
+    def __getitem__(self, index):
+        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        pixels = preprocess(self.source.load(chosen))
+        return pixels, self.y[chosen], self.sample_weight[chosen]
+
+    def on_epoch_end(self):
+        self.order = self._draw_order()

@@ -1,0 +1,344 @@
+"""FineTunedConvNetClassifier: the two phases, augmentation, labels, weights, persistence."""
+
+import pickle
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+
+from conftest import small_classifier
+from skconvnet import _backbone, _images
+
+
+@pytest.fixture(scope="module")
+def two_looks():
+    """24 images of two kinds, dark ones and bright ones, labelled as such."""
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 100, size=(12, 32, 32, 3))
+    bright = rng.integers(155, 256, size=(12, 32, 32, 3))
+    X = np.concatenate([dark, bright]).astype(np.uint8)
+    y = np.array(["dark"] * 12 + ["bright"] * 12)
+    order = rng.permutation(24)
+    return X[order], y[order]
+
+
+def quick(**params):
+    """A classifier that learns in a few epochs: a higher learning rate, no augmentation."""
+    defaults = dict(head_epochs=3, fine_tune_epochs=1, augmentation=False, pooling="avg",
+                    head_learning_rate=1e-3, fine_tune_learning_rate=1e-4)
+    return small_classifier(**{**defaults, **params})
+
+
+def base_kernels(clf):
+    base = clf.model_.get_layer("vgg16")
+    return {layer.name: layer.get_weights()[0] for layer in base.layers if "_conv" in layer.name}
+
+
+def test_binary_string_labels(two_looks):
+    X, y = two_looks
+    clf = quick().fit(X, y)
+    assert list(clf.classes_) == ["bright", "dark"]
+    proba = clf.predict_proba(X)
+    assert proba.shape == (24, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    assert set(clf.predict(X)) <= {"bright", "dark"}
+    assert clf.score(X, y) >= 0.9
+
+
+def test_multiclass_integer_labels(two_looks):
+    X, _ = two_looks
+    y = np.arange(24) % 3
+    clf = quick(head_epochs=1, fine_tune_epochs=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (24, 3) and list(clf.classes_) == [0, 1, 2]
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+
+
+def test_head_phase_keeps_the_base_frozen(two_looks):
+    X, y = two_looks
+    clf = quick(fine_tune_epochs=0).fit(X, y)
+    pretrained = _backbone.resolve_weights(None).arrays
+    for name, kernel in base_kernels(clf).items():
+        np.testing.assert_array_equal(kernel, pretrained[name][0])
+    assert list(clf.history_) == ["head"]
+
+
+def test_fine_tuning_trains_only_from_unfreeze_from(two_looks):
+    X, y = two_looks
+    clf = quick(unfreeze_from="block2_conv1").fit(X, y)
+    pretrained = _backbone.resolve_weights(None).arrays
+    kernels = base_kernels(clf)
+    for name in ("block1_conv1", "block1_conv2"):
+        np.testing.assert_array_equal(kernels[name], pretrained[name][0])
+    for name in ("block2_conv1", "block2_conv2"):
+        assert not np.array_equal(kernels[name], pretrained[name][0])
+    assert list(clf.history_) == ["head", "fine_tune"]
+
+
+def test_from_scratch_trains_every_layer(two_looks):
+    X, y = two_looks
+    clf = quick(unfreeze_from="block1_conv1", head_epochs=0).fit(X, y)
+    pretrained = _backbone.resolve_weights(None).arrays
+    for name, kernel in base_kernels(clf).items():
+        assert not np.array_equal(kernel, pretrained[name][0])
+
+
+def test_history_records_each_epoch(two_looks):
+    X, y = two_looks
+    clf = quick(head_epochs=3, fine_tune_epochs=2).fit(X, y)
+    assert sorted(clf.history_["head"]) == ["accuracy", "loss"]
+    assert len(clf.history_["head"]["loss"]) == 3
+    assert len(clf.history_["fine_tune"]["accuracy"]) == 2
+
+
+def test_early_stopping_holds_out_validation_and_stops(two_looks):
+    X, y = two_looks
+    clf = quick(
+        early_stopping=True, validation_fraction=0.25, n_iter_no_change=1, head_epochs=20,
+        fine_tune_epochs=0, head_learning_rate=1e-12, dropout=0.0,
+    ).fit(X, y)
+    history = clf.history_["head"]
+    assert {"val_loss", "val_accuracy"} <= set(history)
+    assert len(history["loss"]) < 20  # nothing improves at this learning rate
+
+
+def test_book_augmentation_layers(two_looks):
+    X, y = two_looks
+    with_augmentation = quick(augmentation=True, head_epochs=1, fine_tune_epochs=0).fit(X, y)
+    names = [type(layer).__name__ for layer in with_augmentation.model_.layers]
+    assert names[1:5] == ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation"]
+    rotation = with_augmentation.model_.layers[2]
+    assert rotation.factor == (-40 / 360, 40 / 360) and rotation.fill_mode == "nearest"
+    without = quick(augmentation=False, head_epochs=1, fine_tune_epochs=0).fit(X, y)
+    assert not any(type(layer).__name__.startswith("Random") for layer in without.model_.layers)
+    # Augmentation acts in training only: predictions are deterministic.
+    np.testing.assert_array_equal(
+        with_augmentation.predict_proba(X), with_augmentation.predict_proba(X)
+    )
+
+
+def test_custom_augmentation_layers_are_copied(two_looks):
+    import keras
+
+    X, y = two_looks
+    flip = keras.layers.RandomFlip("vertical", seed=3)
+    clf = quick(augmentation=[flip], head_epochs=1, fine_tune_epochs=0).fit(X, y)
+    used = [layer for layer in clf.model_.layers if isinstance(layer, keras.layers.RandomFlip)]
+    assert len(used) == 1 and used[0] is not flip and used[0].mode == "vertical"
+    assert clf.augmentation[0] is flip
+
+
+def test_augmentation_list_of_other_things(two_looks):
+    X, y = two_looks
+    with pytest.raises(TypeError, match=r"augmentation\[0\] is 'flip'.*list of Keras layers"):
+        quick(augmentation=["flip"]).fit(X, y)
+
+
+def test_image_files_are_decoded_batch_by_batch_every_epoch(two_looks, image_files, monkeypatch):
+    X, y = two_looks
+    paths = image_files(X, ".png")
+    loaded = []
+    load = _images.PathImages.load
+    monkeypatch.setattr(_images.PathImages, "load", lambda self, i: loaded.append(len(i)) or load(self, i))
+    clf = quick(head_epochs=2, fine_tune_epochs=1, batch_size=5).fit(paths, y)
+    assert max(loaded) <= 5
+    assert sum(loaded) >= 3 * len(paths)  # every image decoded again in each of 3 epochs
+    np.testing.assert_array_equal(clf.predict_proba(paths), clf.predict_proba(X))
+
+
+def _weighted_predictions(X, y, **params):
+    return quick(head_epochs=4, fine_tune_epochs=0, **params).fit(X, y).predict(X)
+
+
+def test_sample_weight_is_honoured(two_looks):
+    X, _ = two_looks
+    y = np.array(["a", "b"] * 12)  # labels unrelated to the images
+    favour_a = np.where(y == "a", 10.0, 0.1)
+    towards_a = quick(head_epochs=4, fine_tune_epochs=0).fit(X, y, sample_weight=favour_a)
+    towards_b = quick(head_epochs=4, fine_tune_epochs=0).fit(X, y, sample_weight=1 / favour_a)
+    assert np.mean(towards_a.predict(X) == "a") > 0.9
+    assert np.mean(towards_b.predict(X) == "b") > 0.9
+
+
+def test_class_weight_is_honoured(two_looks):
+    X, _ = two_looks
+    y = np.array(["a", "b"] * 12)
+    towards_a = _weighted_predictions(X, y, class_weight={"a": 10.0, "b": 0.1})
+    towards_b = _weighted_predictions(X, y, class_weight={"a": 0.1, "b": 10.0})
+    assert np.mean(towards_a == "a") > 0.9
+    assert np.mean(towards_b == "b") > 0.9
+
+
+def test_random_state_reproduces_and_varies(two_looks):
+    X, y = two_looks
+    params = dict(augmentation=True, head_epochs=2, fine_tune_epochs=1)
+    first = quick(**params).fit(X, y).predict_proba(X)
+    again = quick(**params).fit(X, y).predict_proba(X)
+    other = quick(random_state=1, **params).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_bfloat16_training(two_looks):
+    X, y = two_looks
+    clf = quick(precision="bfloat16").fit(X, y)
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all() and clf.score(X, y) >= 0.9
+
+
+def test_verbose_shows_keras_progress(two_looks, capsys):
+    X, y = two_looks
+    quick(verbose=1, head_epochs=2, fine_tune_epochs=0).fit(X, y)
+    assert "Epoch 2/2" in capsys.readouterr().out
+    quick(verbose=0, head_epochs=1, fine_tune_epochs=0).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_predict_never_changes_the_classifier(two_looks):
+    X, y = two_looks
+    clf = quick(augmentation=True).fit(X, y)
+    before = [w.copy() for w in clf.model_.get_weights()]
+    state = dict(clf.__dict__)
+    clf.predict(X)
+    clf.predict_proba(X[:1])
+    assert clf.__dict__ == state
+    for old, new in zip(before, clf.model_.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_clone_is_unfitted(two_looks):
+    X, y = two_looks
+    clf = quick().fit(X, y)
+    copy = clone(clf)
+    assert copy.get_params() == clf.get_params()
+    with pytest.raises(NotFittedError):
+        copy.predict(X)
+
+
+@pytest.mark.parametrize("dump, load", [(pickle.dumps, "pickle.loads"), (None, "joblib.load")])
+def test_persistence_round_trip_in_fresh_process(two_looks, tmp_path, dump, load):
+    X, y = two_looks
+    clf = quick().fit(X, y)
+    expected = clf.predict_proba(X)
+    if dump is None:
+        joblib.dump(clf, tmp_path / "clf.bin")
+    else:
+        (tmp_path / "clf.bin").write_bytes(dump(clf))
+    np.save(tmp_path / "X.npy", X)
+    reader = "open(d + '/clf.bin', 'rb').read()" if load == "pickle.loads" else "d + '/clf.bin'"
+    code = (
+        "import pickle, joblib, sys, numpy as np; d = sys.argv[1];"
+        f"clf = {load}({reader});"
+        "np.save(d + '/out.npy', clf.predict_proba(np.load(d + '/X.npy')))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
+
+
+def test_default_parameters_follow_the_book():
+    from skconvnet import FineTunedConvNetClassifier
+
+    params = FineTunedConvNetClassifier().get_params()
+    assert params["layer"] == "block5_pool" and params["weights"] == "imagenet"
+    assert params["image_size"] == (150, 150) and params["batch_size"] == 20
+    assert (params["head_epochs"], params["fine_tune_epochs"]) == (30, 100)
+    assert params["unfreeze_from"] == "block5_conv1" and params["augmentation"] is True
+    assert params["hidden_layer_sizes"] == (256,) and params["optimizer"] == "rmsprop"
+    assert (params["head_learning_rate"], params["fine_tune_learning_rate"]) == (2e-5, 1e-5)
+
+
+# Errors
+
+
+def test_single_class(two_looks):
+    X, _ = two_looks
+    with pytest.raises(ValueError, match=r"y has only one class \('a'\); a classifier needs"):
+        quick().fit(X, ["a"] * 24)
+
+
+def test_length_mismatch(two_looks):
+    X, y = two_looks
+    with pytest.raises(ValueError, match="X has 24 samples but y has 23 labels"):
+        quick().fit(X, y[:-1])
+
+
+def test_y_is_required(two_looks):
+    X, _ = two_looks
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        quick().fit(X, None)
+
+
+def test_regression_targets_are_refused(two_looks):
+    X, _ = two_looks
+    with pytest.raises(ValueError, match="Unknown label type"):
+        quick().fit(X, np.linspace(0, 1, 24))
+
+
+def test_unfreeze_from_not_a_layer(two_looks):
+    X, y = two_looks
+    with pytest.raises(ValueError, match=r"Unknown layer 'block2' for unfreeze_from.*block1_conv1"):
+        quick(unfreeze_from="block2").fit(X, y)
+
+
+def test_unfreeze_from_above_the_cut(two_looks):
+    X, y = two_looks
+    with pytest.raises(ValueError, match=r"unfreeze_from='block5_conv1' lies above the cut "
+                                         r"layer='block2_pool'.*block1_conv1, .*block2_pool\."):
+        quick(unfreeze_from="block5_conv1").fit(X, y)
+
+
+@pytest.mark.parametrize("param, value", [
+    ("head_epochs", -1), ("fine_tune_epochs", 1.5), ("head_learning_rate", 0),
+    ("fine_tune_learning_rate", -1e-5), ("dropout", 1.0), ("optimizer", "adagrad"),
+    ("validation_fraction", 1.0), ("class_weight", "even"),
+])
+def test_bad_training_parameters(two_looks, param, value):
+    X, y = two_looks
+    with pytest.raises(InvalidParameterError, match=f"The '{param}' parameter"):
+        quick(**{param: value}).fit(X, y)
+
+
+def test_nothing_to_train(two_looks):
+    X, y = two_looks
+    with pytest.raises(ValueError, match="head_epochs and fine_tune_epochs are both 0"):
+        quick(head_epochs=0, fine_tune_epochs=0).fit(X, y)
+
+
+def test_bad_hidden_layer_sizes(two_looks):
+    X, y = two_looks
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be positive integers"):
+        quick(hidden_layer_sizes=(256, 0)).fit(X, y)
+
+
+def test_negative_sample_weight(two_looks):
+    X, y = two_looks
+    with pytest.raises(ValueError, match="Negative values in data passed to sample_weight"):
+        quick().fit(X, y, sample_weight=-np.ones(24))
+
+
+def test_early_stopping_on_too_few_samples(two_looks):
+    X, y = two_looks
+    with pytest.raises(ValueError, match="early_stopping cannot hold out validation_fraction"):
+        quick(early_stopping=True, validation_fraction=0.01).fit(X[:4], y[:4])
+
+
+def test_predict_before_fit(two_looks):
+    X, _ = two_looks
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        quick().predict(X)
+
+
+def test_input_errors_of_the_extractor_apply(two_looks, tmp_path):
+    X, y = two_looks
+    with pytest.raises(FileNotFoundError, match="missing.jpg: no such file"):
+        quick().fit([tmp_path / "missing.jpg"], ["a"])
+    with pytest.raises(ValueError, match="4 channels in its last axis"):
+        quick().fit(np.zeros((2, 32, 32, 4)), ["a", "b"])
+    with pytest.raises(ValueError, match=r"image_size=\(16, 16\) is too small"):
+        quick(layer="block5_pool", image_size=16).fit(X, y)
