@@ -237,7 +237,7 @@ class FineTunedConvNetClassifier(ClassifierMixin, BaseEstimator):
         classes, y_index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
-                f"y has only one class ({classes[0]!r}); a classifier needs samples of at "
+                f"y has only one class ({classes[0].item()!r}); a classifier needs samples of at "
                 "least 2 classes."
             )
         sample_weight = _check_sample_weight(

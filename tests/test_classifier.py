@@ -318,7 +318,7 @@ def test_bad_hidden_layer_sizes(two_looks):
 
 def test_negative_sample_weight(two_looks):
     X, y = two_looks
-    with pytest.raises(ValueError, match="Negative values in data passed to sample_weight"):
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
         quick().fit(X, y, sample_weight=-np.ones(24))
 
 
