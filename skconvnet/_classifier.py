@@ -14,10 +14,10 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _backbone
 from ._activations import run_model
-from ._images import check_image_shape, check_image_size, image_source
+from ._images import ImageInput, check_image_size
 
 
-class FineTunedConvNetClassifier(ClassifierMixin, BaseEstimator):
+class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
     """A VGG16 conv base with a new dense head, trained in the book's two phases.
 
     1. A new head (pooling or flattening, dense layers, dropout, a sigmoid or softmax output)
@@ -380,12 +380,3 @@ class FineTunedConvNetClassifier(ClassifierMixin, BaseEstimator):
             source, indices, targets, sample_weight, self.batch_size, shuffle_seed=seed
         )
         return train, validation
-
-    def _images(self, X, *, reset):
-        return image_source(
-            self,
-            X,
-            image_size=check_image_size(self.image_size),
-            image_shape=check_image_shape(self.image_shape),
-            reset=reset,
-        )

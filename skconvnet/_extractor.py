@@ -10,10 +10,10 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from . import _backbone
 from ._activations import run_model
-from ._images import check_image_shape, check_image_size, image_source
+from ._images import ImageInput, check_image_size
 
 
-class VGGFeatureExtractor(TransformerMixin, BaseEstimator):
+class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
     """Activations of a pretrained VGG16 convolutional base, cut at a chosen layer.
 
     Images go through VGG16's preprocessing (RGB to BGR, ImageNet mean subtracted) and the
@@ -209,12 +209,3 @@ class VGGFeatureExtractor(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-    def _images(self, X, *, reset):
-        return image_source(
-            self,
-            X,
-            image_size=check_image_size(self.image_size),
-            image_shape=check_image_shape(self.image_shape),
-            reset=reset,
-        )

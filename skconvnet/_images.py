@@ -93,6 +93,19 @@ def image_source(estimator, X, *, image_size, image_shape=None, reset):
     raise ValueError(_WRONG_NDIM.get(ndim, _WRONG_NDIM["other"]).format(shape=np.shape(X)))
 
 
+class ImageInput:
+    """Mixin for estimators with ``image_size`` and ``image_shape``: ``X`` as images."""
+
+    def _images(self, X, *, reset):
+        return image_source(
+            self,
+            X,
+            image_size=check_image_size(self.image_size),
+            image_shape=check_image_shape(self.image_shape),
+            reset=reset,
+        )
+
+
 _WRONG_NDIM = {
     1: "X is a 1-D array of numbers (shape {shape}) and not a list of image file paths. "
     "Expected a 4-D array (n_images, height, width, channels), a 2-D array with one sample "
