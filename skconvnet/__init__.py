@@ -3,9 +3,19 @@
 Importing the package loads no deep-learning backend; Keras is imported on first fit.
 """
 
+from ._cache import clear_cache, set_cache_budget
 from ._classifier import FineTunedConvNetClassifier
 from ._extractor import VGGFeatureExtractor
+from ._search import layer_scores, plot_layer_scores
 
 __version__ = "0.1.0"
 
-__all__ = ["FineTunedConvNetClassifier", "VGGFeatureExtractor", "__version__"]
+__all__ = [
+    "FineTunedConvNetClassifier",
+    "VGGFeatureExtractor",
+    "__version__",
+    "clear_cache",
+    "layer_scores",
+    "plot_layer_scores",
+    "set_cache_budget",
+]

@@ -1,6 +1,10 @@
-"""Running image batches through a cut VGG16 base."""
+"""Running images through the VGG16 base: batching, pooling, and the activation cache."""
+
+from collections import defaultdict
 
 import numpy as np
+
+from . import _backbone, _cache
 
 
 def preprocess(batch):
@@ -13,28 +17,127 @@ def preprocess(batch):
     return keras.applications.vgg16.preprocess_input(batch)
 
 
-def run_model(model, source, *, batch_size, verbose=0):
-    """``model``'s output for every image of ``source``, as one ``(n, n_features)`` array."""
+def pool(activations, pooling):
+    """``(n, height, width, channels)`` activations as ``(n, n_features)`` rows."""
+    if pooling == "avg":
+        return activations.mean(axis=(1, 2))
+    if pooling == "max":
+        return activations.max(axis=(1, 2))
+    return activations.reshape(len(activations), -1)
+
+
+def extract(weights, source, *, layers, pooling, precision, batch_size, cache=True, verbose=0):
+    """Pooled features of every image of ``source`` at each of ``layers``, in one pass.
+
+    Layers are computed shallow to deep, each resuming from the one before. With ``cache``,
+    activations already in the process's activation cache are reused — exact hits, or the
+    deepest cached shallower layer to resume from — and new ones are stored. Results are
+    the same either way.
+
+    Returns one ``(n_samples, n_features)`` array per layer, in the order of ``layers``.
+    """
     import keras
 
-    features = None
+    order = sorted(layers, key=_backbone.LAYER_NAMES.index)
+    store = _cache.activations if cache and _cache.activations.budget else None
+    context = (weights.digest, source.image_size, precision)
+    keys = [(key, *context) for key in source.keys()] if store is not None else None
+    plan = _plan(store, keys, order, source.n_samples)
+    admitted = {
+        layer: store is not None and store.admits(
+            source.n_samples * 4 * int(np.prod(_backbone.output_shape(layer, source.image_size)))
+        )
+        for layer in order
+    }
+    features = {}
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
-    start = 0
-    for batch in source.batches(batch_size):
-        output = _predict(model, preprocess(batch))
-        if features is None:
-            features = np.empty((source.n_samples, output.shape[1]), dtype=source.dtype)
-        features[start : start + len(batch)] = output
-        start += len(batch)
+    chunks = [
+        np.arange(start, min(start + batch_size, source.n_samples))
+        for start in range(0, source.n_samples, batch_size)
+    ]
+    to_decode = [chunk[[plan[i][0] is None for i in chunk]] for chunk in chunks]
+    for chunk, decoded, pixels in zip(chunks, to_decode, source.stream(to_decode)):
+        in_hand = {} if pixels is None else dict(zip(decoded, preprocess(pixels)))
+        start_layer = dict.fromkeys(in_hand)  # None: from pixels
+        for step, layer in enumerate(order):
+            activations = {}
+            groups = defaultdict(list)
+            for i in chunk:
+                found = plan[i][step]
+                if found is not None and found[0] == layer:
+                    activations[i] = found[1]
+                elif found is not None:
+                    groups[found[0]].append((i, found[1]))
+                else:
+                    groups[start_layer[i]].append((i, in_hand[i]))
+            for start, members in groups.items():
+                model = _backbone.segment_model(weights, precision, start, layer)
+                outputs = _predict(model, np.stack([array for _, array in members]))
+                for (i, _), output in zip(members, outputs):
+                    activations[i] = output.copy()  # no view keeps the batch alive
+                    if admitted[layer]:
+                        store.put((*keys[i], layer), activations[i])
+            in_hand = activations
+            start_layer = dict.fromkeys(chunk, layer)
+            rows = pool(np.stack([activations[i] for i in chunk]), pooling)
+            if layer not in features:
+                features[layer] = np.empty((source.n_samples, rows.shape[1]), source.dtype)
+            features[layer][chunk] = rows
         if progress is not None:
-            progress.update(start)
-    return features
+            progress.update(int(chunk[-1]) + 1)
+    return [features[layer] for layer in layers]
+
+
+def _plan(store, keys, order, n_samples):
+    """For each image and requested layer, the deepest cached activation to start from.
+
+    ``plan[i][step]`` is ``(layer, array)`` for a cached activation at ``order[step]`` or
+    between it and the previous requested layer, or None (start from the previous requested
+    layer's activation, or from pixels for the first). The arrays are taken now, so later
+    evictions cannot take them away mid-call.
+    """
+    plan = [[None] * len(order) for _ in range(n_samples)]
+    if store is None:
+        return plan
+    bounds = [0] + [_backbone.LAYER_NAMES.index(layer) + 1 for layer in order]
+    for i in range(n_samples):
+        for step in range(len(order)):
+            for name in reversed(_backbone.LAYER_NAMES[bounds[step] : bounds[step + 1]]):
+                array = store.get((*keys[i], name))
+                if array is not None:
+                    plan[i][step] = (name, array)
+                    break
+    return plan
+
+
+def run_model(model, source, *, batch_size, verbose=0):
+    """``model``'s output for every image of ``source`` (pixels in), as one array."""
+    import keras
+
+    outputs = None
+    progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
+    chunks = [
+        np.arange(start, min(start + batch_size, source.n_samples))
+        for start in range(0, source.n_samples, batch_size)
+    ]
+    for chunk, pixels in zip(chunks, source.stream(chunks)):
+        output = _predict(model, preprocess(pixels))
+        if outputs is None:
+            outputs = np.empty((source.n_samples, output.shape[1]), dtype=source.dtype)
+        outputs[chunk] = output
+        if progress is not None:
+            progress.update(int(chunk[-1]) + 1)
+    return outputs
 
 
 def _predict(model, batch):
-    # A dense layer applied to a single row takes a matrix-vector code path whose rounding
-    # differs from the matrix-matrix one; a blank companion keeps every result independent
-    # of how the images happen to be batched.
+    """``model`` on one batch, as float32 NumPy.
+
+    A dense layer applied to a single row takes a matrix-vector code path whose rounding
+    differs from the matrix-matrix one; a blank companion keeps every result independent of
+    how the images happen to be batched.
+    """
     if len(batch) == 1:
-        return np.asarray(model.predict_on_batch(np.concatenate([batch, np.zeros_like(batch)])))[:1]
-    return np.asarray(model.predict_on_batch(batch))
+        batch = np.concatenate([batch, np.zeros_like(batch)])
+        return np.asarray(model.predict_on_batch(batch)).astype(np.float32)[:1]
+    return np.asarray(model.predict_on_batch(batch)).astype(np.float32)

@@ -41,6 +41,18 @@ def check_layer(layer, parameter="layer"):
     return layer
 
 
+def check_layers(layer):
+    """The list of layer names in a ``layer`` parameter: one name, or a list of them."""
+    if isinstance(layer, str):
+        return [check_layer(layer)]
+    layers = list(layer)
+    if not layers or len(set(layers)) != len(layers):
+        raise ValueError(
+            f"layer={layer!r}: a list of layers must name at least one layer, each once."
+        )
+    return [check_layer(name) for name in layers]
+
+
 def n_poolings(layer):
     """How many 2x2 poolings lie between the input and the output of ``layer``."""
     return sum(name.endswith("_pool") for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1])
@@ -172,27 +184,25 @@ _models = {}
 _models_lock = threading.Lock()
 
 
-def cut_model(weights, layer, pooling, precision):
-    """A Keras model from pixels (already preprocessed) to ``layer``, then pooled or flattened.
+def segment_model(weights, precision, start, end):
+    """A Keras model of the base's layers after ``start`` up to ``end`` (inclusive).
 
-    Models share their conv layers (one set per weights and precision) and are built once per
-    process. The pooling runs inside the model so that large early feature maps never leave it.
+    ``start=None`` starts from (preprocessed) pixels; otherwise the input is ``start``'s
+    activation, so a deeper layer can resume from a shallower one. Models share their layers
+    (one set per weights and precision) and are built once per process.
     """
-    key = (weights.digest, layer, pooling, precision)
+    key = (weights.digest, precision, start, end)
     with _models_lock:
         if key not in _models:
             import keras
 
             base = _base_model(weights, precision)
-            activation = base.get_layer(layer).output
-            head = {
-                None: keras.layers.Flatten,
-                "avg": keras.layers.GlobalAveragePooling2D,
-                "max": keras.layers.GlobalMaxPooling2D,
-            }[pooling]
-            # float32 output whatever the compute precision
-            features = head(dtype="float32", name=f"{pooling or 'flatten'}")(activation)
-            _models[key] = keras.Model(base.inputs, features, name=f"vgg16_{layer}")
+            first = 0 if start is None else LAYER_NAMES.index(start) + 1
+            channels = 3 if start is None else n_channels(start)
+            x = inputs = keras.Input(shape=(None, None, channels))
+            for name in LAYER_NAMES[first : LAYER_NAMES.index(end) + 1]:
+                x = base.get_layer(name)(x)
+            _models[key] = keras.Model(inputs, x, name=f"vgg16_{start or 'pixels'}_to_{end}")
         return _models[key]
 
 

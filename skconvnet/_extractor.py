@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from . import _backbone
-from ._activations import run_model
+from ._activations import extract
 from ._images import ImageInput, check_image_size
 
 
@@ -22,10 +22,11 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    layer : str, default="block5_pool"
+    layer : str or list of str, default="block5_pool"
         The VGG16 conv-base layer to cut at, ``"block1_conv1"`` ... ``"block5_pool"``. Early
         layers hold generic edges and textures, late ones more abstract, task-specific
-        patterns; only the layers up to the cut are computed.
+        patterns; only the layers up to the cut are computed. A list of layers gives their
+        features side by side (in the list's order), computed in one pass.
     weights : "imagenet", None or path, default="imagenet"
         ``"imagenet"``: Keras' ImageNet weights, downloaded once into Keras' cache
         (``~/.keras/models``). ``None``: random initialisation, the same in every process. A
@@ -51,11 +52,15 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
         dtype policy is left unchanged.
     verbose : int, default=0
         ``1`` shows a progress bar over the images.
+    cache : bool, default=True
+        Reuse activations of images already seen in this process (see
+        :func:`skconvnet.set_cache_budget`): a grid search over ``layer`` then costs about one
+        forward pass to the deepest layer. Results are the same with and without it.
 
     Attributes
     ----------
-    feature_shape_ : tuple of int
-        ``(height, width, channels)`` of the activation at ``layer`` before pooling.
+    feature_shapes_ : dict
+        ``{layer: (height, width, channels)}``: each layer's activation before pooling.
     weights_id_ : str
         A digest of the weights used in ``fit``; ``transform`` refuses different weights
         (e.g. a weights file rewritten since).
@@ -94,7 +99,7 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "layer": [str],
+        "layer": [str, list, tuple],
         "weights": [None, str, os.PathLike],
         "pooling": [None, StrOptions({"avg", "max"})],
         "image_size": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -102,6 +107,7 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "precision": [StrOptions({"float32", "bfloat16"})],
         "verbose": ["verbose"],
+        "cache": ["boolean"],
     }
 
     def __init__(
@@ -115,6 +121,7 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
         batch_size=32,
         precision="float32",
         verbose=0,
+        cache=True,
     ):
         self.layer = layer
         self.weights = weights
@@ -124,6 +131,7 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.precision = precision
         self.verbose = verbose
+        self.cache = cache
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -143,11 +151,14 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
         self : VGGFeatureExtractor
         """
         self.__dict__.pop("weights_id_", None)  # unfitted until fit succeeds
-        layer = _backbone.check_layer(self.layer)
-        feature_shape = _backbone.output_shape(layer, check_image_size(self.image_size))
+        image_size = check_image_size(self.image_size)
+        feature_shapes = {
+            layer: _backbone.output_shape(layer, image_size)
+            for layer in _backbone.check_layers(self.layer)
+        }
         weights = _backbone.resolve_weights(self.weights)
         self._images(X, reset=True)
-        self.feature_shape_ = feature_shape
+        self.feature_shapes_ = feature_shapes
         self.weights_id_ = weights.digest
         return self
 
@@ -173,8 +184,12 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
                 f"(digest {weights.digest}, fitted {self.weights_id_}): the file changed. "
                 "Fit the extractor again."
             )
-        model = _backbone.cut_model(weights, self.layer, self.pooling, self.precision)
-        return run_model(model, source, batch_size=self.batch_size, verbose=self.verbose)
+        features = extract(
+            weights, source, layers=list(self.feature_shapes_), pooling=self.pooling,
+            precision=self.precision, batch_size=self.batch_size, cache=self.cache,
+            verbose=self.verbose,
+        )
+        return features[0] if len(features) == 1 else np.hstack(features)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: layer, pooling or position, and channel.
@@ -190,16 +205,17 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features, generate_names=False)
-        height, width, channels = self.feature_shape_
-        if self.pooling:
-            names = [f"{self.layer}_{self.pooling}_ch{c}" for c in range(channels)]
-        else:
-            names = [
-                f"{self.layer}_y{y}_x{x}_ch{c}"
-                for y in range(height)
-                for x in range(width)
-                for c in range(channels)
-            ]
+        names = []
+        for layer, (height, width, channels) in self.feature_shapes_.items():
+            if self.pooling:
+                names += [f"{layer}_{self.pooling}_ch{c}" for c in range(channels)]
+            else:
+                names += [
+                    f"{layer}_y{y}_x{x}_ch{c}"
+                    for y in range(height)
+                    for x in range(width)
+                    for c in range(channels)
+                ]
         return np.asarray(names, dtype=object)
 
     def __sklearn_is_fitted__(self):

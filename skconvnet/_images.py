@@ -11,6 +11,7 @@ Three kinds of input, one interface (:class:`ImageSource`):
 Images are resized one by one, so a row's pixels never depend on its batch-mates.
 """
 
+import hashlib
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -197,19 +198,33 @@ class ImageSource:
         """The images at ``indices`` (an integer array), as one float32 batch."""
         raise NotImplementedError
 
-    def batches(self, batch_size):
-        """Yield the images in order, ``batch_size`` at a time, loading ahead in a thread."""
-        chunks = [
-            np.arange(start, min(start + batch_size, self.n_samples))
-            for start in range(0, self.n_samples, batch_size)
-        ]
+    def keys(self):
+        """One digest per image of what determines its pixels, to key cached activations."""
+        raise NotImplementedError
+
+    def stream(self, chunks):
+        """Yield ``load(chunk)`` for each index array (None for an empty one), in order.
+
+        The next chunk is loaded in a background thread while the caller works on this one,
+        so at most two are held in memory.
+        """
+        def load(chunk):
+            return self.load(chunk) if len(chunk) else None
+
         with ThreadPoolExecutor(max_workers=1) as loader:
-            ahead = loader.submit(self.load, chunks[0])
+            ahead = loader.submit(load, chunks[0]) if chunks else None
             for following in chunks[1:] + [None]:
                 batch = ahead.result()
                 if following is not None:
-                    ahead = loader.submit(self.load, following)
+                    ahead = loader.submit(load, following)
                 yield batch
+
+
+def _digest(*parts):
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        digest.update(part)
+    return digest.digest()
 
 
 class ArrayImages(ImageSource):
@@ -226,6 +241,10 @@ class ArrayImages(ImageSource):
         if batch.shape[-1] == 1:
             batch = np.repeat(batch, 3, axis=-1)
         return batch
+
+    def keys(self):
+        kind = f"array {self.images.dtype.str} {self.images.shape[1:]}".encode()
+        return [_digest(kind, np.ascontiguousarray(image).data) for image in self.images]
 
 
 def _resize(image, image_size):
@@ -264,6 +283,11 @@ class StripeImages(ImageSource):
         gray = np.hstack([values, blank]).astype(np.float32)[:, self.pixel_column]
         return np.repeat(gray[..., np.newaxis], 3, axis=-1)
 
+    def keys(self):
+        drawing = _digest(b"bands", self.X.dtype.str.encode(), self.data_min.tobytes(),
+                          self.scale.tobytes())
+        return [_digest(drawing, np.ascontiguousarray(row).data) for row in self.X]
+
 
 def _band_layout(n_columns, image_size):
     """``(height, width)`` array: which column each pixel shows (``n_columns`` = blank)."""
@@ -301,6 +325,13 @@ class PathImages(ImageSource):
         super().__init__(len(paths), image_size)
         self.paths = paths
         _raise_for(paths, [(path, _header_problem(path)) for path in paths])
+
+    def keys(self):
+        keys = []
+        for path in self.paths:
+            with open(path, "rb") as file:
+                keys.append(_digest(b"file", file.read()))
+        return keys
 
     def load(self, indices):
         try:

@@ -29,7 +29,7 @@ def test_bad_image_size(images, size):
 
 def test_int_image_size_means_a_square(images):
     extractor = small_extractor(image_size=32, pooling=None).fit(images)
-    assert extractor.feature_shape_ == (8, 8, 128)
+    assert extractor.feature_shapes_ == {"block2_pool": (8, 8, 128)}
 
 
 def test_image_size_too_small_for_layer(images):

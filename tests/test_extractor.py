@@ -40,9 +40,10 @@ def test_pooling_matches_flattened_activation(images):
 @pytest.mark.parametrize("layer", _backbone.LAYER_NAMES)
 def test_every_layer_cuts_the_model_there(images, layer):
     extractor = small_extractor(layer=layer, pooling=None).fit(images[:2])
-    assert extractor.feature_shape_ == _backbone.output_shape(layer, (32, 32))
-    assert extractor.transform(images[:2]).shape == (2, int(np.prod(extractor.feature_shape_)))
-    model = _backbone.cut_model(_backbone.resolve_weights(None), layer, None, "float32")
+    shape = _backbone.output_shape(layer, (32, 32))
+    assert extractor.feature_shapes_ == {layer: shape}
+    assert extractor.transform(images[:2]).shape == (2, int(np.prod(shape)))
+    model = _backbone.segment_model(_backbone.resolve_weights(None), "float32", None, layer)
     computed = [l.name for l in model.layers if l.name in _backbone.LAYER_NAMES]
     assert computed == list(_backbone.LAYER_NAMES[: _backbone.LAYER_NAMES.index(layer) + 1])
 
@@ -186,4 +187,5 @@ def test_default_parameters_follow_the_contract():
         "batch_size": 32,
         "precision": "float32",
         "verbose": 0,
+        "cache": True,
     }

@@ -138,7 +138,7 @@ def test_images_are_streamed_in_batches(images, image_files, monkeypatch):
     decode = _images.decode
     monkeypatch.setattr(_images, "decode", lambda *a: decoded.append(1) or decode(*a))
     source = _images.PathImages(paths, (32, 32))
-    batches = source.batches(4)
+    batches = source.stream([np.arange(start, start + 4) for start in range(0, 24, 4)])
     first = next(batches)
     assert first.shape == (4, 32, 32, 3) and first.dtype == np.float32
     assert len(decoded) <= 8
