@@ -51,10 +51,7 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
     }
     features = {}
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
-    chunks = [
-        np.arange(start, min(start + batch_size, source.n_samples))
-        for start in range(0, source.n_samples, batch_size)
-    ]
+    chunks = _chunks(source.n_samples, batch_size)
     to_decode = [chunk[[plan[i][0] is None for i in chunk]] for chunk in chunks]
     for chunk, decoded, pixels in zip(chunks, to_decode, source.stream(to_decode)):
         in_hand = {} if pixels is None else dict(zip(decoded, preprocess(pixels)))
@@ -74,9 +71,9 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
                 model = _backbone.segment_model(weights, precision, start, layer)
                 outputs = _predict(model, np.stack([array for _, array in members]))
                 for (i, _), output in zip(members, outputs):
-                    activations[i] = output.copy()  # no view keeps the batch alive
-                    if admitted[layer]:
-                        store.put((*keys[i], layer), activations[i])
+                    activations[i] = output
+                    if admitted[layer]:  # a copy: no view keeps the whole batch alive
+                        store.put((*keys[i], layer), output.copy())
             in_hand = activations
             start_layer = dict.fromkeys(chunk, layer)
             rows = pool(np.stack([activations[i] for i in chunk]), pooling)
@@ -116,10 +113,7 @@ def run_model(model, source, *, batch_size, verbose=0):
 
     outputs = None
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
-    chunks = [
-        np.arange(start, min(start + batch_size, source.n_samples))
-        for start in range(0, source.n_samples, batch_size)
-    ]
+    chunks = _chunks(source.n_samples, batch_size)
     for chunk, pixels in zip(chunks, source.stream(chunks)):
         output = _predict(model, preprocess(pixels))
         if outputs is None:
@@ -128,6 +122,12 @@ def run_model(model, source, *, batch_size, verbose=0):
         if progress is not None:
             progress.update(int(chunk[-1]) + 1)
     return outputs
+
+
+def _chunks(n_samples, batch_size):
+    """Consecutive index arrays of at most ``batch_size``."""
+    return [np.arange(start, min(start + batch_size, n_samples))
+            for start in range(0, n_samples, batch_size)]
 
 
 def _predict(model, batch):
