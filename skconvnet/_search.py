@@ -35,7 +35,12 @@ def layer_scores(search, param=None):
     block3_pool     10             0.72
     block5_pool     18             0.74
     """
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError(
+            "layer_scores needs pandas: pip install pandas (or pip install 'skconvnet[plot]')."
+        ) from None
 
     results = getattr(search, "cv_results_", search)
     if param is None:

@@ -236,3 +236,14 @@ def test_layer_scores_needs_to_know_the_parameter():
     with pytest.raises(ValueError, match="Cannot tell which searched parameter is the layer"):
         skconvnet.layer_scores(results)
     assert list(skconvnet.layer_scores(results, param="b__layer").index) == ["block4_pool"]
+
+
+def test_plot_without_matplotlib_says_how_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    results = {"params": [{"vgg__layer": "block3_pool"}], "param_vgg__layer": ["block3_pool"],
+               "mean_test_score": [0.5], "std_test_score": [0.0]}
+    with pytest.raises(ImportError, match=r"needs matplotlib: pip install matplotlib"):
+        skconvnet.plot_layer_scores(results)
