@@ -272,11 +272,7 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
             _network.compile_for(
                 model, optimizer=self.optimizer, learning_rate=learning_rate, n_outputs=n_outputs
             )
-            callbacks = []
-            if validation is not None:
-                callbacks.append(_network.keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=self.n_iter_no_change, restore_best_weights=True
-                ))
+            callbacks = [] if validation is None else [_network.early_stopping(self.n_iter_no_change)]
             result = model.fit(
                 train, validation_data=validation, epochs=epochs, callbacks=callbacks,
                 verbose=min(int(self.verbose), 2),

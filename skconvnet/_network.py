@@ -92,6 +92,13 @@ def compile_for(model, *, optimizer, learning_rate, n_outputs):
     )
 
 
+def early_stopping(patience):
+    """Stop when the validation loss stalls for ``patience`` epochs; keep the best weights."""
+    return keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
+
+
 def inference_copy(model):
     """The trained network without its optimizer state: what a fitted estimator keeps."""
     copy = keras.models.clone_model(model)
