@@ -1,0 +1,60 @@
+"""Does decoding camera-sized JPEGs slow ``transform`` down?
+
+Writes ``--images`` JPEGs of 1600x1200 (cats/dogs photos scaled up, or random images) to a
+temporary folder, then times ``transform`` at 150x150, ``block2_pool``, average pooling on
+- the already decoded and resized arrays,
+- the JPEG paths (decoded with Pillow's draft mode, in a background thread),
+in the same process, and prints paths / arrays as a ratio (goal >= 0.95).
+
+    python benchmarks/bench_camera_jpeg.py [--images 96]
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common import best_of, device, photo_paths, random_images
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=96)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    from skconvnet import VGGFeatureExtractor
+    from skconvnet._images import decode
+
+    camera = (1600, 1200)
+    sources = photo_paths(args.images)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for index in range(args.images):
+            if sources:
+                image = Image.open(sources[index]).convert("RGB").resize(camera, Image.BICUBIC)
+            else:
+                image = Image.fromarray(random_images(1, camera[::-1], seed=index)[0])
+            paths.append(Path(folder) / f"{index}.jpg")
+            image.save(paths[-1], quality=90)
+        arrays = np.stack([decode(path, (150, 150)) for path in paths]).astype(np.uint8)
+        extractor = VGGFeatureExtractor(
+            layer="block2_pool", pooling="avg", weights=None, cache=False
+        ).fit(arrays)
+        seconds = best_of(
+            {"arrays": lambda: extractor.transform(arrays),
+             "paths": lambda: extractor.transform(paths)},
+            args.rounds,
+        )
+    print(f"device: {device()}")
+    print(f"data: {args.images} JPEGs of {camera[0]}x{camera[1]} "
+          f"({'cats/dogs photos scaled up' if sources else 'random'}), 150x150, block2_pool, avg")
+    for name, value in seconds.items():
+        print(f"transform on {name:7s} {args.images / value:7.1f} images/s")
+    print(f"paths / arrays: {seconds['arrays'] / seconds['paths']:.3f}x")
+
+
+if __name__ == "__main__":
+    main()
