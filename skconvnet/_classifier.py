@@ -249,7 +249,7 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
 
         n_outputs = 1 if len(classes) == 2 else len(classes)
         targets = y_index.astype(np.float32 if n_outputs == 1 else np.int32)
-        train, validation = self._batches(_network, source, targets, y_index, sample_weight, seed)
+        train, validation = self._batches(source, targets, y_index, sample_weight, seed)
         augmentation = (
             _network.book_augmentation(seed) if self.augmentation is True
             else _network.fresh_copies(self.augmentation or [])
@@ -354,8 +354,10 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
             )
         return [int(s) for s in sizes]
 
-    def _batches(self, _network, source, targets, y_index, sample_weight, seed):
+    def _batches(self, source, targets, y_index, sample_weight, seed):
         """Training batches and, with early stopping, stratified validation batches."""
+        from . import _network
+
         indices = np.arange(source.n_samples)
         validation = None
         if self.early_stopping:

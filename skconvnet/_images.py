@@ -182,7 +182,7 @@ def _rows(estimator, X, image_size, image_shape, reset):
             "and this estimator was not fitted on such rows. Fit it on rows of the same width, "
             "or pass images."
         )
-    return StripeImages(X, estimator.data_min_, estimator.data_max_, image_size)
+    return BandImages(X, estimator.data_min_, estimator.data_max_, image_size)
 
 
 class ImageSource:
@@ -259,7 +259,7 @@ def _resize(image, image_size):
     )
 
 
-class StripeImages(ImageSource):
+class BandImages(ImageSource):
     """Tabular rows drawn as gray images: column ``j`` fills the ``j``-th horizontal band.
 
     Bands run left to right, stacked top to bottom, so that they survive the horizontal
