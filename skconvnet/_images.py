@@ -14,6 +14,7 @@ Images are resized one by one, so a row's pixels never depend on its batch-mates
 import hashlib
 import os
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
@@ -205,19 +206,31 @@ class ImageSource:
     def stream(self, chunks):
         """Yield ``load(chunk)`` for each index array (None for an empty one), in order.
 
-        The next chunk is loaded in a background thread while the caller works on this one,
-        so at most two are held in memory.
+        The next two chunks are loaded in background threads while the caller works on this
+        one, each split over all cores, so that decoding hides behind the network and the
+        first batch is not decoded on one core while the rest wait. At most three chunks
+        are held in memory.
         """
-        def load(chunk):
-            return self.load(chunk) if len(chunk) else None
+        workers = min(os.cpu_count() or 1, _MAX_LOADERS)
+        loader = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skconvnet-load")
 
-        with ThreadPoolExecutor(max_workers=1) as loader:
-            ahead = loader.submit(load, chunks[0]) if chunks else None
-            for following in chunks[1:] + [None]:
-                batch = ahead.result()
+        def submit(chunk):
+            return [loader.submit(self.load, part)
+                    for part in np.array_split(chunk, workers) if len(part)]
+
+        try:
+            pending = deque(submit(chunk) for chunk in chunks[:_AHEAD])
+            for following in chunks[_AHEAD:] + [None] * _AHEAD:
+                parts = [future.result() for future in pending.popleft()]
                 if following is not None:
-                    ahead = loader.submit(load, following)
-                yield batch
+                    pending.append(submit(following))
+                yield np.concatenate(parts) if parts else None
+        finally:  # on an error or an abandoned stream, decode nothing more
+            loader.shutdown(wait=True, cancel_futures=True)
+
+
+_MAX_LOADERS = 8  # decoding threads; more only contend with the network for cores
+_AHEAD = 2  # chunks loaded ahead of the one in use
 
 
 def _digest(*parts):

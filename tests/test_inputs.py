@@ -1,5 +1,7 @@
 """Every accepted kind of X gives the features of the images it holds."""
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,15 +133,28 @@ def test_refit_on_images_forgets_tabular_state(images):
     assert not hasattr(extractor, "n_features_in_") and not hasattr(extractor, "data_min_")
 
 
-def test_images_are_streamed_in_batches(images, image_files, monkeypatch):
-    """At most two batches are decoded before the network has taken the first."""
+def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, monkeypatch):
+    """Batches come in order; at most three are decoded before the network takes the first,
+    and an abandoned stream leaves no loading threads behind."""
     paths = image_files(np.concatenate([images] * 3), ".png")  # 24 files
     decoded = []
     decode = _images.decode
     monkeypatch.setattr(_images, "decode", lambda *a: decoded.append(1) or decode(*a))
     source = _images.PathImages(paths, (32, 32))
-    batches = source.stream([np.arange(start, start + 4) for start in range(0, 24, 4)])
+    chunks = [np.arange(start, start + 4) for start in range(0, 24, 4)]
+    batches = source.stream(chunks)
     first = next(batches)
     assert first.shape == (4, 32, 32, 3) and first.dtype == np.float32
-    assert len(decoded) <= 8
-    assert sum(len(b) for b in batches) == 20
+    assert len(decoded) <= 12
+    second = next(batches)
+    np.testing.assert_array_equal(second, np.stack([decode(paths[i], (32, 32)) for i in chunks[1]]))
+    batches.close()
+    assert len(decoded) <= 16
+    assert not [t for t in threading.enumerate() if t.name.startswith("skconvnet-load")]
+
+
+def test_a_whole_stream_gives_every_image_once_in_order(images):
+    source = _images.ArrayImages(np.concatenate([images] * 5), (32, 32))
+    chunks = [np.arange(start, min(start + 3, 40)) for start in range(0, 40, 3)]
+    streamed = np.concatenate(list(source.stream(chunks)))
+    np.testing.assert_array_equal(streamed, source.load(np.arange(40)))
