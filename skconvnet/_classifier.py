@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _backbone
-from ._activations import run_model
+from ._activations import extract, run_model
 from ._images import ImageInput, check_image_size
 
 
@@ -249,31 +249,45 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
 
         n_outputs = 1 if len(classes) == 2 else len(classes)
         targets = y_index.astype(np.float32 if n_outputs == 1 else np.int32)
-        train, validation = self._batches(source, targets, y_index, sample_weight, seed)
+        train_rows, validation_rows = self._split(y_index, seed)
         augmentation = (
             _network.book_augmentation(seed) if self.augmentation is True
             else _network.fresh_copies(self.augmentation or [])
         )
-        model, base = _network.build_network(
+        model, base, head = _network.build_network(
             weights, layer=layer, pooling=self.pooling, image_size=image_size,
             hidden_layer_sizes=self._hidden_layer_sizes(), dropout=self.dropout,
             n_outputs=n_outputs, augmentation=augmentation, precision=self.precision,
             seed=seed,
         )
+        features = None
+        if self.head_epochs and not augmentation:
+            features = self._frozen_features(weights, source, layer, image_size)
         history = {}
-        for phase, epochs, learning_rate in [
+        for number, (phase, epochs, learning_rate) in enumerate([
             ("head", self.head_epochs, self.head_learning_rate),
             ("fine_tune", self.fine_tune_epochs, self.fine_tune_learning_rate),
-        ]:
+        ]):
             if not epochs:
                 continue
             if phase == "fine_tune":
                 _network.unfreeze(base, self.unfreeze_from)
+            on_features = phase == "head" and features is not None
+            trained = head if on_features else model
+            load = features.__getitem__ if on_features else _network.pixel_loader(source)
+            train = _network.Batches(load, train_rows, targets, sample_weight, self.batch_size,
+                                     shuffle_seed=(seed, number))
+            validation = None
+            callbacks = []
+            if validation_rows is not None:
+                validation = _network.Batches(load, validation_rows, targets, sample_weight,
+                                              self.batch_size)
+                callbacks = [_network.early_stopping(self.n_iter_no_change)]
             _network.compile_for(
-                model, optimizer=self.optimizer, learning_rate=learning_rate, n_outputs=n_outputs
+                trained, optimizer=self.optimizer, learning_rate=learning_rate,
+                n_outputs=n_outputs,
             )
-            callbacks = [] if validation is None else [_network.early_stopping(self.n_iter_no_change)]
-            result = model.fit(
+            result = trained.fit(
                 train, validation_data=validation, epochs=epochs, callbacks=callbacks,
                 verbose=min(int(self.verbose), 2),
                 shuffle=False,  # Batches shuffles with its own seeded generator
@@ -354,27 +368,39 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
             )
         return [int(s) for s in sizes]
 
-    def _batches(self, source, targets, y_index, sample_weight, seed):
-        """Training batches and, with early stopping, stratified validation batches."""
-        from . import _network
+    def _split(self, y_index, seed):
+        """Training rows and, with early stopping, stratified validation rows (else None)."""
+        rows = np.arange(len(y_index))
+        if not self.early_stopping:
+            return rows, None
+        try:
+            return train_test_split(
+                rows, test_size=self.validation_fraction, stratify=y_index, random_state=seed
+            )
+        except ValueError as error:
+            raise ValueError(
+                f"early_stopping cannot hold out validation_fraction="
+                f"{self.validation_fraction} of {len(rows)} samples with every class "
+                f"represented ({error}). Give more samples or a larger validation_fraction, "
+                "or set early_stopping=False."
+            ) from None
 
-        indices = np.arange(source.n_samples)
-        validation = None
-        if self.early_stopping:
-            try:
-                indices, held_out = train_test_split(
-                    indices, test_size=self.validation_fraction, stratify=y_index,
-                    random_state=seed,
-                )
-            except ValueError as error:
-                raise ValueError(
-                    f"early_stopping cannot hold out validation_fraction="
-                    f"{self.validation_fraction} of {len(indices)} samples with every class "
-                    f"represented ({error}). Give more samples or a larger validation_fraction, "
-                    "or set early_stopping=False."
-                ) from None
-            validation = _network.Batches(source, held_out, targets, sample_weight, self.batch_size)
-        train = _network.Batches(
-            source, indices, targets, sample_weight, self.batch_size, shuffle_seed=seed
+    def _frozen_features(self, weights, source, layer, image_size):
+        """The frozen base's pooled (or flattened) output for every image, computed once.
+
+        Without augmentation the base sees the same pixels in every head epoch, so the head
+        can train on these rows. None where they would take more than
+        ``FROZEN_FEATURES_LIMIT`` bytes: then the base runs in every epoch instead.
+        """
+        shape = _backbone.output_shape(layer, image_size)
+        n_features = shape[-1] if self.pooling else int(np.prod(shape))
+        if source.n_samples * n_features * 4 > FROZEN_FEATURES_LIMIT:
+            return None
+        (features,) = extract(
+            weights, source, layers=[layer], pooling=self.pooling, precision=self.precision,
+            batch_size=self.batch_size, verbose=self.verbose,
         )
-        return train, validation
+        return features.astype(np.float32, copy=False)
+
+
+FROZEN_FEATURES_LIMIT = 1 << 30  # bytes of frozen-base outputs kept for the head phase

@@ -36,10 +36,12 @@ def build_network(
     weights, *, layer, pooling, image_size, hidden_layer_sizes, dropout, n_outputs,
     augmentation, precision, seed,
 ):
-    """The classifier network and its VGG16 base (a nested model, frozen).
+    """The classifier network, its VGG16 base (a nested model, frozen), and its head.
 
     Pixels come in preprocessed (caffe mode); the augmentation layers, active only in
     training, commute with that per-channel affine map since they fill with ``nearest``.
+    The head is a model of its own from the pooled (or flattened) base output to the
+    probabilities; it shares its layers with the network, so training either trains both.
     """
     policy = _backbone.dtype_policy(precision)
     inputs = keras.Input(shape=(*image_size, 3), name="pixels")
@@ -55,18 +57,28 @@ def build_network(
         "max": keras.layers.GlobalMaxPooling2D,
     }[pooling]
     x = pool(dtype=policy)(x)
+    head_layers = []
     for index, units in enumerate(hidden_layer_sizes):
-        x = keras.layers.Dense(
+        head_layers.append(keras.layers.Dense(
             units, activation="relu", dtype=policy,
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 10 + index),
-        )(x)
+        ))
         if dropout:
-            x = keras.layers.Dropout(dropout, seed=seed + 100 + index)(x)
-    outputs = keras.layers.Dense(
+            head_layers.append(keras.layers.Dropout(dropout, seed=seed + 100 + index))
+    head_layers.append(keras.layers.Dense(
         n_outputs, activation="sigmoid" if n_outputs == 1 else "softmax", dtype="float32",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 200), name="probability",
-    )(x)
-    return keras.Model(inputs, outputs, name="finetuned_vgg16"), base
+    ))
+    features = keras.Input(shape=x.shape[1:], name="features")
+    network = keras.Model(inputs, _stack(head_layers, x), name="finetuned_vgg16")
+    head = keras.Model(features, _stack(head_layers, features), name="head")
+    return network, base, head
+
+
+def _stack(layers, x):
+    for layer in layers:
+        x = layer(x)
+    return x
 
 
 def unfreeze(base, unfreeze_from):
@@ -106,16 +118,21 @@ def inference_copy(model):
     return copy
 
 
+def pixel_loader(source):
+    """``load(indices)``: preprocessed pixels of those images of ``source``."""
+    return lambda indices: preprocess(source.load(indices))
+
+
 class Batches(keras.utils.PyDataset):
-    """``(pixels, labels, sample weights)`` batches of an image source, loaded on demand.
+    """``(inputs, labels, sample weights)`` batches, loaded on demand by ``load(indices)``.
 
     With a ``shuffle_seed`` the order is drawn anew after every epoch from a seeded NumPy
     generator, so training is reproducible without touching any global random state.
     """
 
-    def __init__(self, source, indices, y, sample_weight, batch_size, shuffle_seed=None):
+    def __init__(self, load, indices, y, sample_weight, batch_size, shuffle_seed=None):
         super().__init__()
-        self.source = source
+        self.load = load
         self.indices = np.asarray(indices)
         self.y = y
         self.sample_weight = sample_weight
@@ -131,8 +148,7 @@ class Batches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        pixels = preprocess(self.source.load(chosen))
-        return pixels, self.y[chosen], self.sample_weight[chosen]
+        return self.load(chosen), self.y[chosen], self.sample_weight[chosen]
 
     def on_epoch_end(self):
         self.order = self._draw_order()

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import joblib
+import keras
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -12,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from conftest import small_classifier
-from skconvnet import _backbone, _images
+from skconvnet import _backbone, _classifier, _images, clear_cache
 
 
 @pytest.fixture(scope="module")
@@ -140,16 +141,60 @@ def test_augmentation_list_of_other_things(two_looks):
         quick(augmentation=["flip"]).fit(X, y)
 
 
-def test_image_files_are_decoded_batch_by_batch_every_epoch(two_looks, image_files, monkeypatch):
-    X, y = two_looks
-    paths = image_files(X, ".png")
+@pytest.fixture
+def decodes(monkeypatch):
+    """The number of image files decoded from now on (the activation cache emptied)."""
     loaded = []
     load = _images.PathImages.load
-    monkeypatch.setattr(_images.PathImages, "load", lambda self, i: loaded.append(len(i)) or load(self, i))
-    clf = quick(head_epochs=2, fine_tune_epochs=1, batch_size=5).fit(paths, y)
-    assert max(loaded) <= 5
-    assert sum(loaded) >= 3 * len(paths)  # every image decoded again in each of 3 epochs
+    monkeypatch.setattr(_images.PathImages, "load",
+                        lambda self, i: loaded.append(len(i)) or load(self, i))
+    clear_cache()
+    return loaded
+
+
+def test_with_augmentation_files_are_decoded_batch_by_batch_every_epoch(
+    two_looks, image_files, decodes
+):
+    X, y = two_looks
+    paths = image_files(X, ".png")
+    flip = keras.layers.RandomFlip("horizontal", seed=0)
+    clf = quick(augmentation=[flip], head_epochs=2, fine_tune_epochs=1, batch_size=5)
+    clf.fit(paths, y)
+    assert max(decodes) <= 5
+    assert sum(decodes) >= 3 * len(paths)  # every image decoded again in each of 3 epochs
     np.testing.assert_array_equal(clf.predict_proba(paths), clf.predict_proba(X))
+
+
+def test_without_augmentation_the_head_phase_runs_the_base_once(two_looks, image_files, decodes):
+    X, y = two_looks
+    paths = image_files(X, ".png")
+    quick(head_epochs=3, fine_tune_epochs=0, batch_size=5).fit(paths, y)
+    assert max(decodes) <= 5
+    assert sum(decodes) == len(paths)  # once for 3 epochs
+
+
+@pytest.mark.parametrize("pooling", [None, "avg"])
+def test_head_trained_on_frozen_outputs_is_the_head_trained_through_the_base(
+    two_looks, monkeypatch, pooling
+):
+    X, y = two_looks
+    params = dict(head_epochs=3, fine_tune_epochs=0, pooling=pooling, batch_size=5)
+    once = quick(**params).fit(X, y)
+    monkeypatch.setattr(_classifier, "FROZEN_FEATURES_LIMIT", 0)  # base run in every epoch
+    every_epoch = quick(**params).fit(X, y)
+    np.testing.assert_allclose(once.predict_proba(X), every_epoch.predict_proba(X), atol=1e-5)
+    np.testing.assert_allclose(once.history_["head"]["loss"],
+                               every_epoch.history_["head"]["loss"], rtol=1e-5)
+
+
+def test_frozen_outputs_beyond_the_memory_limit_are_recomputed(
+    two_looks, image_files, decodes, monkeypatch
+):
+    X, y = two_looks
+    paths = image_files(X, ".png")
+    monkeypatch.setattr(_classifier, "FROZEN_FEATURES_LIMIT", 24 * 128 * 4 - 1)
+    quick(head_epochs=3, fine_tune_epochs=0, pooling="avg").fit(paths, y)
+    assert sum(decodes) >= 3 * len(paths)
 
 
 def _weighted_predictions(X, y, **params):
