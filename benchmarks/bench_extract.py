@@ -2,11 +2,14 @@
 
 Compares, on the same images in the same process, images per second of
 - raw Keras: ``preprocess_input`` + ``Model.predict`` on a VGG16 conv base cut at the layer,
+  in float32 and under the ``mixed_bfloat16`` policy,
 - ``VGGFeatureExtractor.transform`` in float32 and in bfloat16,
-and prints each as a ratio of raw Keras float32. Goals on CPUs with bfloat16 instructions:
-float32 >= 0.95x, bfloat16 >= 1.7x.
+and prints each as a ratio of raw Keras float32 and of raw Keras in the same precision.
+Goals on CPUs with bfloat16 instructions: float32 >= 0.95x, bfloat16 >= 1.7x raw float32.
+``benchmarks/gpu.sh`` runs it on a GPU with Keras on JAX.
 
     python benchmarks/bench_extract.py [--images 96] [--size 150] [--layer block5_pool]
+        [--batch-size 32] [--rounds 3]
 """
 
 import argparse
@@ -40,12 +43,21 @@ def main():
         source = f"{len(images)} random images"
     weights = shared_weights()
 
-    base = keras.applications.VGG16(include_top=False, weights=weights, input_shape=(*size, 3))
-    raw = keras.Model(base.input, base.get_layer(args.layer).output)
+    def raw_model(policy):
+        keras.config.set_dtype_policy(policy)
+        try:
+            base = keras.applications.VGG16(
+                include_top=False, weights=weights, input_shape=(*size, 3)
+            )
+            return keras.Model(base.input, base.get_layer(args.layer).output)
+        finally:
+            keras.config.set_dtype_policy("float32")
 
-    def raw_keras():
+    def raw_keras(model):
         pixels = keras.applications.vgg16.preprocess_input(images.astype("float32"))
-        return raw.predict(pixels, batch_size=args.batch_size, verbose=0)
+        return np.asarray(model.predict(pixels, batch_size=args.batch_size, verbose=0))
+
+    raw = {"float32": raw_model("float32"), "bfloat16": raw_model("mixed_bfloat16")}
 
     extractors = {
         precision: VGGFeatureExtractor(
@@ -54,24 +66,28 @@ def main():
         ).fit(images)
         for precision in ("float32", "bfloat16")
     }
-    contenders = {"raw Keras predict, float32": raw_keras}
-    for precision, extractor in extractors.items():
-        contenders[f"skconvnet transform, {precision}"] = (
-            lambda extractor=extractor: extractor.transform(images)
+    contenders = {}
+    for precision in ("float32", "bfloat16"):
+        contenders[("raw Keras predict", precision)] = lambda m=raw[precision]: raw_keras(m)
+        contenders[("skconvnet transform", precision)] = (
+            lambda e=extractors[precision]: e.transform(images)
         )
 
-    exact = extractors["float32"].transform(images).reshape(raw_keras().shape)
-    np.testing.assert_allclose(exact, raw_keras(), rtol=1e-4, atol=1e-3)
+    expected = raw_keras(raw["float32"])
+    exact = extractors["float32"].transform(images).reshape(expected.shape)
+    np.testing.assert_allclose(exact, expected, rtol=1e-4, atol=1e-3)
     fast = extractors["bfloat16"].transform(images)
     drift = np.abs(fast - exact.reshape(fast.shape)).max() / np.abs(exact).max()
 
     seconds = best_of(contenders, args.rounds)
-    baseline = seconds["raw Keras predict, float32"]
+    baseline = seconds[("raw Keras predict", "float32")]
     print(f"device: {device()}")
     print(f"data: {source}, {args.size}x{args.size}, cut at {args.layer}, batch {args.batch_size}, "
           f"weights {weights.name if weights else None}, best of {args.rounds} rounds")
-    for name, value in seconds.items():
-        print(f"{name:32s} {len(images) / value:7.2f} images/s   {baseline / value:5.2f}x raw float32")
+    for (name, precision), value in seconds.items():
+        same = seconds[("raw Keras predict", precision)]
+        print(f"{name:20s} {precision:8s} {len(images) / value:9.2f} images/s   "
+              f"{baseline / value:5.2f}x raw float32   {same / value:5.2f}x raw {precision}")
     print(f"bfloat16 features vs float32: max abs difference {drift:.4f} of the largest feature")
     if paths and weights:
         head_accuracy(weights)

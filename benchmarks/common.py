@@ -38,8 +38,14 @@ def device():
             cpu = next(line.split(":", 1)[1].strip() for line in info if "model name" in line)
     except (OSError, StopIteration):
         pass
+    accelerator = ""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if jax.default_backend() != "cpu":
+            accelerator = f", {jax.devices()[0].device_kind}"
     return (
-        f"{cpu}, {os.cpu_count()} cores; Keras {keras.__version__} on "
+        f"{cpu}, {os.cpu_count()} cores{accelerator}; Keras {keras.__version__} on "
         f"{keras.backend.backend()}"
     )
 

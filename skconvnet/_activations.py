@@ -7,16 +7,6 @@ import numpy as np
 from . import _backbone, _cache
 
 
-def preprocess(batch):
-    """VGG16's caffe preprocessing (RGB to BGR, ImageNet mean subtracted), in place.
-
-    Only ever called on batches this package allocated, never on the caller's array.
-    """
-    import keras
-
-    return keras.applications.vgg16.preprocess_input(batch)
-
-
 def pool(activations, pooling):
     """``(n, height, width, channels)`` activations as ``(n, n_features)`` rows."""
     if pooling == "avg":
@@ -54,7 +44,7 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
     chunks = _chunks(source.n_samples, batch_size)
     to_decode = [chunk[[plan[i][0] is None for i in chunk]] for chunk in chunks]
     for chunk, decoded, pixels in zip(chunks, to_decode, source.stream(to_decode)):
-        in_hand = {} if pixels is None else dict(zip(decoded, preprocess(pixels)))
+        in_hand = {} if pixels is None else dict(zip(decoded, pixels))
         start_layer = dict.fromkeys(in_hand)  # None: from pixels
         for step, layer in enumerate(order):
             activations = {}
@@ -115,7 +105,7 @@ def run_model(model, source, *, batch_size, verbose=0):
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
     chunks = _chunks(source.n_samples, batch_size)
     for chunk, pixels in zip(chunks, source.stream(chunks)):
-        output = _predict(model, preprocess(pixels))
+        output = _predict(model, pixels)
         if outputs is None:
             outputs = np.empty((source.n_samples, output.shape[1]), dtype=source.dtype)
         outputs[chunk] = output

@@ -107,6 +107,9 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
     ``X`` is read as by :class:`VGGFeatureExtractor`: 4-D arrays of images, 2-D rows, or
     image file paths (decoded batch by batch in every epoch, never all held in memory).
 
+    Without augmentation, phase 1 runs the frozen base once and trains the head on its stored
+    pooled outputs (up to 1 GiB of them; beyond, the base runs in every epoch).
+
     Examples
     --------
     >>> import numpy as np

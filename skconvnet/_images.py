@@ -204,18 +204,18 @@ class ImageSource:
         raise NotImplementedError
 
     def stream(self, chunks):
-        """Yield ``load(chunk)`` for each index array (None for an empty one), in order.
+        """Yield each index array's images, loaded and preprocessed (None for an empty one).
 
         The next two chunks are loaded in background threads while the caller works on this
-        one, each split over all cores, so that decoding hides behind the network and the
-        first batch is not decoded on one core while the rest wait. At most three chunks
-        are held in memory.
+        one, each split over all cores, so that decoding and preprocessing hide behind the
+        network and the first batch is not decoded on one core while the rest wait. At most
+        three chunks are held in memory.
         """
         workers = min(os.cpu_count() or 1, _MAX_LOADERS)
         loader = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skconvnet-load")
 
         def submit(chunk):
-            return [loader.submit(self.load, part)
+            return [loader.submit(lambda part: preprocess(self.load(part)), part)
                     for part in np.array_split(chunk, workers) if len(part)]
 
         try:
@@ -231,6 +231,16 @@ class ImageSource:
 
 _MAX_LOADERS = 8  # decoding threads; more only contend with the network for cores
 _AHEAD = 2  # chunks loaded ahead of the one in use
+
+
+def preprocess(batch):
+    """VGG16's caffe preprocessing (RGB to BGR, ImageNet mean subtracted), in place.
+
+    Only ever called on batches this package allocated, never on the caller's array.
+    """
+    import keras
+
+    return keras.applications.vgg16.preprocess_input(batch)
 
 
 def _digest(*parts):

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from . import _backbone
-from ._activations import preprocess
+from ._images import preprocess
 
 
 def book_augmentation(seed):

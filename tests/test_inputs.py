@@ -134,8 +134,8 @@ def test_refit_on_images_forgets_tabular_state(images):
 
 
 def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, monkeypatch):
-    """Batches come in order; at most three are decoded before the network takes the first,
-    and an abandoned stream leaves no loading threads behind."""
+    """Batches come in order, preprocessed; at most three are decoded before the network
+    takes the first, and an abandoned stream leaves no loading threads behind."""
     paths = image_files(np.concatenate([images] * 3), ".png")  # 24 files
     decoded = []
     decode = _images.decode
@@ -147,7 +147,8 @@ def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, m
     assert first.shape == (4, 32, 32, 3) and first.dtype == np.float32
     assert len(decoded) <= 12
     second = next(batches)
-    np.testing.assert_array_equal(second, np.stack([decode(paths[i], (32, 32)) for i in chunks[1]]))
+    expected = _images.preprocess(np.stack([decode(paths[i], (32, 32)) for i in chunks[1]]))
+    np.testing.assert_array_equal(second, expected)
     batches.close()
     assert len(decoded) <= 16
     assert not [t for t in threading.enumerate() if t.name.startswith("skconvnet-load")]
@@ -157,4 +158,4 @@ def test_a_whole_stream_gives_every_image_once_in_order(images):
     source = _images.ArrayImages(np.concatenate([images] * 5), (32, 32))
     chunks = [np.arange(start, min(start + 3, 40)) for start in range(0, 40, 3)]
     streamed = np.concatenate(list(source.stream(chunks)))
-    np.testing.assert_array_equal(streamed, source.load(np.arange(40)))
+    np.testing.assert_array_equal(streamed, _images.preprocess(source.load(np.arange(40))))
