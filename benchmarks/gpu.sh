@@ -17,6 +17,6 @@ if ! python3 -c "import keras" 2>/dev/null; then
     export PYTHONPATH="/tmp/skconvnet-site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
 exec python3 benchmarks/bench_extract.py --size 224 --layer block5_pool --batch-size 128 \
     --images 4096 "$@"
