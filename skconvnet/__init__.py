@@ -7,6 +7,7 @@ from ._cache import clear_cache, set_cache_budget
 from ._classifier import FineTunedConvNetClassifier
 from ._extractor import VGGFeatureExtractor
 from ._search import layer_scores, plot_layer_scores
+from .datasets import load_image_folder
 
 __version__ = "0.1.0"
 
@@ -16,6 +17,7 @@ __all__ = [
     "__version__",
     "clear_cache",
     "layer_scores",
+    "load_image_folder",
     "plot_layer_scores",
     "set_cache_budget",
 ]

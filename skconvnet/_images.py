@@ -333,8 +333,8 @@ class PathImages(ImageSource):
     """Image files decoded with Pillow, converted to RGB and resized.
 
     Every path is opened (header only) up front so that all missing or unreadable files are
-    reported together; when a file fails while decoding (a truncated one), every file is
-    decoded once to report all such files together.
+    reported together; when a file fails there or while decoding (a truncated one), every
+    file is decoded once to report all bad files together.
     """
 
     def __init__(self, paths, image_size):
@@ -347,7 +347,11 @@ class PathImages(ImageSource):
                 )
         super().__init__(len(paths), image_size)
         self.paths = paths
-        _raise_for(paths, [(path, _header_problem(path)) for path in paths])
+        problems = [(path, _header_problem(path)) for path in paths]
+        if any(problem for _, problem in problems):  # name the truncated files too, at once
+            problems = [(path, problem or _decode_problem(path, image_size))
+                        for path, problem in problems]
+        _raise_for(paths, problems)
 
     def keys(self):
         keys = []
