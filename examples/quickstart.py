@@ -1,4 +1,8 @@
-"""Cats vs dogs from pretrained VGG16 features and a logistic regression, in a few lines.
+"""
+Quickstart: pretrained features and a logistic regression
+=========================================================
+
+Cats vs dogs from pretrained VGG16 features and a logistic regression, in a few lines.
 
     python examples/quickstart.py [DATA_DIR] [--weights WEIGHTS]
 

@@ -105,13 +105,15 @@ def evaluate_command(args):
     def head():
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
 
-    scores = {}
-    for layer, columns in _columns(extractor, layers).items():
-        scores[layer] = cross_val_score(head(), features[:, columns], train_labels, cv=folds)
+    columns = _columns(extractor, layers)
+    scores = {
+        layer: cross_val_score(head(), features[:, columns[layer]], train_labels, cv=folds)
+        for layer in layers
+    }
     best_layer = max(layers, key=lambda layer: scores[layer].mean())
 
     print(f"Scoring {best_layer} on {len(test_paths)} test images")
-    best = head().fit(features[:, _columns(extractor, layers)[best_layer]], train_labels)
+    best = head().fit(features[:, columns[best_layer]], train_labels)
     test_features = _extractor(args, best_layer, weights).fit_transform(test_paths)
     test_accuracy = best.score(test_features, test_labels)
 

@@ -32,6 +32,12 @@ def cats_and_dogs():
     return CATS_AND_DOGS
 
 
+@pytest.fixture(scope="session")
+def cats_and_dogs_or_none():
+    """The shared cats/dogs photos folder, or None where it is absent."""
+    return CATS_AND_DOGS if CATS_AND_DOGS.is_dir() else None
+
+
 @pytest.fixture
 def images():
     """Eight small random RGB images, uint8."""

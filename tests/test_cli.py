@@ -1,6 +1,8 @@
 """The command line (``python -m skconvnet``) and ``load_image_folder``."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -155,11 +157,13 @@ def test_extract_writes_features_paths_and_labels(photos, tmp_path):
     assert saved["feature_names"][0] == "block2_pool_avg_ch0"
 
 
-def test_module_runs_as_a_program():
-    result = subprocess.run([sys.executable, "-m", "skconvnet", "--help"],
-                            capture_output=True, text=True)
-    assert result.returncode == 0
-    assert "evaluate" in result.stdout and "extract" in result.stdout
+def test_module_and_script_run_as_programs():
+    script = shutil.which("skconvnet", path=os.path.dirname(sys.executable))
+    assert script, "no skconvnet script beside this Python: pip install -e ."
+    for command in ([sys.executable, "-m", "skconvnet", "--help"], [script, "--help"]):
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert "evaluate" in result.stdout and "extract" in result.stdout
 
 
 # errors: non-zero exit, one clear line
