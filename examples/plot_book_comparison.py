@@ -84,3 +84,9 @@ ax.set_title(f"Cats vs dogs, {len(train_paths)} training photos at 64x64")
 ax.legend(loc="upper left")
 fig.tight_layout()
 plt.show()
+
+# %%
+# With 200 test photos each accuracy carries a standard error of about 0.03: the pretrained
+# base clearly beats training from scratch, while the three uses of it lie close together at
+# this scale. The book's setting (2,000 photos at 150x150, up to 130 epochs) is a matter of
+# passing more photos and epochs to the same estimators.
