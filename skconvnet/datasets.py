@@ -42,7 +42,7 @@ def load_image_folder(directory, *, max_per_class=None, random_state=0):
     ...     Image.new("RGB", (8, 8)).save(folder / name)
     >>> _ = (folder / "dogs" / "notes.txt").write_text("not an image")
     >>> paths, labels = load_image_folder(folder)
-    >>> [p.name for p in paths], list(labels)
+    >>> [p.name for p in paths], labels.tolist()
     (['1.jpg', '2.jpg', '1.png'], ['cats', 'cats', 'dogs'])
     """
     if max_per_class is not None and (
