@@ -5,6 +5,7 @@ Importing the package loads no deep-learning backend; Keras is imported on first
 
 from ._cache import clear_cache, set_cache_budget
 from ._classifier import FineTunedConvNetClassifier
+from ._dask import dask_transform
 from ._extractor import VGGFeatureExtractor
 from ._search import layer_scores, plot_layer_scores
 from .datasets import load_image_folder
@@ -16,6 +17,7 @@ __all__ = [
     "VGGFeatureExtractor",
     "__version__",
     "clear_cache",
+    "dask_transform",
     "layer_scores",
     "load_image_folder",
     "plot_layer_scores",

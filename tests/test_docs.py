@@ -24,7 +24,7 @@ def test_docs_build_without_warnings(tmp_path, cats_and_dogs_or_none):
                  "layer_scores", "set_cache_budget"):
         assert name in api
     for page in ("command_line", "feature_extraction", "fine_tuning", "weights",
-                 "precision_and_backends", "auto_examples/index"):
+                 "precision_and_backends", "dask", "auto_examples/index"):
         assert (html / f"{page}.html").is_file()
     if cats_and_dogs_or_none is not None:  # the examples ran, and drew their figures
         comparison = (html / "auto_examples" / "plot_book_comparison.html").read_text()
