@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
 
 from conftest import small_extractor
@@ -54,6 +54,17 @@ def test_grid_search_on_the_cluster_matches_in_process(client, two_looks):
     loads = client.run(lambda: _backbone._load.cache_info())
     assert all(info.misses <= 1 for info in loads.values()), loads
     assert sum(info.hits for info in loads.values()) >= 1, loads
+
+
+def test_cross_validate_on_the_cluster_matches_in_process(client, two_looks):
+    import joblib
+
+    X, y = two_looks
+    pipeline = Pipeline([("vgg", small_extractor()), ("clf", LogisticRegression())])
+    local = cross_validate(pipeline, X, y, cv=4, n_jobs=-1)
+    with joblib.parallel_backend("dask"):
+        remote = cross_validate(pipeline, X, y, cv=4, n_jobs=-1)
+    np.testing.assert_allclose(remote["test_score"], local["test_score"], rtol=1e-12)
 
 
 def test_dask_transform_gives_the_features_of_transform_in_order(client, image_files, images):
