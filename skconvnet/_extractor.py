@@ -44,7 +44,7 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
         each column is min-max scaled to 0-255 with the range seen in ``fit`` and drawn as a
         horizontal band of a gray image.
     batch_size : int, default=32
-        Images per forward pass. Only about two batches of decoded images are held in memory
+        Images per forward pass. At most three batches of decoded images are held in memory
         at a time.
     precision : {"float32", "bfloat16"}, default="float32"
         Compute precision. ``"bfloat16"`` is about twice as fast on CPUs with bfloat16
