@@ -14,6 +14,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _backbone
 from ._activations import extract, run_model
+from ._fitting import unfitted_on_failure
 from ._images import ImageInput, check_image_size
 
 
@@ -203,6 +204,7 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
         self.image_shape = image_shape
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @unfitted_on_failure
     def fit(self, X, y, sample_weight=None):
         """Train the head on the frozen base, then fine-tune the top of the base with it.
 
@@ -220,7 +222,6 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
         -------
         self : FineTunedConvNetClassifier
         """
-        self.__dict__.pop("model_", None)  # unfitted until fit succeeds
         layer = self._check_layers()
         image_size = check_image_size(self.image_size)
         _backbone.output_shape(layer, image_size)

@@ -10,6 +10,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from . import _backbone
 from ._activations import extract
+from ._fitting import unfitted_on_failure
 from ._images import ImageInput, check_image_size
 
 
@@ -134,6 +135,7 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
         self.cache = cache
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @unfitted_on_failure
     def fit(self, X, y=None):
         """Validate the parameters and ``X``, and resolve the weights.
 
@@ -150,7 +152,6 @@ class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
         -------
         self : VGGFeatureExtractor
         """
-        self.__dict__.pop("weights_id_", None)  # unfitted until fit succeeds
         image_size = check_image_size(self.image_size)
         feature_shapes = {
             layer: _backbone.output_shape(layer, image_size)
