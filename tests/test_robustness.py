@@ -79,22 +79,21 @@ def test_a_failed_fit_keeps_the_parameters_and_output_settings(two_looks):
 @pytest.mark.parametrize("cache", [False, True])
 def test_transform_from_several_threads_equals_sequential(two_looks, cache):
     X, _ = two_looks
-    extractor = small_extractor(cache=cache).fit(X)
-    inputs = [X[i::4] for i in range(4)] * 2
-    sequential = [extractor.transform(part) for part in inputs]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        concurrent = list(pool.map(extractor.transform, inputs))
-    for one, other in zip(sequential, concurrent):
-        np.testing.assert_array_equal(one, other)
+    _assert_threads_agree_with_sequential(small_extractor(cache=cache).fit(X).transform, X)
 
 
 def test_predict_from_several_threads_equals_sequential(two_looks):
     X, y = two_looks
     clf = small_classifier(head_epochs=1, fine_tune_epochs=0).fit(X, y)
+    _assert_threads_agree_with_sequential(clf.predict_proba, X)
+
+
+def _assert_threads_agree_with_sequential(method, X):
+    """``method`` on 8 overlapping parts of ``X`` from 8 threads at once, as one by one."""
     inputs = [X[i::4] for i in range(4)] * 2
-    sequential = [clf.predict_proba(part) for part in inputs]
+    sequential = [method(part) for part in inputs]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        concurrent = list(pool.map(clf.predict_proba, inputs))
+        concurrent = list(pool.map(method, inputs))
     for one, other in zip(sequential, concurrent):
         np.testing.assert_array_equal(one, other)
 
