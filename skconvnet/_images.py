@@ -385,8 +385,16 @@ def decode(path, image_size):
     with Image.open(path) as image:
         # JPEG: decode at the smallest power-of-two reduction that is still large enough
         image.draft(None, (max(image_size), max(image_size)))
-        image = ImageOps.exif_transpose(image).convert("RGB")
-        return np.asarray(image.resize((width, height), _BILINEAR), dtype=np.float32)
+        image = ImageOps.exif_transpose(image)
+        if image.mode in _SIXTEEN_BIT_GRAY:  # Pillow's RGB conversion would clip at 255
+            levels = np.clip(np.asarray(image, dtype=np.float32), 0, 65535) / 257
+            gray = np.asarray(Image.fromarray(levels).resize((width, height), _BILINEAR))
+            return np.repeat(gray[..., np.newaxis], 3, axis=-1)
+        return np.asarray(image.convert("RGB").resize((width, height), _BILINEAR),
+                          dtype=np.float32)
+
+
+_SIXTEEN_BIT_GRAY = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 
 def _header_problem(path):

@@ -72,6 +72,16 @@ def test_grayscale_file_matches_grayscale_array(images, image_files):
     )
 
 
+def test_sixteen_bit_file_is_scaled_not_clipped(images, tmp_path):
+    """A 16-bit grayscale PNG gives the pixels of its 8-bit version, not a white image."""
+    gray = images[0, ..., 0]
+    path = tmp_path / "deep.png"
+    Image.fromarray(gray.astype(np.uint16) * 257).save(path)
+    assert Image.open(path).mode == "I;16"
+    np.testing.assert_allclose(_images.decode(path, (32, 32)),
+                               np.repeat(gray[..., None], 3, axis=-1), atol=1e-3)
+
+
 def test_files_of_mixed_sizes(tmp_path):
     rng = np.random.default_rng(2)
     paths = []
