@@ -11,17 +11,10 @@ images in one ``transform``.
 """
 
 import argparse
-import time
 
 import numpy as np
 
-from common import device, photo_paths, random_images, shared_weights
-
-
-def timed(function):
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+from common import device, photo_paths, random_images, shared_weights, timed
 
 
 def main():

@@ -19,18 +19,11 @@
 """
 
 import argparse
-import time
 
 import numpy as np
 from PIL import Image
 
-from common import device, photo_paths, random_images, shared_weights
-
-
-def timed(function):
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+from common import device, photo_paths, random_images, shared_weights, timed
 
 
 def fastest(function, repeats):

@@ -50,6 +50,13 @@ def device():
     )
 
 
+def timed(function):
+    """Wall time of one call."""
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
 def best_of(functions, rounds):
     """Best wall time of each function over ``rounds`` interleaved rounds (after a warm-up).
 

@@ -7,6 +7,11 @@ import numpy as np
 from . import _backbone, _cache
 
 
+def n_pooled(shape, pooling):
+    """Features per image that ``pool`` makes of an activation of ``shape``."""
+    return shape[-1] if pooling in ("avg", "max") else int(np.prod(shape))
+
+
 def pool(activations, pooling):
     """``(n, height, width, channels)`` activations as ``(n, n_features)`` rows."""
     if pooling == "avg":

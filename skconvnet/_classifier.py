@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _backbone
-from ._activations import extract, run_model
+from ._activations import extract, n_pooled, run_model
 from ._fitting import unfitted_on_failure
 from ._images import ImageInput, check_image_size
 
@@ -396,8 +396,7 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
         can train on these rows. None where they would take more than
         ``FROZEN_FEATURES_LIMIT`` bytes: then the base runs in every epoch instead.
         """
-        shape = _backbone.output_shape(layer, image_size)
-        n_features = shape[-1] if self.pooling else int(np.prod(shape))
+        n_features = n_pooled(_backbone.output_shape(layer, image_size), self.pooling)
         if source.n_samples * n_features * 4 > FROZEN_FEATURES_LIMIT:
             return None
         (features,) = extract(

@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from . import _backbone
+from ._activations import n_pooled
 from .datasets import load_image_folder
 
 DEFAULT_LAYERS = "block3_pool,block4_pool,block5_pool"
@@ -192,17 +193,19 @@ def _extractor(args, layer, weights):
 
     return VGGFeatureExtractor(
         layer=layer, weights=weights, image_size=args.image_size, batch_size=args.batch_size,
-        pooling=None if args.pooling == "flatten" else args.pooling,
-        precision=args.precision, verbose=1,
+        pooling=_pooling(args), precision=args.precision, verbose=1,
     )
+
+
+def _pooling(args):
+    return None if args.pooling == "flatten" else args.pooling
 
 
 def _columns(extractor, layers):
     """Which feature columns belong to each layer of a fitted multi-layer extractor."""
     columns, start = {}, 0
     for layer in layers:
-        shape = extractor.feature_shapes_[layer]
-        width = shape[-1] if extractor.pooling else int(np.prod(shape))
+        width = n_pooled(extractor.feature_shapes_[layer], extractor.pooling)
         columns[layer] = slice(start, start + width)
         start += width
     return columns
@@ -216,8 +219,7 @@ def _finetune(args, layer, weights, train_paths, train_labels, test_paths, test_
         layer=layer, weights=weights, image_size=args.image_size,
         unfreeze_from=f"{block}_conv1", head_epochs=args.head_epochs,
         fine_tune_epochs=args.fine_tune_epochs,
-        pooling=None if args.pooling == "flatten" else args.pooling,
-        precision=args.precision, random_state=args.random_state, verbose=1,
+        pooling=_pooling(args), precision=args.precision, random_state=args.random_state, verbose=1,
     )
     classifier.fit(train_paths, train_labels)
     return float(classifier.score(test_paths, test_labels))

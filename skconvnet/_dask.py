@@ -1,6 +1,5 @@
 """Featurizing a large collection of images on a Dask cluster."""
 
-import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -56,7 +55,7 @@ def dask_transform(extractor, X, *, partition_size=256):
     if n_samples == 0:
         raise ValueError("X is empty: it holds no images. Pass at least one image path.")
     n_features = len(extractor.get_feature_names_out())
-    dtype = np.float64 if getattr(X, "dtype", None) == np.float64 else np.float32
+    dtype = extractor._images(X[:1], reset=False).dtype  # transform's rule, on one image
     fitted = dask.delayed(extractor, pure=True)  # shipped once, shared by every task
     blocks = [
         da.from_delayed(
