@@ -9,16 +9,17 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from . import _backbone
 from ._activations import extract, n_pooled, run_model
 from ._fitting import unfitted_on_failure
 from ._images import ImageInput, check_image_size
+from ._persistence import Persistent
 
 
-class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
+class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEstimator):
     """A VGG16 conv base with a new dense head, trained in the book's two phases.
 
     1. A new head (pooling or flattening, dense layers, dropout, a sigmoid or softmax output)
@@ -359,7 +360,18 @@ class FineTunedConvNetClassifier(ImageInput, ClassifierMixin, BaseEstimator):
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+        if y.ndim == 2 and y.shape[1] > 1:
+            raise ValueError(
+                f"y has shape {y.shape}; expected one label per sample, shape ({len(y)},). "
+                "For one-hot labels pass y.argmax(axis=1); multilabel targets are not supported."
+            )
         y = column_or_1d(y, warn=True)
+        if type_of_target(y) == "unknown":
+            kinds = sorted({type(label).__name__ for label in y})
+            raise ValueError(
+                f"Unknown label type: y mixes labels of types {', '.join(kinds)}. Give labels "
+                "of one type, e.g. all str or all int, and no None."
+            )
         check_classification_targets(y)
         return y
 

@@ -12,9 +12,10 @@ from . import _backbone
 from ._activations import extract
 from ._fitting import unfitted_on_failure
 from ._images import ImageInput, check_image_size
+from ._persistence import Persistent
 
 
-class VGGFeatureExtractor(ImageInput, TransformerMixin, BaseEstimator):
+class VGGFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEstimator):
     """Activations of a pretrained VGG16 convolutional base, cut at a chosen layer.
 
     Images go through VGG16's preprocessing (RGB to BGR, ImageNet mean subtracted) and the

@@ -75,14 +75,10 @@ def image_source(estimator, X, *, image_size, image_shape=None, reset):
         )
     if _looks_like_paths(X):
         return PathImages(X, image_size)
+    received = X
     if not sparse.issparse(X) and getattr(X, "ndim", None) is None:
-        try:
-            X = np.asarray(X)
-        except ValueError as error:
-            raise ValueError(
-                f"X cannot be read as an array ({error}). Pass a 4-D array of images, a 2-D "
-                "array, or a list of image file paths."
-            ) from None
+        X = _as_array(X)
+    _require_numbers(X)
     ndim = 2 if sparse.issparse(X) else X.ndim
     if ndim == 1 and X.size == 0:
         raise ValueError(
@@ -92,6 +88,8 @@ def image_source(estimator, X, *, image_size, image_shape=None, reset):
         return _rows(estimator, X, image_size, image_shape, reset)
     if ndim == 4:
         return ArrayImages(_check_pixels(X), image_size)
+    if ndim == 0:
+        raise TypeError(f"X is {_describe(received)}; {_EXPECTED}")
     raise ValueError(_WRONG_NDIM.get(ndim, _WRONG_NDIM["other"]).format(shape=np.shape(X)))
 
 
@@ -108,6 +106,55 @@ class ImageInput:
         )
 
 
+_EXPECTED = (
+    "expected a 4-D array (n_images, height, width, channels), a 2-D array with one sample "
+    "per row, or a list of image file paths."
+)
+
+
+def _describe(value):
+    text = repr(value)
+    return f"{text if len(text) <= 60 else text[:57] + '...'} ({type(value).__name__})"
+
+
+def _as_array(X):
+    """``X`` (a list, a tuple, ...) as a NumPy array, with an error that says why it is not one."""
+    if isinstance(X, (list, tuple)):
+        shapes = {np.shape(item) for item in X}
+        if len(shapes) > 1 and all(len(shape) == 3 for shape in shapes):
+            raise ValueError(
+                f"X is a list of images of different shapes ({', '.join(map(str, sorted(shapes)))}); "
+                "arrays must all have one shape to be stacked. Resize them to one size and "
+                "pass np.stack(X), or pass their image files: files of any size are resized "
+                "to image_size."
+            )
+    try:
+        return np.asarray(X)
+    except ValueError as error:
+        raise ValueError(
+            f"X cannot be read as an array ({error}). Pass a 4-D array of images, a 2-D "
+            "array, or a list of image file paths."
+        ) from None
+
+
+def _require_numbers(X):
+    """Refuse text and complex numbers in array input, naming what was found."""
+    dtypes = getattr(X, "dtypes", None)  # a DataFrame's columns
+    dtypes = [X.dtype] if dtypes is None else list(dtypes)
+    if any(dtype.kind == "c" for dtype in dtypes):
+        raise TypeError("X holds complex numbers; expected real pixel values or features.")
+    if not any(dtype.kind in "OUS" for dtype in dtypes):
+        return
+    values = np.asarray(X, dtype=object).ravel()
+    text = next((v for v in values if isinstance(v, (str, bytes))), None)
+    if text is not None:
+        raise TypeError(
+            f"X holds text ({text!r}), not numbers. Pass pixel values or features as numbers, "
+            "or image file paths as a list or 1-D array (a DataFrame column as df['path'], "
+            "not df[['path']])."
+        )
+
+
 _WRONG_NDIM = {
     1: "X is a 1-D array of numbers (shape {shape}) and not a list of image file paths. "
     "Expected a 4-D array (n_images, height, width, channels), a 2-D array with one sample "
@@ -116,8 +163,7 @@ _WRONG_NDIM = {
     3: "X is a 3-D array (shape {shape}); expected a 4-D array (n_images, height, width, "
     "channels). Add the channel axis of grayscale images with X[..., np.newaxis], or make a "
     "single RGB image a batch with X[np.newaxis].",
-    "other": "X has shape {shape}; expected a 4-D array (n_images, height, width, channels), "
-    "a 2-D array with one sample per row, or a list of image file paths.",
+    "other": "X has shape {shape}; " + _EXPECTED,
 }
 
 
@@ -128,7 +174,10 @@ def _looks_like_paths(X):
         items = list(X)
     else:
         return False
-    return len(items) > 0 and isinstance(items[0], (str, os.PathLike))
+    return len(items) > 0 and isinstance(items[0], _PATH_TYPES)
+
+
+_PATH_TYPES = (str, bytes, os.PathLike)
 
 
 def _check_pixels(X):
@@ -137,6 +186,11 @@ def _check_pixels(X):
     if X.dtype.kind not in "uif":
         raise TypeError(
             f"X has dtype {X.dtype}; expected pixel values as uint8, integers or floats."
+        )
+    if 0 in X.shape[1:3]:
+        raise ValueError(
+            f"X has shape {X.shape}: images of {X.shape[1]}x{X.shape[2]} pixels hold no "
+            "pixels; each image needs a height and width of at least 1."
         )
     if X.shape[-1] not in (1, 3):
         raise ValueError(
@@ -149,8 +203,8 @@ def _check_pixels(X):
         if low < 0 or high > 255:
             raise ValueError(
                 f"X holds pixel values from {low} to {high}; expected 0-255 as in uint8 images "
-                "(VGG16 subtracts the ImageNet mean from such pixels). Rescale X, e.g. "
-                "X * 255 for images in 0-1."
+                "(VGG16 subtracts the ImageNet mean from such pixels). Rescale X to 0-255, "
+                "e.g. X / 257 for 16-bit images."
             )
         if X.dtype.kind == "f" and X.size and high <= 1:
             warnings.warn(
@@ -340,10 +394,10 @@ class PathImages(ImageSource):
     def __init__(self, paths, image_size):
         paths = list(paths)
         for index, path in enumerate(paths):
-            if not isinstance(path, (str, os.PathLike)):
+            if not isinstance(path, _PATH_TYPES):
                 raise TypeError(
                     f"X[{index}] is {path!r} ({type(path).__name__}); a list of image paths "
-                    "must hold only str or os.PathLike items."
+                    "must hold only str, bytes or os.PathLike items."
                 )
         super().__init__(len(paths), image_size)
         self.paths = paths
@@ -386,15 +440,33 @@ def decode(path, image_size):
         # JPEG: decode at the smallest power-of-two reduction that is still large enough
         image.draft(None, (max(image_size), max(image_size)))
         image = ImageOps.exif_transpose(image)
-        if image.mode in _SIXTEEN_BIT_GRAY:  # Pillow's RGB conversion would clip at 255
-            levels = np.clip(np.asarray(image, dtype=np.float32), 0, 65535) / 257
+        if image.mode in _WIDE_GRAY:  # Pillow's RGB conversion would clip at 255
+            levels = _gray_levels(np.asarray(image, dtype=np.float32), image.mode)
             gray = np.asarray(Image.fromarray(levels).resize((width, height), _BILINEAR))
             return np.repeat(gray[..., np.newaxis], 3, axis=-1)
         return np.asarray(image.convert("RGB").resize((width, height), _BILINEAR),
                           dtype=np.float32)
 
 
-_SIXTEEN_BIT_GRAY = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+_WIDE_GRAY = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
+
+
+def _gray_levels(values, mode):
+    """Gray levels of a 16-bit, 32-bit integer or float image, mapped to 0-255.
+
+    16-bit images span 0-65535. Mode ``I`` (32-bit) holds 8-bit levels when converted
+    from an 8-bit image and 16-bit levels when read from a 16-bit file: its range tells
+    which. Floats are read as 0-255 levels. Anything else has no one meaning as pixels.
+    """
+    high, low = float(values.max()), float(values.min())
+    if mode.startswith("I;16") or (mode == "I" and 255 < high <= 65535 and low >= 0):
+        return values / 257
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"its {mode!r} pixels range from {low:g} to {high:g}, not 0-255 or 0-65535; "
+            "convert it to an 8-bit or 16-bit image"
+        )
+    return values
 
 
 def _header_problem(path):
@@ -406,7 +478,12 @@ def _header_problem(path):
     except IsADirectoryError:
         return "is a directory, not an image file"
     except UnidentifiedImageError:
+        if os.path.getsize(path) == 0:
+            return "is empty (0 bytes)"
         return "is not an image file Pillow can read"
+    except Image.DecompressionBombError as error:
+        return (f"is too large to decode safely ({error}); set PIL.Image.MAX_IMAGE_PIXELS "
+                "higher if you trust this file")
     except OSError as error:
         return f"cannot be opened ({error})"
 
@@ -415,7 +492,7 @@ def _raise_for(paths, problems):
     problems = [(path, problem) for path, problem in problems if problem]
     if not problems:
         return
-    lines = "\n".join(f"  {os.fspath(path)}: {problem}" for path, problem in problems)
+    lines = "\n".join(f"  {os.fsdecode(path)}: {problem}" for path, problem in problems)
     message = f"{len(problems)} of {len(paths)} image files cannot be used:\n{lines}"
     if all(problem == "no such file" for _, problem in problems):
         raise FileNotFoundError(message)

@@ -110,7 +110,7 @@ def test_single_path_instead_of_a_list(tmp_path):
 
 def test_path_list_with_other_items(images, image_files):
     paths = image_files(images[:1])
-    with pytest.raises(TypeError, match=r"X\[1\] is 3 \(int\).*only str or os.PathLike"):
+    with pytest.raises(TypeError, match=r"X\[1\] is 3 \(int\).*only str, bytes or os.PathLike"):
         small_extractor().fit([paths[0], 3])
 
 

@@ -1,9 +1,17 @@
-"""Reliability: interrupted fits, concurrent calls, process workers."""
+"""Reliability: hostile inputs, persistence, interrupted fits, concurrent calls, process
+workers, memory over many fits."""
 
+import copy
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_validate
@@ -23,6 +31,298 @@ def two_looks():
 
 def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
+
+
+# Hostile inputs: a clear error raised by skconvnet, the caller's data untouched
+
+_RNG = np.random.default_rng(0)
+_PIXELS = _RNG.integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
+
+BAD_X = {  # name: (X, error, what the message must say)
+    "None": (None, TypeError, r"X is None \(NoneType\); expected a 4-D array"),
+    "dict": ({"a": 1}, TypeError, r"X is \{'a': 1\} \(dict\); expected"),
+    "scalar": (3.0, TypeError, r"X is 3.0 \(float\); expected a 4-D array"),
+    "1-D numbers": (np.arange(5.0), ValueError, r"1-D array of numbers"),
+    "3-D": (_PIXELS[0], ValueError, r"3-D array.*X\[np.newaxis\]"),
+    "5-D": (_PIXELS[None], ValueError, r"shape \(1, 4, 32, 32, 3\); expected a 4-D array"),
+    "no images": (_PIXELS[:0], ValueError, r"0 sample\(s\)"),
+    "no columns": (np.zeros((4, 0)), ValueError, r"0 feature\(s\)"),
+    "empty list": ([], ValueError, "X is empty"),
+    "zero height": (np.zeros((2, 0, 32, 3)), ValueError, r"images of 0x32 pixels hold no pixels"),
+    "two channels": (_PIXELS[..., :2], ValueError, r"2 channels in its last axis"),
+    "channels first": (_PIXELS.transpose(0, 3, 1, 2), ValueError, r"X.transpose\(0, 2, 3, 1\)"),
+    "bool": (_PIXELS > 100, TypeError, "dtype bool; expected pixel values"),
+    "complex": (_PIXELS.astype(complex), TypeError, "complex numbers; expected real"),
+    "datetime": (_PIXELS.astype("datetime64[s]"), TypeError, r"dtype datetime64\[s\]"),
+    "strings": (np.full((2, 32, 32, 3), "7"), TypeError, r"X holds text \('7'\), not numbers"),
+    "text columns": (pd.DataFrame({"path": ["a.jpg", "b.jpg"]}), TypeError,
+                     r"text \('a.jpg'\).*df\['path'\], not df\[\['path'\]\]"),
+    "NaN pixels": (np.where(_PIXELS == _PIXELS[0, 0, 0, 0], np.nan, _PIXELS), ValueError,
+                   "Input X contains NaN"),
+    "inf rows": (np.array([[1.0, np.inf], [2.0, 3.0]]), ValueError, "Input X contains infinity"),
+    "16-bit pixels": (_PIXELS.astype(np.uint16) * 257, ValueError,
+                      r"pixel values from 0 to 65535; expected 0-255.*X / 257"),
+    "negative pixels": (_PIXELS.astype(np.int16) - 128, ValueError, r"from -128 to 127"),
+    "images of two sizes": ([np.zeros((32, 32, 3)), np.zeros((40, 30, 3))], ValueError,
+                            r"images of different shapes \(\(32, 32, 3\), \(40, 30, 3\)\)"),
+    "sparse": (__import__("scipy").sparse.random(4, 5, format="csr"), TypeError,
+               "Sparse data was passed"),
+    "single path": ("photo.jpg", TypeError, r"single path \('photo.jpg'\)"),
+    "path and number": (["photo.jpg", 7], TypeError, r"X\[1\] is 7 \(int\)"),
+}
+
+
+def _fitted_on_pixels(kind):
+    """Both estimators, fitted, to check what ``transform`` and ``predict`` refuse."""
+    labels = np.array(["a", "b"] * 2)
+    if kind == "extractor":
+        return small_extractor().fit(_PIXELS)
+    return small_classifier(head_epochs=1, fine_tune_epochs=0).fit(_PIXELS, labels)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return {kind: _fitted_on_pixels(kind) for kind in ("extractor", "classifier")}
+
+
+@pytest.mark.parametrize("name", BAD_X)
+@pytest.mark.parametrize("kind", ["extractor", "classifier"])
+def test_bad_input_is_refused_clearly_and_left_untouched(fitted, kind, name):
+    X, error, message = BAD_X[name]
+    before = copy.deepcopy(X)
+    unfitted = small_extractor() if kind == "extractor" else small_classifier()
+    calls = [lambda: unfitted.fit(X, ["a", "b"])]
+    estimator = fitted[kind]
+    calls.append(lambda: (estimator.transform if kind == "extractor" else estimator.predict)(X))
+    for call in calls:
+        with pytest.raises(error, match=message) as raised:
+            call()
+        _assert_raised_by_skconvnet_or_sklearn(raised)
+    _assert_same(X, before)
+
+
+def _assert_raised_by_skconvnet_or_sklearn(raised):
+    """No frame of the traceback lies in Keras, TensorFlow, NumPy or Pillow."""
+    for entry in raised.traceback:
+        path = entry.path.as_posix()
+        assert not any(f"/{package}/" in path for package in ("keras", "tensorflow", "numpy", "PIL"))
+
+
+def _assert_same(X, before):
+    if isinstance(X, pd.DataFrame):
+        pd.testing.assert_frame_equal(X, before)
+    elif hasattr(X, "toarray"):
+        np.testing.assert_array_equal(X.toarray(), before.toarray())
+    elif isinstance(X, list):
+        assert len(X) == len(before)
+        for item, kept in zip(X, before):
+            np.testing.assert_array_equal(item, kept)
+    else:
+        np.testing.assert_array_equal(X, before)
+
+
+BAD_Y = {
+    "one-hot": (np.eye(2)[[0, 1, 0, 1]], r"y has shape \(4, 2\).*y.argmax\(axis=1\)"),
+    "mixed types": (np.array([0, "a", 0, "a"], dtype=object), "mixes labels of types int, str"),
+    "None labels": (np.array([None, "a", None, "a"], dtype=object), "NoneType, str"),
+    "NaN labels": (np.array([0.0, 1.0, np.nan, 1.0]), "Input y contains NaN"),
+    "continuous": (np.linspace(0, 1, 4), "Unknown label type: continuous"),
+    "3-D": (np.zeros((4, 1, 1)), "Found array with dim 3"),
+    "too few": (np.array(["a", "b"]), "X has 4 samples but y has 2 labels"),
+    "one class": (np.array(["a"] * 4), r"only one class \('a'\)"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_Y)
+def test_bad_labels_are_refused_clearly_and_left_untouched(name):
+    y, message = BAD_Y[name]
+    before = y.copy()
+    with pytest.raises(ValueError, match=message) as raised:
+        small_classifier().fit(_PIXELS, y)
+    _assert_raised_by_skconvnet_or_sklearn(raised)
+    np.testing.assert_array_equal(y, before)
+
+
+def test_all_bad_files_are_named_together(tmp_path, monkeypatch, image_files):
+    good = image_files(_PIXELS[:2], ".jpg")
+    truncated = image_files([_RNG.integers(0, 256, (300, 300, 3), dtype=np.uint8)], ".png")[0]
+    truncated.write_bytes(truncated.read_bytes()[:5000])
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    (tmp_path / "folder.jpg").mkdir()
+    Image.fromarray(np.full((8, 8), 1000.0, np.float32)).save(tmp_path / "depth.tiff")
+    Image.new("L", (600, 600)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300 * 300)  # bomb.png: 4x the limit
+    bad = {
+        "missing.jpg": "no such file",
+        "empty.jpg": r"is empty \(0 bytes\)",
+        "notes.jpg": "is not an image file Pillow can read",
+        "folder.jpg": "is a directory, not an image file",
+        "image0.png": "cannot be decoded.*truncated",
+        "depth.tiff": r"cannot be decoded \(its 'F' pixels range from 1000 to 1000, not 0-255",
+        "bomb.png": r"is too large to decode safely.*PIL.Image.MAX_IMAGE_PIXELS",
+    }
+    X = [good[0], *(tmp_path / name for name in bad), good[1]]
+    for fit in (small_extractor().fit, lambda X: small_classifier().fit(X, ["a", "b"] * 4)):
+        with pytest.raises(ValueError) as raised:
+            fit(X)
+        lines = str(raised.value).splitlines()
+        assert lines[0] == "7 of 9 image files cannot be used:"
+        for (name, problem), line in zip(bad.items(), lines[1:]):
+            assert re.fullmatch(rf"  .*{re.escape(name)}: {problem}.*", line), line
+        assert len(lines) == 8
+
+
+def test_unusual_but_valid_image_files_give_the_pixels_they_show(tmp_path):
+    """Every mode, container and size reads as the picture a viewer shows, end to end."""
+    colors = _RNG.integers(0, 256, size=(6, 3), dtype=np.uint8)  # few colors: palettes are exact
+    picture = colors[_RNG.integers(0, 6, size=(32, 32))]
+    gray = picture[..., 0]
+    rgb, luminance = Image.fromarray(picture), Image.fromarray(gray)
+    files = {  # name: (how it is written, the picture it shows)
+        "gray.png": (lambda p: luminance.save(p), gray),
+        "gray-alpha.png": (lambda p: luminance.convert("LA").save(p), gray),
+        "rgba.png": (lambda p: rgb.convert("RGBA").save(p), picture),
+        "palette.png": (lambda p: rgb.quantize(6).save(p), picture),
+        "palette-transparency.png": (lambda p: rgb.quantize(6).save(p, transparency=0), picture),
+        "cmyk.tiff": (lambda p: rgb.convert("CMYK").save(p), picture),
+        "16-bit.png": (lambda p: Image.fromarray(gray.astype(np.uint16) * 257).save(p), gray),
+        "32-bit.tiff": (lambda p: luminance.convert("I").save(p), gray),
+        "float.tiff": (lambda p: luminance.convert("F").save(p), gray),
+        "animated.gif": (lambda p: rgb.save(p, save_all=True, append_images=[rgb.rotate(90)]), picture),
+        "pages.tiff": (lambda p: rgb.save(p, save_all=True, append_images=[rgb.rotate(90)]), picture),
+        "lossless.webp": (lambda p: rgb.save(p, lossless=True), picture),
+        "bitmap.bmp": (lambda p: rgb.save(p), picture),
+        "wrong-suffix.jpg": (lambda p: rgb.save(p, format="PNG"), picture),
+        "rotated.png": (lambda p: _save_rotated(rgb, p), picture),
+    }
+    paths, shown = [], []
+    for name, (write, pixels) in files.items():
+        write(tmp_path / name)
+        paths.append(tmp_path / name)
+        shown.append(np.broadcast_to(np.atleast_3d(pixels), (32, 32, 3)))
+    extractor = small_extractor().fit(paths)
+    np.testing.assert_allclose(extractor.transform(paths), extractor.transform(np.stack(shown)),
+                               rtol=1e-5, atol=1e-4)
+
+
+def _save_rotated(image, path):
+    """Stored turned by 90 degrees, with the EXIF orientation that turns it back."""
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    image.transpose(Image.Transpose.ROTATE_270).save(path, exif=exif)
+
+
+def test_tiny_huge_and_mixed_sizes_in_one_call(tmp_path):
+    """Solid colours of any size, 1x1 to 6000x4000, give the features of that colour."""
+    color = np.array([200, 30, 90], np.uint8)
+    paths = []
+    for height, width in [(1, 1), (3, 500), (4000, 6000), (32, 32)]:
+        paths.append(tmp_path / f"{height}x{width}.png")
+        Image.new("RGB", (width, height), tuple(int(c) for c in color)).save(paths[-1])
+    extractor = small_extractor().fit(paths)
+    expected = extractor.transform(np.broadcast_to(color, (1, 32, 32, 3)))
+    np.testing.assert_allclose(extractor.transform(paths), np.repeat(expected, 4, axis=0),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["extractor", "classifier"])
+def test_valid_input_is_never_modified(tmp_path, kind, image_files):
+    """Writable arrays keep their values and read-only ones are never written to."""
+    floats = _PIXELS.astype(np.float64)
+    read_only = _PIXELS.copy()
+    read_only.setflags(write=False)
+    rows = pd.DataFrame(_RNG.normal(size=(4, 3)), columns=["a", "b", "c"])
+    paths = image_files(_PIXELS, ".png")
+    labels = np.array(["a", "b", "a", "b"], dtype=object)
+    weights = np.array([1.0, 2.0, 1.0, 2.0])
+    for X in (floats, read_only, rows, paths, list(map(str, paths))):
+        before = copy.deepcopy((X, labels, weights))
+        if kind == "extractor":
+            small_extractor().fit(X).transform(X)
+        else:
+            small_classifier(head_epochs=1, fine_tune_epochs=1).fit(
+                X, labels, sample_weight=weights).predict_proba(X)
+        for value, kept in zip((X, labels, weights), before):
+            _assert_same(value, kept)
+
+
+# Properties of the input adapter, over random shapes, dtypes and values
+
+_DTYPES = st.sampled_from(
+    [np.uint8, np.uint16, np.int8, np.int32, np.int64, np.float16, np.float32, np.float64]
+)
+_SIZES = st.tuples(st.integers(1, 24), st.integers(1, 24))
+_PROPERTIES = settings(max_examples=40, deadline=None, derandomize=True)  # same examples in CI
+
+
+@st.composite
+def pixel_arrays(draw):
+    """4-D arrays of 1 or 3 channels, any dtype, values in 0-255 (0-127 for int8)."""
+    dtype = draw(_DTYPES)
+    shape = (draw(st.integers(1, 3)), *draw(_SIZES), draw(st.sampled_from([1, 3])))
+    high = 127 if dtype == np.int8 else 255
+    return draw(hnp.arrays(dtype, shape, elements=st.integers(0, high)))
+
+
+@_PROPERTIES
+@given(X=pixel_arrays(), size=_SIZES)
+def test_any_valid_pixel_array_becomes_rgb_batches_of_its_pixels(X, size):
+    before = X.copy()
+    source = _images.image_source(small_extractor(), X, image_size=size, reset=True)
+    batch = source.load(np.arange(len(X)))
+    assert batch.shape == (len(X), *size, 3) and batch.dtype == np.float32
+    assert np.isfinite(batch).all() and batch.min() >= 0 and batch.max() <= 255 + 1e-3
+    if X.shape[-1] == 1:  # gray: one level in all three channels
+        np.testing.assert_array_equal(batch, np.repeat(batch[..., :1], 3, axis=-1))
+    if X.shape[1:3] == size:
+        np.testing.assert_array_equal(batch, np.broadcast_to(X, batch.shape).astype(np.float32))
+    for index in range(len(X)):  # no image depends on its batch-mates
+        np.testing.assert_array_equal(source.load(np.array([index]))[0], batch[index])
+    np.testing.assert_array_equal(X, before)
+
+
+@_PROPERTIES
+@given(X=pixel_arrays())
+def test_cache_keys_are_equal_exactly_for_equal_images(X):
+    X = np.concatenate([X, X[:1]])
+    keys = _images.image_source(small_extractor(), X, image_size=(8, 8), reset=True).keys()
+    for i in range(len(X)):
+        for j in range(len(X)):
+            assert (keys[i] == keys[j]) == np.array_equal(X[i], X[j])
+
+
+@_PROPERTIES
+@given(X=pixel_arrays(), where=st.integers(0, 10**6),
+       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True).filter(
+           lambda v: not 0 <= v <= 255), st.just(np.nan)))
+def test_any_value_outside_0_255_is_refused(X, where, value):
+    X = X.astype(np.float64)
+    X.flat[where % X.size] = value
+    match = "Input X contains" if not np.isfinite(value) else "expected 0-255"
+    with pytest.raises(ValueError, match=match):
+        _images.image_source(small_extractor(), X, image_size=(8, 8), reset=True)
+
+
+@_PROPERTIES
+@given(rows=hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 40)),
+                       elements=st.floats(-1e12, 1e12)),
+       size=st.tuples(st.integers(40, 48), st.integers(1, 24)))
+def test_any_finite_rows_become_bands_within_0_255(rows, size):
+    before = rows.copy()
+    extractor = small_extractor()
+    source = _images.image_source(extractor, rows, image_size=size, reset=True)
+    batch = source.load(np.arange(len(rows)))
+    assert batch.shape == (len(rows), *size, 3)
+    assert np.isfinite(batch).all() and batch.min() >= 0 and batch.max() <= 255
+    spread = rows.max(axis=0) > rows.min(axis=0)
+    lowest, highest = rows.argmin(axis=0), rows.argmax(axis=0)
+    layout = _images._band_layout(rows.shape[1], size)
+    for column in np.flatnonzero(spread):  # each column spans 0-255 over the rows
+        shown = layout == column
+        assert batch[lowest[column]][shown].max() == 0
+        assert batch[highest[column]][shown].min() >= 255 - 1e-3
+    np.testing.assert_array_equal(rows, before)
 
 
 # Interruption: never half-fitted
