@@ -2,8 +2,14 @@
 workers, memory over many fits."""
 
 import copy
+import pickle
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import joblib
 
 import numpy as np
 import pandas as pd
@@ -14,11 +20,12 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_validate
+from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 
 from conftest import small_classifier, small_extractor
-from skconvnet import _images, _network
+import skconvnet
+from skconvnet import VGGFeatureExtractor, _images, _network
 
 
 @pytest.fixture(scope="module")
@@ -323,6 +330,72 @@ def test_any_finite_rows_become_bands_within_0_255(rows, size):
         assert batch[lowest[column]][shown].max() == 0
         assert batch[highest[column]][shown].min() >= 255 - 1e-3
     np.testing.assert_array_equal(rows, before)
+
+
+# Persistence
+
+
+def test_pickle_and_joblib_round_trips_are_identical_in_a_fresh_process(two_looks, tmp_path):
+    X, y = two_looks
+    fitted = {
+        "extractor": small_extractor().fit(X),
+        "pipeline": make_pipeline(small_extractor(), LogisticRegression()).fit(X, y),
+        "classifier": small_classifier(head_epochs=2, fine_tune_epochs=1).fit(X, y),
+        "search": GridSearchCV(make_pipeline(small_extractor(), LogisticRegression()),
+                               {"vggfeatureextractor__layer": ["block1_pool", "block2_pool"]},
+                               cv=2).fit(X, y),
+    }
+    expected = {}
+    for name, estimator in fitted.items():
+        (tmp_path / f"{name}.pickle").write_bytes(pickle.dumps(estimator))
+        joblib.dump(estimator, tmp_path / f"{name}.joblib")
+        expected[name] = _outputs(estimator, X)
+    np.save(tmp_path / "X.npy", X)
+    code = (
+        "import pickle, sys, joblib, numpy as np, pathlib;"
+        "from test_robustness import _outputs;"
+        "d = pathlib.Path(sys.argv[1]); X = np.load(d / 'X.npy');"
+        "np.savez(d / 'out.npz', **{f'{p.stem}-{p.suffix}': _outputs(joblib.load(p) if "
+        "p.suffix == '.joblib' else pickle.loads(p.read_bytes()), X) for p in "
+        "sorted(d.glob('*.*')) if p.suffix in ('.pickle', '.joblib')})"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True,
+                   cwd=Path(__file__).parent)
+    loaded = np.load(tmp_path / "out.npz")
+    assert len(loaded.files) == 2 * len(fitted)
+    for key in loaded.files:
+        np.testing.assert_array_equal(loaded[key], expected[key.split("-")[0]])
+
+
+def _outputs(estimator, X):
+    """What a fitted estimator gives: features or class probabilities."""
+    return (estimator.transform if hasattr(estimator, "transform") and not hasattr(
+        estimator, "predict_proba") else estimator.predict_proba)(X)
+
+
+def test_keras_models_in_pickles_load_in_safe_mode(two_looks):
+    """A pickled network that would run code (a lambda layer) is refused on loading."""
+    import keras
+
+    X, y = two_looks
+    clf = small_classifier(head_epochs=1, fine_tune_epochs=0).fit(X, y)
+    inputs = keras.Input(shape=(32, 32, 3))
+    clf.model_ = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 0)(inputs))
+    tampered = pickle.dumps(clf)
+    with pytest.raises(ValueError, match="safe_mode"):
+        pickle.loads(tampered)
+
+
+def test_a_pickle_of_another_version_warns(two_looks):
+    X, _ = two_looks
+    state = small_extractor().fit(X).__getstate__()
+    assert state["_skconvnet_version"] == skconvnet.__version__
+    state["_skconvnet_version"] = "0.0.1"
+    loaded = VGGFeatureExtractor.__new__(VGGFeatureExtractor)
+    with pytest.warns(UserWarning, match=r"pickled with skconvnet 0.0.1 and is loaded with "
+                                         rf"skconvnet {re.escape(skconvnet.__version__)}.*Refit"):
+        loaded.__setstate__(state)
+    np.testing.assert_array_equal(loaded.transform(X), small_extractor().fit_transform(X))
 
 
 # Interruption: never half-fitted
