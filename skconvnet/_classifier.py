@@ -292,11 +292,16 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
                 trained, optimizer=self.optimizer, learning_rate=learning_rate,
                 n_outputs=n_outputs,
             )
-            result = trained.fit(
-                train, validation_data=validation, epochs=epochs, callbacks=callbacks,
-                verbose=min(int(self.verbose), 2),
-                shuffle=False,  # Batches shuffles with its own seeded generator
-            )
+            try:
+                result = trained.fit(
+                    train, validation_data=validation, epochs=epochs, callbacks=callbacks,
+                    verbose=min(int(self.verbose), 2),
+                    shuffle=False,  # Batches shuffles with its own seeded generator
+                )
+            finally:
+                for batches in (train, validation):
+                    if batches is not None:
+                        batches.release()
             history[phase] = {k: [float(v) for v in values] for k, values in result.history.items()}
         self.classes_ = classes
         self.history_ = history

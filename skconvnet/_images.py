@@ -142,7 +142,10 @@ def _require_numbers(X):
     dtypes = getattr(X, "dtypes", None)  # a DataFrame's columns
     dtypes = [X.dtype] if dtypes is None else list(dtypes)
     if any(dtype.kind == "c" for dtype in dtypes):
-        raise TypeError("X holds complex numbers; expected real pixel values or features.")
+        raise ValueError(
+            "Complex data not supported: X holds complex numbers; expected real pixel values "
+            "or features."
+        )
     if not any(dtype.kind in "OUS" for dtype in dtypes):
         return
     values = np.asarray(X, dtype=object).ravel()
