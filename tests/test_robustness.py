@@ -505,13 +505,13 @@ for fits in (20, 10):
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads Linux's /proc")
 @pytest.mark.parametrize("kind", ["extractor", "classifier"])
 def test_thirty_fits_in_a_loop_keep_memory_flat(kind):
-    """As in a grid search: 30 fits in one process. After the first 20 (the allocator's own
-    growth), memory grows by < 4 MB per fit; a fit used to keep ~50 MB of its network alive
-    in TensorFlow's gradient registry."""
+    """As in a grid search: 30 fits in one process. Over the last 10, memory grows by < 8 MB
+    per fit: a fit used to keep ~50 MB of its network alive in TensorFlow's gradient registry;
+    now 3-4 MB while the allocator still grows, ~1 MB after (bench_fit_memory.py)."""
     done = subprocess.run([sys.executable, "-c", _FITS_IN_A_LOOP, kind], capture_output=True,
                           text=True, check=True, cwd=Path(__file__).parent)
     after_20, after_30 = map(float, done.stdout.split())
-    assert (after_30 - after_20) / 10 < 4, (
+    assert (after_30 - after_20) / 10 < 8, (
         f"RSS grew from {after_20:.0f} MB to {after_30:.0f} MB in 10 fits")
 
 
