@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
+from scipy import sparse
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
@@ -72,24 +73,21 @@ BAD_X = {  # name: (X, error, what the message must say)
     "negative pixels": (_PIXELS.astype(np.int16) - 128, ValueError, r"from -128 to 127"),
     "images of two sizes": ([np.zeros((32, 32, 3)), np.zeros((40, 30, 3))], ValueError,
                             r"images of different shapes \(\(32, 32, 3\), \(40, 30, 3\)\)"),
-    "sparse": (__import__("scipy").sparse.random(4, 5, format="csr"), TypeError,
+    "sparse": (sparse.random(4, 5, format="csr"), TypeError,
                "Sparse data was passed"),
     "single path": ("photo.jpg", TypeError, r"single path \('photo.jpg'\)"),
     "path and number": (["photo.jpg", 7], TypeError, r"X\[1\] is 7 \(int\)"),
 }
 
 
-def _fitted_on_pixels(kind):
-    """Both estimators, fitted, to check what ``transform`` and ``predict`` refuse."""
-    labels = np.array(["a", "b"] * 2)
-    if kind == "extractor":
-        return small_extractor().fit(_PIXELS)
-    return small_classifier(head_epochs=1, fine_tune_epochs=0).fit(_PIXELS, labels)
-
-
 @pytest.fixture(scope="module")
 def fitted():
-    return {kind: _fitted_on_pixels(kind) for kind in ("extractor", "classifier")}
+    """Both estimators, fitted, to check what ``transform`` and ``predict`` refuse."""
+    return {
+        "extractor": small_extractor().fit(_PIXELS),
+        "classifier": small_classifier(head_epochs=1, fine_tune_epochs=0).fit(
+            _PIXELS, ["a", "b"] * 2),
+    }
 
 
 @pytest.mark.parametrize("name", BAD_X)
@@ -261,6 +259,7 @@ _DTYPES = st.sampled_from(
 )
 _SIZES = st.tuples(st.integers(1, 24), st.integers(1, 24))
 _PROPERTIES = settings(max_examples=40, deadline=None, derandomize=True)  # same examples in CI
+_DIM_IMAGES_ARE_VALID = pytest.mark.filterwarnings("ignore:X holds pixel values in 0-1")
 
 
 @st.composite
@@ -272,6 +271,7 @@ def pixel_arrays(draw):
     return draw(hnp.arrays(dtype, shape, elements=st.integers(0, high)))
 
 
+@_DIM_IMAGES_ARE_VALID
 @_PROPERTIES
 @given(X=pixel_arrays(), size=_SIZES)
 def test_any_valid_pixel_array_becomes_rgb_batches_of_its_pixels(X, size):
@@ -289,6 +289,7 @@ def test_any_valid_pixel_array_becomes_rgb_batches_of_its_pixels(X, size):
     np.testing.assert_array_equal(X, before)
 
 
+@_DIM_IMAGES_ARE_VALID
 @_PROPERTIES
 @given(X=pixel_arrays())
 def test_cache_keys_are_equal_exactly_for_equal_images(X):
