@@ -130,6 +130,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
     ['fine_tune', 'head']
     """
 
+    _keras_models = ("model_",)
+
     _parameter_constraints = {
         "layer": [str],
         "weights": [None, str, os.PathLike],

@@ -7,7 +7,6 @@ in safe mode. The pickle around it is still a pickle: load only pickles you trus
 """
 
 import os
-import sys
 import tempfile
 import warnings
 
@@ -36,17 +35,16 @@ class KerasArchive(bytes):
 
 
 class Persistent:
-    """Mixin for estimators: pickles hold Keras models as archives and this package's
-    version, and loading a pickle of another version warns."""
+    """Mixin for estimators: pickles hold the Keras models named in ``_keras_models`` as
+    archives, and this package's version; loading a pickle of another version warns."""
+
+    _keras_models = ()  # names of fitted attributes that hold Keras models
 
     def __getstate__(self):
-        state = super().__getstate__()
-        keras = sys.modules.get("keras")  # a fitted Keras model means Keras is imported
-        if keras is not None:
-            state = {
-                name: KerasArchive.of(value) if isinstance(value, keras.Model) else value
-                for name, value in state.items()
-            }
+        state = dict(super().__getstate__())  # may be the instance's own __dict__
+        for name in self._keras_models:
+            if name in state:
+                state[name] = KerasArchive.of(state[name])
         return {**state, "_skconvnet_version": _version()}
 
     def __setstate__(self, state):
