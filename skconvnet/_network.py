@@ -111,7 +111,7 @@ def _without_single_replica_all_reduce(optimizer):
 
     Traced, that all-reduce goes through ``tf.custom_gradient``, which registers a gradient
     function in TensorFlow's global registry, never emptied; its closure keeps the training
-    graph and every variable of the network alive: about 45 MB per fit of a small classifier,
+    graph and every variable of the network alive: about 50 MB per fit of a small classifier,
     forever. Summing over one replica is the identity, so skipping it changes no number.
     """
     if keras.backend.backend() != "tensorflow":

@@ -1,10 +1,5 @@
-"""FineTunedConvNetClassifier: the two phases, augmentation, labels, weights, persistence."""
+"""FineTunedConvNetClassifier: the two phases, augmentation, labels, weights."""
 
-import pickle
-import subprocess
-import sys
-
-import joblib
 import keras
 import numpy as np
 import pytest
@@ -264,26 +259,6 @@ def test_clone_is_unfitted(two_looks):
     assert copy.get_params() == clf.get_params()
     with pytest.raises(NotFittedError):
         copy.predict(X)
-
-
-@pytest.mark.parametrize("dump, load", [(pickle.dumps, "pickle.loads"), (None, "joblib.load")])
-def test_persistence_round_trip_in_fresh_process(two_looks, tmp_path, dump, load):
-    X, y = two_looks
-    clf = quick().fit(X, y)
-    expected = clf.predict_proba(X)
-    if dump is None:
-        joblib.dump(clf, tmp_path / "clf.bin")
-    else:
-        (tmp_path / "clf.bin").write_bytes(dump(clf))
-    np.save(tmp_path / "X.npy", X)
-    reader = "open(d + '/clf.bin', 'rb').read()" if load == "pickle.loads" else "d + '/clf.bin'"
-    code = (
-        "import pickle, joblib, sys, numpy as np; d = sys.argv[1];"
-        f"clf = {load}({reader});"
-        "np.save(d + '/out.npy', clf.predict_proba(np.load(d + '/X.npy')))"
-    )
-    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
 
 
 def test_default_parameters_follow_the_book():

@@ -121,23 +121,6 @@ def test_missing_files_are_all_named(tmp_path):
         small_extractor().fit(missing)
 
 
-def test_every_bad_file_is_named_at_once(images, image_files, tmp_path):
-    good = image_files(images[:2], ".jpg")
-    text = tmp_path / "notes.txt"
-    text.write_text("not an image")
-    folder = tmp_path / "folder"
-    folder.mkdir()
-    X = [good[0], tmp_path / "missing.png", text, folder, good[1]]
-    with pytest.raises(ValueError) as error:
-        small_extractor().fit(X)
-    message = str(error.value)
-    assert message.startswith("3 of 5 image files cannot be used")
-    assert "missing.png: no such file" in message
-    assert "notes.txt: is not an image file Pillow can read" in message
-    assert "folder: is a directory, not an image file" in message
-    assert "image0.jpg" not in message and "image1.jpg" not in message
-
-
 def test_truncated_files_are_all_named(image_files):
     large = np.random.default_rng(0).integers(0, 256, size=(16, 200, 200, 3), dtype=np.uint8)
     paths = image_files(large, ".jpg")
