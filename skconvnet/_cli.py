@@ -77,7 +77,9 @@ def _parser():
         command.add_argument("--max-per-class", type=int, metavar="N",
                              help="use at most N images of each class, drawn at random")
         command.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
-        command.add_argument("--batch-size", type=int, default=32)
+        command.add_argument("--batch-size", type=int, metavar="N",
+                             help="images per batch (default: 32 for extracting features, the "
+                             "classifier's 20 for fine-tuning)")
         command.add_argument("--random-state", type=int, default=0,
                              help="seeds the sampling, the folds and fine-tuning (default: 0)")
     return parser
@@ -192,7 +194,7 @@ def _extractor(args, layer, weights):
     from . import VGGFeatureExtractor
 
     return VGGFeatureExtractor(
-        layer=layer, weights=weights, image_size=args.image_size, batch_size=args.batch_size,
+        layer=layer, weights=weights, image_size=args.image_size, batch_size=args.batch_size or 32,
         pooling=_pooling(args), precision=args.precision, verbose=1,
     )
 
@@ -221,6 +223,8 @@ def _finetune(args, layer, weights, train_paths, train_labels, test_paths, test_
         fine_tune_epochs=args.fine_tune_epochs,
         pooling=_pooling(args), precision=args.precision, random_state=args.random_state, verbose=1,
     )
+    if args.batch_size:
+        classifier.set_params(batch_size=args.batch_size)
     classifier.fit(train_paths, train_labels)
     return float(classifier.score(test_paths, test_labels))
 

@@ -39,6 +39,33 @@ def cats_and_dogs_or_none():
 
 
 @pytest.fixture
+def computed(monkeypatch):
+    """Record which base layers each image goes through: ``{layer: images computed}``.
+
+    Counts what the network computed, never what the activation cache served.
+    """
+    import threading
+
+    from skconvnet import _activations, _backbone
+
+    counts = {}
+    lock = threading.Lock()
+    predict = _activations._predict
+
+    def counting(model, batch):
+        if model.name.startswith("vgg16_"):
+            start, end = model.name[len("vgg16_"):].split("_to_")
+            first = 0 if start == "pixels" else _backbone.LAYER_NAMES.index(start) + 1
+            with lock:
+                for name in _backbone.LAYER_NAMES[first : _backbone.LAYER_NAMES.index(end) + 1]:
+                    counts[name] = counts.get(name, 0) + len(batch)
+        return predict(model, batch)
+
+    monkeypatch.setattr(_activations, "_predict", counting)
+    return counts
+
+
+@pytest.fixture
 def images():
     """Eight small random RGB images, uint8."""
     return np.random.default_rng(0).integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8)

@@ -33,24 +33,6 @@ def labelled():
     return X, y
 
 
-@pytest.fixture
-def computed(monkeypatch):
-    """Record which base layers each image goes through: ``{layer: images computed}``."""
-    counts = {}
-    predict = _activations._predict
-
-    def counting(model, batch):
-        if model.name.startswith("vgg16_"):
-            start, end = model.name[len("vgg16_"):].split("_to_")
-            first = 0 if start == "pixels" else _backbone.LAYER_NAMES.index(start) + 1
-            for name in _backbone.LAYER_NAMES[first : _backbone.LAYER_NAMES.index(end) + 1]:
-                counts[name] = counts.get(name, 0) + len(batch)
-        return predict(model, batch)
-
-    monkeypatch.setattr(_activations, "_predict", counting)
-    return counts
-
-
 def search(X, y, cache):
     pipeline = Pipeline([
         ("vgg", small_extractor(cache=cache)),
@@ -140,6 +122,21 @@ def test_budget_is_respected(images):
         small_extractor(layer="block2_pool").fit_transform(images[start : start + 2])
         assert _cache.activations.nbytes <= 5 * per_image
     assert len(_cache.activations) == 5
+
+
+def test_least_recently_used_entries_are_evicted_first():
+    store = _cache.ActivationCache(budget=3 * 16)
+    for key in "abc":
+        store.put(key, np.zeros(2))  # 16 bytes each: the budget is full
+    assert store.get("a") is not None  # "a" is now the most recently used
+    store.put("d", np.zeros(2))
+    assert store.get("b") is None and len(store) == 3  # the least recently used went
+    store.put("c", np.ones(2))  # storing again counts as a use
+    store.put("e", np.zeros(2))
+    assert [store.get(key) is not None for key in "acde"] == [False, True, True, True]
+    store.resize(16)
+    assert [store.get(key) is not None for key in "cde"] == [False, False, True]
+    assert store.nbytes == 16
 
 
 def test_cache_can_be_turned_off(images):

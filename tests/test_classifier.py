@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from conftest import small_classifier
-from skconvnet import _backbone, _classifier, _images, clear_cache
+from skconvnet import _backbone, _classifier, _images, _network, clear_cache
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,70 @@ def test_early_stopping_holds_out_validation_and_stops(two_looks):
     history = clf.history_["head"]
     assert {"val_loss", "val_accuracy"} <= set(history)
     assert len(history["loss"]) < 20  # nothing improves at this learning rate
+
+
+def test_early_stopping_in_fine_tuning_restores_the_best_weights(monkeypatch):
+    X = np.random.default_rng(0).integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8)
+    y = np.array(["a", "b"] * 12)  # nothing to learn: the validation loss soon gets worse
+    stoppers = []
+    make = _network.early_stopping
+    monkeypatch.setattr(_network, "early_stopping",
+                        lambda patience: stoppers.append(make(patience)) or stoppers[-1])
+    clf = quick(
+        early_stopping=True, validation_fraction=0.25, n_iter_no_change=2, head_epochs=3,
+        fine_tune_epochs=20, dropout=0.0,
+    ).fit(X, y)
+    head, fine_tune = stoppers
+    history = clf.history_["fine_tune"]
+    assert fine_tune.stopped_epoch > 0 and len(history["loss"]) < 20
+    assert fine_tune.best_epoch < len(history["loss"]) - 1  # weights moved on after the best
+    assert fine_tune.best == min(history["val_loss"])
+    restored = clf.model_.get_weights()
+    assert len(restored) == len(fine_tune.best_weights)
+    for kept, best in zip(restored, fine_tune.best_weights):
+        np.testing.assert_array_equal(kept, best)
+
+
+@pytest.mark.parametrize("optimizer, keras_class", [
+    ("rmsprop", "RMSprop"), ("adam", "Adam"), ("sgd", "SGD"),
+])
+def test_optimizer_is_used_in_both_phases(two_looks, monkeypatch, optimizer, keras_class):
+    X, y = two_looks
+    compiled = []
+    compile_for = _network.compile_for
+
+    def recording(model, **kwargs):
+        compile_for(model, **kwargs)
+        compiled.append((type(model.optimizer).__name__,
+                         float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))))
+
+    monkeypatch.setattr(_network, "compile_for", recording)
+    clf = quick(optimizer=optimizer, head_learning_rate=1e-3, fine_tune_learning_rate=1e-4)
+    clf.fit(X, y)
+    assert compiled == [(keras_class, pytest.approx(1e-3)), (keras_class, pytest.approx(1e-4))]
+    assert clf.history_["head"]["loss"][-1] < clf.history_["head"]["loss"][0]
+
+
+def test_optimizers_train_differently(two_looks):
+    X, y = two_looks
+    probabilities = [quick(optimizer=name, fine_tune_epochs=0).fit(X, y).predict_proba(X)
+                     for name in ("rmsprop", "adam", "sgd")]
+    for one, other in [(0, 1), (0, 2), (1, 2)]:
+        assert not np.allclose(probabilities[one], probabilities[other])
+
+
+def test_balanced_class_weight_is_balanced_sample_weight(two_looks):
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, _ = two_looks
+    y = np.array(["a"] * 18 + ["b"] * 6)  # imbalanced, unrelated to the images
+    balanced = quick(class_weight="balanced", head_epochs=4, fine_tune_epochs=0).fit(X, y)
+    by_hand = quick(head_epochs=4, fine_tune_epochs=0).fit(
+        X, y, sample_weight=compute_sample_weight("balanced", y))
+    unweighted = quick(head_epochs=4, fine_tune_epochs=0).fit(X, y)
+    np.testing.assert_array_equal(balanced.predict_proba(X), by_hand.predict_proba(X))
+    assert not np.allclose(balanced.predict_proba(X), unweighted.predict_proba(X))
+    assert np.mean(balanced.predict(X) == "b") > np.mean(unweighted.predict(X) == "b")
 
 
 def test_book_augmentation_layers(two_looks):
@@ -226,10 +290,30 @@ def test_random_state_reproduces_and_varies(two_looks):
 
 
 def test_bfloat16_training(two_looks):
+    import pickle
+
     X, y = two_looks
     clf = quick(precision="bfloat16").fit(X, y)
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all() and clf.score(X, y) >= 0.9
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is untouched
+
+    def policies(model):
+        base = model.get_layer("vgg16")
+        dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+        return ({layer.dtype_policy.name for layer in base.layers[1:]},
+                [layer.dtype_policy.name for layer in dense])
+
+    convs, dense = policies(clf.model_)
+    assert convs == {"mixed_bfloat16"}
+    assert dense == ["mixed_bfloat16", "float32"]  # hidden layer, then the output in float32
+    assert clf.model_.get_layer("probability").compute_dtype == "float32"
+    assert all(w.dtype == "float32" for w in clf.model_.weights)  # variables stay float32
+    assert not np.allclose(proba, quick(precision="float32").fit(X, y).predict_proba(X))
+
+    back = pickle.loads(pickle.dumps(clf))
+    assert policies(back.model_) == (convs, dense)
+    np.testing.assert_array_equal(back.predict_proba(X), proba)
 
 
 def test_verbose_shows_keras_progress(two_looks, capsys):

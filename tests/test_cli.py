@@ -11,28 +11,47 @@ import pytest
 from PIL import Image
 
 from conftest import small_extractor
-from skconvnet import _backbone, load_image_folder
+from skconvnet import _activations, _backbone, load_image_folder
 from skconvnet._cli import main
 
-FAST = ["--weights", "none", "--image-size", "32", "--layers", "block1_pool,block2_pool",
-        "--cv", "2"]
+LAYERS = ["block2_pool", "block1_pool", "block3_pool"]  # the best one neither first nor last
+FAST = ["--weights", "none", "--image-size", "32", "--layers", ",".join(LAYERS), "--cv", "3"]
 
 
 def _write_folder(root, per_class, seed=0, size=32):
-    """Dark and bright random images, one sub-folder per class."""
+    """A texture only shallow layers see, one sub-folder per class.
+
+    A 1-pixel checkerboard or 1-pixel stripes of small amplitude over large random colour
+    cells: block1_pool's features tell them apart, while three max-poolings (block3_pool)
+    mostly blur the texture away. So the layers' scores differ, and the best is block1_pool.
+    """
     rng = np.random.default_rng(seed)
-    for label, (low, high) in {"bright": (155, 256), "dark": (0, 100)}.items():
+    rows, columns = np.mgrid[:size, :size]
+    textures = {"checks": (rows + columns) % 2, "stripes": rows % 2}
+    for label, texture in textures.items():
         (root / label).mkdir(parents=True)
         for index in range(per_class):
-            pixels = rng.integers(low, high, size=(size, size, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / label / f"{index:02d}.png")
+            cells = rng.integers(40, 216, size=(size // 4, size // 4, 3)).repeat(4, 0).repeat(4, 1)
+            sign = rng.choice([-1, 1])
+            pixels = cells + (8 * sign * (2 * texture - 1))[..., np.newaxis]
+            Image.fromarray(pixels.astype(np.uint8)).save(root / label / f"{index:02d}.png")
     return root
 
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     root = tmp_path_factory.mktemp("photos")
-    return _write_folder(root / "train", 6, seed=1), _write_folder(root / "test", 4, seed=2)
+    return _write_folder(root / "train", 12, seed=1), _write_folder(root / "test", 8, seed=2)
+
+
+def _hand_written(layer, **params):
+    """What evaluate fits on one layer: features, standardised, logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(small_extractor(layer=layer, **params), StandardScaler(),
+                         LogisticRegression(max_iter=2000))
 
 
 def _error_line(capsys):
@@ -46,16 +65,16 @@ def _error_line(capsys):
 
 def test_load_image_folder_is_sorted_and_skips_what_is_not_an_image(tmp_path):
     _write_folder(tmp_path, 3)
-    (tmp_path / "dark" / "notes.txt").write_text("not an image")
-    (tmp_path / "dark" / ".hidden.png").write_bytes(b"")
+    (tmp_path / "stripes" / "notes.txt").write_text("not an image")
+    (tmp_path / "stripes" / ".hidden.png").write_bytes(b"")
     (tmp_path / ".thumbnails").mkdir()
     (tmp_path / "README.md").write_text("a file beside the class folders")
     paths, labels = load_image_folder(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in paths] == [
-        "bright/00.png", "bright/01.png", "bright/02.png", "dark/00.png", "dark/01.png",
-        "dark/02.png",
+        "checks/00.png", "checks/01.png", "checks/02.png", "stripes/00.png", "stripes/01.png",
+        "stripes/02.png",
     ]
-    assert labels.tolist() == ["bright"] * 3 + ["dark"] * 3
+    assert labels.tolist() == ["checks"] * 3 + ["stripes"] * 3
 
 
 def test_max_per_class_draws_a_seeded_sample(tmp_path):
@@ -64,7 +83,7 @@ def test_max_per_class_draws_a_seeded_sample(tmp_path):
     again, _ = load_image_folder(tmp_path, max_per_class=4, random_state=0)
     other, _ = load_image_folder(tmp_path, max_per_class=4, random_state=1)
     assert paths == again and paths != other
-    assert labels.tolist() == ["bright"] * 4 + ["dark"] * 4
+    assert labels.tolist() == ["checks"] * 4 + ["stripes"] * 4
     assert paths == sorted(paths)
     assert load_image_folder(tmp_path, max_per_class=20)[0] == load_image_folder(tmp_path)[0]
 
@@ -94,51 +113,131 @@ def test_evaluate_writes_table_report_and_plot(photos, tmp_path, capsys):
                  "--report", str(report), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     result = json.loads(report.read_text())
-    assert set(result["cv_accuracy"]) == {"block1_pool", "block2_pool"}
-    assert result["best_layer"] == max(result["cv_accuracy"], key=result["cv_accuracy"].get)
-    assert (result["n_train"], result["n_test"]) == (12, 8)
+    assert list(result["cv_accuracy"]) == LAYERS
+    assert (result["n_train"], result["n_test"]) == (24, 16)
     assert result["image_size"] == 32 and result["weights"] == "none"
-    assert 0 <= result["test_accuracy"] <= 1 and result["seconds"] > 0
-    assert "block1_pool" in out and "block2_pool" in out
-    assert f"test accuracy, logistic regression on {result['best_layer']}" in out
+    assert result["classes"] == ["checks", "stripes"] and result["seconds"] > 0
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("block")}
+    assert set(rows) == set(LAYERS)
+    assert [layer for layer, row in rows.items() if row.endswith("<- best")] == ["block1_pool"]
+    assert f"{result['cv_accuracy']['block1_pool']:.3f}" in rows["block1_pool"]
+    assert (f"test accuracy, logistic regression on block1_pool: {result['test_accuracy']:.3f}"
+            in out)
     assert Image.open(plot).format == "PNG"
 
 
-def test_evaluate_test_accuracy_is_that_of_the_best_layer_pipeline(photos, tmp_path):
-    """The reported test accuracy is what the same pipeline, refitted by hand, scores."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+def test_evaluate_scores_each_layer_as_the_hand_written_pipeline_does(photos, tmp_path):
+    """Each layer's cv accuracy, the best layer and the test accuracy are those of the same
+    pipeline on that layer alone, fitted by hand with the same folds."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     train, test = photos
     report = tmp_path / "report.json"
     main(["evaluate", str(train), "--test", str(test), *FAST, "--report", str(report)])
     result = json.loads(report.read_text())
-    model = make_pipeline(
-        small_extractor(layer=result["best_layer"]), StandardScaler(),
-        LogisticRegression(max_iter=2000),
-    )
-    score = model.fit(*load_image_folder(train)).score(*load_image_folder(test))
-    assert result["test_accuracy"] == pytest.approx(score)
+    X, y = load_image_folder(train)
+    X_test, y_test = load_image_folder(test)
+    folds = StratifiedKFold(3, shuffle=True, random_state=0)
+    cv = {layer: cross_val_score(_hand_written(layer), X, y, cv=folds) for layer in LAYERS}
+    tested = {layer: _hand_written(layer).fit(X, y).score(X_test, y_test) for layer in LAYERS}
+    # The data tells the layers apart: one clear best, a test accuracy of its own.
+    ranked = sorted(LAYERS, key=lambda layer: cv[layer].mean(), reverse=True)
+    assert cv[ranked[0]].mean() - cv[ranked[1]].mean() >= 0.05, cv
+    assert all(tested[ranked[0]] != tested[layer] for layer in ranked[1:]), tested
+
+    for layer in LAYERS:
+        assert result["cv_accuracy"][layer] == pytest.approx(cv[layer].mean(), abs=1e-12)
+        assert result["cv_accuracy_std"][layer] == pytest.approx(cv[layer].std(), abs=1e-12)
+    assert result["best_layer"] == ranked[0]
+    assert result["test_accuracy"] == pytest.approx(tested[ranked[0]], abs=1e-12)
 
 
-def test_evaluate_finetune_adds_its_test_accuracy(photos, tmp_path, capsys):
+def test_evaluate_options_reach_the_extractor(photos, tmp_path, monkeypatch):
+    """--pooling, --precision, --random-state (sampling and folds) and --batch-size."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
     train, test = photos
     report = tmp_path / "report.json"
-    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--finetune",
-                 "--head-epochs", "2", "--fine-tune-epochs", "1", "--report", str(report)]) == 0
+    batches = []
+    predict = _activations._predict
+    monkeypatch.setattr(_activations, "_predict",
+                        lambda model, batch: batches.append(len(batch)) or predict(model, batch))
+    main(["evaluate", str(train), "--test", str(test), *FAST, "--pooling", "max",
+          "--precision", "bfloat16", "--random-state", "3", "--max-per-class", "9",
+          "--batch-size", "4", "--report", str(report)])
     result = json.loads(report.read_text())
-    assert 0 <= result["finetune_test_accuracy"] <= 1
-    assert "fine-tuned VGG16" in capsys.readouterr().out
+    assert (result["pooling"], result["precision"]) == ("max", "bfloat16")
+    assert batches and max(batches) == 4
+
+    X, y = load_image_folder(train, max_per_class=9, random_state=3)
+    assert X != load_image_folder(train, max_per_class=9, random_state=0)[0]
+    folds = StratifiedKFold(3, shuffle=True, random_state=3)
+    for layer in LAYERS:
+        expected = cross_val_score(
+            _hand_written(layer, pooling="max", precision="bfloat16"), X, y, cv=folds
+        ).mean()
+        assert result["cv_accuracy"][layer] == pytest.approx(expected, abs=1e-12), layer
+    flat = tmp_path / "flat.json"
+    main(["evaluate", str(train), "--test", str(test), *FAST, "--pooling", "flatten",
+          "--report", str(flat)])
+    assert json.loads(flat.read_text())["pooling"] == "flatten"
+    X, y = load_image_folder(train)
+    expected = cross_val_score(_hand_written("block3_pool", pooling=None), X, y,
+                               cv=StratifiedKFold(3, shuffle=True, random_state=0)).mean()
+    assert json.loads(flat.read_text())["cv_accuracy"]["block3_pool"] == pytest.approx(
+        expected, abs=1e-12)
+
+
+def test_evaluate_finetune_fine_tunes_the_best_layer_with_the_options(
+    photos, tmp_path, monkeypatch, capsys
+):
+    from skconvnet import FineTunedConvNetClassifier
+
+    train, test = photos
+    report = tmp_path / "report.json"
+    fitted = []
+    fit = FineTunedConvNetClassifier.fit
+    monkeypatch.setattr(FineTunedConvNetClassifier, "fit",
+                        lambda self, X, y: fitted.append(self) or fit(self, X, y))
+    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--finetune",
+                 "--head-epochs", "2", "--fine-tune-epochs", "1", "--batch-size", "6",
+                 "--random-state", "4", "--report", str(report)]) == 0
+    result = json.loads(report.read_text())
+    assert result["best_layer"] == "block1_pool"
+    (classifier,) = fitted
+    expected = dict(layer="block1_pool", unfreeze_from="block1_conv1", head_epochs=2,
+                    fine_tune_epochs=1, batch_size=6, random_state=4, pooling="avg",
+                    precision="float32", weights=None, image_size=32)
+    assert {name: classifier.get_params()[name] for name in expected} == expected
+    assert result["finetune_test_accuracy"] == pytest.approx(
+        classifier.score(*load_image_folder(test)), abs=1e-12)
+    assert (f"test accuracy, fine-tuned VGG16 on block1_pool: "
+            f"{result['finetune_test_accuracy']:.3f}") in capsys.readouterr().out
+
+
+def test_evaluate_finetune_keeps_the_classifier_batch_size_by_default(
+    photos, tmp_path, monkeypatch
+):
+    from skconvnet import FineTunedConvNetClassifier
+
+    train, test = photos
+    fitted = []
+    monkeypatch.setattr(FineTunedConvNetClassifier, "fit",
+                        lambda self, X, y: fitted.append(self) or self)
+    monkeypatch.setattr(FineTunedConvNetClassifier, "score", lambda self, X, y: 0.5)
+    main(["evaluate", str(train), "--test", str(test), *FAST, "--finetune"])
+    (classifier,) = fitted
+    assert classifier.batch_size == FineTunedConvNetClassifier().batch_size
+    assert (classifier.head_epochs, classifier.fine_tune_epochs) == (30, 100)
 
 
 def test_max_per_class_limits_the_images(photos, tmp_path):
     train, test = photos
     report = tmp_path / "report.json"
-    main(["evaluate", str(train), "--test", str(test), *FAST, "--max-per-class", "3",
+    main(["evaluate", str(train), "--test", str(test), *FAST, "--max-per-class", "6",
           "--report", str(report)])
     result = json.loads(report.read_text())
-    assert (result["n_train"], result["n_test"]) == (6, 6)
+    assert (result["n_train"], result["n_test"]) == (12, 12)
 
 
 # extract
@@ -203,8 +302,8 @@ def test_unknown_layer(photos, capsys):
 def test_unreadable_images_are_named(photos, tmp_path, capsys):
     _, test = photos
     train = _write_folder(tmp_path / "train", 3)
-    (train / "dark" / "broken.png").write_bytes(b"not a png")
-    (train / "bright" / "cut.png").write_bytes((train / "bright" / "00.png").read_bytes()[:60])
+    (train / "stripes" / "broken.png").write_bytes(b"not a png")
+    (train / "checks" / "cut.png").write_bytes((train / "checks" / "00.png").read_bytes()[:60])
     assert main(["evaluate", str(train), "--test", str(test), *FAST]) == 1
     line = _error_line(capsys)
     assert "broken.png" in line and "cut.png" in line

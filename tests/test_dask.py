@@ -1,7 +1,9 @@
 """On a real dask.distributed cluster with worker processes: searches, featurizing, faults."""
 
 import os
+import re
 import signal
+import sys
 import time
 
 import numpy as np
@@ -75,22 +77,71 @@ def test_dask_transform_gives_the_features_of_transform_in_order(client, image_f
     np.testing.assert_array_equal(client.compute(features).result(), extractor.transform(paths))
 
 
-def test_a_worker_killed_mid_job_costs_neither_rows_nor_duplicates(client, image_files):
+def test_a_worker_killed_mid_job_costs_neither_rows_nor_duplicates(client, image_files, tmp_path):
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, size=(48, 96, 96, 3), dtype=np.uint8)
     paths = image_files(pixels, ".png")
     extractor = small_extractor(image_size=(96, 96), layer="block3_pool").fit(paths[:2])
     expected = extractor.transform(paths)
+    holding = tmp_path / "holding"  # written by the worker that holds the gate's task
+    this_process = os.getpid()
 
-    job = client.compute(dask_transform(extractor, paths, partition_size=3))  # 16 tasks
-    pids = client.run(os.getpid)
-    deadline = time.monotonic() + 60
-    while not any(client.processing().values()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    busy = next(worker for worker, tasks in client.processing().items() if tasks)
+    class Gate(os.PathLike):
+        """A path whose first reading in a worker never returns: that worker is certainly
+        in the middle of a task until it is killed. Recomputed elsewhere, it reads as usual.
+        (A local class: Dask ships it by value to workers that cannot import the tests.)"""
+
+        def __init__(self, path):
+            self.path = os.fspath(path)
+
+        def __fspath__(self):
+            if os.getpid() != this_process:
+                mine = f"{holding}.{os.getpid()}"
+                with open(mine, "w") as file:
+                    file.write(str(os.getpid()))
+                try:
+                    os.link(mine, holding)  # atomic: only the first reading blocks
+                except FileExistsError:
+                    return self.path
+                time.sleep(600)
+            return self.path
+
+    gated = [*paths[:24], Gate(paths[24]), *paths[25:]]
+    job = client.compute(dask_transform(extractor, gated, partition_size=3))  # 16 tasks
+    deadline = time.monotonic() + 120
+    while not holding.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # waits for a condition: no assertion depends on how long
+    worker_pid = int(holding.read_text())
+    assert worker_pid in client.run(os.getpid).values()
     assert not job.done()
-    os.kill(pids[busy], signal.SIGKILL)
+    os.kill(worker_pid, signal.SIGKILL)
 
     features = job.result(timeout=300)
     assert features.shape == expected.shape
     np.testing.assert_array_equal(features, expected)
+
+
+def test_dask_transform_errors(client, image_files, images, monkeypatch):
+    from sklearn.exceptions import NotFittedError
+
+    paths = image_files(images, ".png")
+    extractor = small_extractor().fit(paths)
+    for size in (0, -3, 2.5, True, "8"):
+        with pytest.raises(ValueError, match=f"partition_size must be a positive integer, got "
+                                             f"{re.escape(repr(size))}"):
+            dask_transform(extractor, paths, partition_size=size)
+    with pytest.raises(ValueError, match="X is empty: it holds no images"):
+        dask_transform(extractor, [])
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        dask_transform(small_extractor(), paths)
+
+    paths[5].write_bytes(b"not a png")  # in the second partition, read by a worker
+    job = client.compute(dask_transform(extractor, paths, partition_size=4))
+    with pytest.raises(ValueError, match=r"1 of 4 image files cannot be used:\s+\S*image5\.png: "
+                                         r"is not an image file"):
+        job.result(timeout=120)
+
+    monkeypatch.setitem(sys.modules, "dask", None)
+    with pytest.raises(ImportError, match=r"dask_transform needs dask: pip install "
+                                          r"'skconvnet\[dask\]'"):
+        dask_transform(extractor, paths)

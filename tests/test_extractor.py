@@ -115,16 +115,21 @@ def test_float64_input_gives_float64_features(images):
     np.testing.assert_array_equal(features, small_extractor().fit_transform(images))
 
 
-def test_random_weights_agree_between_fits(images):
-    first = small_extractor().fit_transform(images)
-    second = clone(small_extractor()).fit_transform(images)
+def test_random_weights_agree_between_fits(images, computed):
+    first = small_extractor(cache=False).fit_transform(images)
+    _backbone._load.cache_clear()  # draw the random weights again
+    second = clone(small_extractor(cache=False)).fit_transform(images)
+    assert computed["block2_pool"] == 2 * len(images)  # both computed by the network
     np.testing.assert_array_equal(first, second)
 
 
-def test_batch_size_does_not_change_features(images):
-    whole = small_extractor(batch_size=32).fit_transform(images)
-    in_threes = small_extractor(batch_size=3).fit_transform(images)
+def test_batch_size_does_not_change_features(images, computed):
+    whole = small_extractor(batch_size=32, cache=False).fit_transform(images)
+    in_threes = small_extractor(batch_size=3, cache=False).fit_transform(images)
+    one_by_one = small_extractor(batch_size=1, cache=False).fit_transform(images)
+    assert computed["block2_pool"] == 3 * len(images)  # each computed by the network
     np.testing.assert_array_equal(whole, in_threes)
+    np.testing.assert_array_equal(whole, one_by_one)
 
 
 def test_bfloat16_close_to_float32_and_global_policy_untouched(images):

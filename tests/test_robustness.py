@@ -451,9 +451,19 @@ def test_a_failed_fit_keeps_the_parameters_and_output_settings(two_looks):
 
 
 @pytest.mark.parametrize("cache", [False, True])
-def test_transform_from_several_threads_equals_sequential(two_looks, cache):
+def test_transform_from_several_threads_equals_sequential(two_looks, cache, computed):
     X, _ = two_looks
-    _assert_threads_agree_with_sequential(small_extractor(cache=cache).fit(X).transform, X)
+
+    def forget():  # the threads must compute (and store) every image themselves
+        skconvnet.clear_cache()
+        computed.clear()
+
+    _assert_threads_agree_with_sequential(small_extractor(cache=cache).fit(X).transform, X,
+                                          between=forget)
+    # 8 parts cover every image twice; with the cache, a race may compute an image twice
+    assert len(X) <= computed["block2_pool"] <= 2 * len(X)
+    if not cache:
+        assert computed["block2_pool"] == 2 * len(X)
 
 
 def test_predict_from_several_threads_equals_sequential(two_looks):
@@ -462,10 +472,11 @@ def test_predict_from_several_threads_equals_sequential(two_looks):
     _assert_threads_agree_with_sequential(clf.predict_proba, X)
 
 
-def _assert_threads_agree_with_sequential(method, X):
+def _assert_threads_agree_with_sequential(method, X, between=lambda: None):
     """``method`` on 8 overlapping parts of ``X`` from 8 threads at once, as one by one."""
     inputs = [X[i::4] for i in range(4)] * 2
     sequential = [method(part) for part in inputs]
+    between()
     with ThreadPoolExecutor(max_workers=8) as pool:
         concurrent = list(pool.map(method, inputs))
     for one, other in zip(sequential, concurrent):
@@ -485,10 +496,14 @@ def test_cross_validate_in_process_workers(two_looks):
 _FITS_IN_A_LOOP = """
 import ctypes, gc, sys, numpy as np
 from conftest import small_classifier, small_extractor
+from skconvnet import _activations
 X = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
 y = np.array(["dark", "bright"] * 8)
-fit = {"extractor": lambda: small_extractor().fit(X).transform(X),
+fit = {"extractor": lambda: small_extractor(cache=False).fit(X).transform(X),
        "classifier": lambda: small_classifier().fit(X, y).predict(X)}[sys.argv[1]]
+computed = []  # images the network computed for transform / predict
+predict = _activations._predict
+_activations._predict = lambda model, batch: computed.append(len(batch)) or predict(model, batch)
 
 def rss_mb():
     gc.collect()
@@ -500,18 +515,22 @@ for fits in (20, 10):
     for _ in range(fits):
         fit()
     print(rss_mb())
+print(sum(computed))
 """
 
 
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads Linux's /proc")
 @pytest.mark.parametrize("kind", ["extractor", "classifier"])
 def test_thirty_fits_in_a_loop_keep_memory_flat(kind):
-    """As in a grid search: 30 fits in one process. Over the last 10, memory grows by < 8 MB
-    per fit: a fit used to keep ~50 MB of its network alive in TensorFlow's gradient registry;
-    now 3-4 MB while the allocator still grows, ~1 MB after (bench_fit_memory.py)."""
+    """As in a grid search: 30 fits in one process, each running the network on its 16
+    images (the extractor without the activation cache, which would serve all but the first).
+    Over the last 10, memory grows by < 8 MB per fit: a fit used to keep ~50 MB of its
+    network alive in TensorFlow's gradient registry; now 3-4 MB while the allocator still
+    grows, ~1 MB after (bench_fit_memory.py)."""
     done = subprocess.run([sys.executable, "-c", _FITS_IN_A_LOOP, kind], capture_output=True,
                           text=True, check=True, cwd=Path(__file__).parent)
-    after_20, after_30 = map(float, done.stdout.split())
+    after_20, after_30, computed = map(float, done.stdout.split())
+    assert computed == 30 * 16
     assert (after_30 - after_20) / 10 < 8, (
         f"RSS grew from {after_20:.0f} MB to {after_30:.0f} MB in 10 fits")
 

@@ -1,14 +1,27 @@
 """scikit-learn's own estimator checks, all of them.
 
+The extractor runs them twice: with the activation cache, and on the computing path
+(``cache=False``), where checks that compare two calls (subsets, sample order, refitting)
+compare two runs of the network rather than the cache with itself.
+
 The classifier declares exactly one expected failure: under mini-batch training with dropout
 and augmentation, weighting a sample is not the same as repeating it (scikit-learn marks the
 same check as an expected failure of its own SGDClassifier).
 """
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import itertools
+
+import numpy as np
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_fit_idempotent,
+    check_methods_sample_order_invariance,
+    check_methods_subset_invariance,
+    parametrize_with_checks,
+)
 
 from conftest import small_classifier, small_extractor
-from skconvnet import FineTunedConvNetClassifier
+from skconvnet import FineTunedConvNetClassifier, _activations
 
 CLASSIFIER_EXPECTED_FAILURES = {
     "check_sample_weight_equivalence_on_dense_data": (
@@ -25,7 +38,34 @@ def expected_failures(estimator):
 
 
 @parametrize_with_checks(
-    [small_extractor(), small_classifier()], expected_failed_checks=expected_failures
+    [small_extractor(), small_extractor(cache=False), small_classifier()],
+    expected_failed_checks=expected_failures,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def _depends_on_batch_size(predict):
+    return lambda model, batch: predict(model, batch) + len(batch)
+
+
+def _depends_on_place_in_batch(predict):
+    return lambda model, batch: predict(model, batch) + np.arange(len(batch)).reshape(
+        -1, *[1] * (batch.ndim - 1))
+
+
+def _depends_on_earlier_calls(predict):
+    calls = itertools.count()
+    return lambda model, batch: predict(model, batch) + next(calls)
+
+
+@pytest.mark.parametrize("check, broken", [
+    (check_methods_subset_invariance, _depends_on_batch_size),
+    (check_methods_sample_order_invariance, _depends_on_place_in_batch),
+    (check_fit_idempotent, _depends_on_earlier_calls),
+])
+def test_the_checks_on_the_computing_path_see_the_network(monkeypatch, check, broken):
+    """Each property these checks name fails them where the network breaks it."""
+    monkeypatch.setattr(_activations, "_predict", broken(_activations._predict))
+    with pytest.raises(AssertionError):
+        check("VGGFeatureExtractor", small_extractor(cache=False))
