@@ -1,9 +1,10 @@
 """Does memory stay flat over many fits in one process, as in a grid search?
 
 Fits a small extractor and a small classifier (random weights, 16 images of 32x32,
-``block2_pool``; the classifier with a flattened Dense(256) head, 10 + 2 epochs) in a loop and
-prints the resident memory growth per fit after a warm-up, measured after ``gc.collect()``
-and ``malloc_trim`` (Linux). For the classifier it also measures, in a fresh process each,
+``block2_pool``; the extractor with ``cache=False``, so that every fit runs the network rather
+than reading the activation cache; the classifier with a flattened Dense(256) head, 10 + 2
+epochs) in a loop and prints the resident memory growth per fit after a warm-up, measured
+after ``gc.collect()`` and ``malloc_trim`` (Linux). For the classifier it also measures, in a fresh process each,
 fits with Keras' own gradient all-reduce, which TensorFlow's gradient registry kept alive.
 
     python benchmarks/bench_fit_memory.py [--warm-up 20] [--fits 30]
@@ -37,7 +38,7 @@ def growth_per_fit(kind, warm_up, fits):
     small = dict(weights=None, image_size=(32, 32), layer="block2_pool")
     if kind == "extractor":
         def fit():
-            VGGFeatureExtractor(**small, pooling="avg").fit(X).transform(X)
+            VGGFeatureExtractor(**small, pooling="avg", cache=False).fit(X).transform(X)
     else:
         def fit():
             FineTunedConvNetClassifier(

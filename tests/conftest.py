@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CATS_AND_DOGS = SHARED / "data" / "cats_and_dogs"
 HED_WEIGHTS = SHARED / "weights" / "vgg16_hed_notop.weights.h5"
+IMAGENET_WEIGHTS = SHARED / "weights" / "vgg16_imagenet_notop.weights.h5"
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +23,14 @@ def hed_weights():
     if not HED_WEIGHTS.is_file():
         pytest.skip(f"shared weights not found at {HED_WEIGHTS}")
     return HED_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def imagenet_weights():
+    """The shared ImageNet-grade VGG16 conv base (it transfers as ImageNet VGG16 does)."""
+    if not IMAGENET_WEIGHTS.is_file():
+        pytest.skip(f"shared weights not found at {IMAGENET_WEIGHTS}")
+    return IMAGENET_WEIGHTS
 
 
 @pytest.fixture(scope="session")

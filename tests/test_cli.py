@@ -335,16 +335,18 @@ def test_plot_without_matplotlib_says_how_to_install_it(photos, monkeypatch, cap
     assert "pip install 'skconvnet[plot]'" in _error_line(capsys)
 
 
-def test_real_photos(cats_and_dogs, hed_weights, tmp_path):
-    """On the shared cats/dogs photos the best layer's features beat chance on held-out ones."""
+def test_real_photos(cats_and_dogs, imagenet_weights, tmp_path):
+    """On the shared cats/dogs photos a deep layer beats a shallow one by far, as the book
+    says: block1_pool sees edges and colours, block4_pool parts of animals."""
     report = tmp_path / "report.json"
     assert main([
         "evaluate", str(cats_and_dogs / "train"), "--test", str(cats_and_dogs / "validation"),
-        "--weights", str(hed_weights), "--image-size", "64", "--max-per-class", "100",
-        "--cv", "3", "--report", str(report),
+        "--weights", str(imagenet_weights), "--image-size", "64", "--max-per-class", "100",
+        "--layers", "block1_pool,block4_pool,block3_pool", "--cv", "3", "--report", str(report),
     ]) == 0
     result = json.loads(report.read_text())
     assert (result["n_train"], result["n_test"]) == (200, 200)
-    assert set(result["cv_accuracy"]) == {"block3_pool", "block4_pool", "block5_pool"}
-    assert result["cv_accuracy"][result["best_layer"]] > 0.6
-    assert result["test_accuracy"] > 0.6  # chance is 0.5, its standard error here 0.035
+    assert result["best_layer"] == "block4_pool"
+    # a paired difference of cv accuracies on 200 photos scatters by about 0.04
+    assert result["cv_accuracy"]["block4_pool"] >= result["cv_accuracy"]["block1_pool"] + 0.1
+    assert result["test_accuracy"] > 0.65  # chance is 0.5, its standard error here 0.035
