@@ -2,25 +2,21 @@
 
 Compares, on the same images in the same process, interleaved, best of ``--rounds``, images
 per second of
-- raw Keras: ``preprocess_input`` + ``Model.predict`` on a VGG16 conv base cut at the layer,
-  in float32 and under the ``mixed_bfloat16`` policy,
+- raw Keras: ``preprocess_input``, then a VGG16 conv base cut at the layer run batch by batch
+  with ``Model.predict_on_batch``, and the same with ``Model.predict``, in float32 and under
+  the ``mixed_bfloat16`` policy,
 - ``VGGFeatureExtractor.transform`` in float32 and in bfloat16 (``cache=False``),
-and prints each as a ratio of raw Keras float32 and of raw Keras in the same precision.
+and prints each as a ratio of raw Keras float32 and of raw Keras in the same precision, raw
+Keras being ``predict_on_batch``: on these CPUs ``Model.predict`` runs some calls at about
+half its speed (at random, call to call), so ``predict_on_batch`` is raw Keras at its best.
 Goals on CPUs with bfloat16 instructions: float32 >= 0.95x, bfloat16 >= 1.7x raw float32.
+``benchmarks/gpu.sh`` runs it on a GPU with Keras on JAX.
 
-Raw Keras' float32 ``Model.predict`` runs at one of two speeds on these CPUs, about 2x apart,
-set when a process starts. So the comparison runs in ``--processes`` fresh processes, prints
-each, and reports the ratios of the process in which raw Keras was fastest: those compare
-with raw Keras at its best. ``benchmarks/gpu.sh`` runs it on a GPU with Keras on JAX.
-
-    python benchmarks/bench_extract.py [--processes 3] [--images 96] [--size 150]
-        [--layer block5_pool] [--batch-size 32] [--rounds 3]
+    python benchmarks/bench_extract.py [--images 96] [--size 150] [--layer block5_pool]
+        [--batch-size 32] [--rounds 5]
 """
 
 import argparse
-import json
-import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
@@ -28,60 +24,15 @@ from PIL import Image
 from common import best_of, device, photo_paths, random_images, shared_weights
 
 
-CONTENDERS = [("raw Keras predict", "float32"), ("skconvnet transform", "float32"),
-              ("raw Keras predict", "bfloat16"), ("skconvnet transform", "bfloat16")]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--size", type=int, default=150)
     parser.add_argument("--layer", default="block5_pool")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if args.measure:  # one process's measurement, as a JSON line
-        print(json.dumps(measure(args)))
-        return
 
-    print(f"device: {device()}")
-    runs = []
-    for _ in range(args.processes):
-        done = subprocess.run([sys.executable, __file__, "--measure", *sys.argv[1:]],
-                              capture_output=True, text=True, check=True)
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    first = runs[0]
-    print(f"data: {first['source']}, {args.size}x{args.size}, cut at {args.layer}, batch "
-          f"{args.batch_size}, weights {first['weights']}, best of {args.rounds} interleaved "
-          f"rounds in each of {args.processes} fresh processes")
-    print(f"bfloat16 features vs float32: max abs difference {first['drift']:.4f} of the "
-          "largest feature")
-    print("\nimages/s in each process (transform as a ratio of raw Keras float32):")
-    for number, run in enumerate(runs, start=1):
-        rates = run["rates"]
-        raw = rates["raw Keras predict float32"]
-        print(f"process {number}: raw float32 {raw:6.2f}, transform float32 "
-              f"{rates['skconvnet transform float32']:6.2f} "
-              f"({rates['skconvnet transform float32'] / raw:.2f}x), raw bfloat16 "
-              f"{rates['raw Keras predict bfloat16']:6.2f}, transform bfloat16 "
-              f"{rates['skconvnet transform bfloat16']:6.2f} "
-              f"({rates['skconvnet transform bfloat16'] / raw:.2f}x)")
-    fastest = max(runs, key=lambda run: run["rates"]["raw Keras predict float32"])
-    print("\nin the process where raw Keras float32 ran fastest:")
-    rates = fastest["rates"]
-    for name, precision in CONTENDERS:
-        rate = rates[f"{name} {precision}"]
-        print(f"{name:20s} {precision:8s} {rate:9.2f} images/s   "
-              f"{rate / rates['raw Keras predict float32']:5.2f}x raw float32   "
-              f"{rate / rates[f'raw Keras predict {precision}']:5.2f}x raw {precision}")
-    if first["photos"] and first["weights"] != "None":
-        head_accuracy(shared_weights())
-
-
-def measure(args):
-    """Images per second of each contender, best of interleaved rounds, in this process."""
     import keras
 
     from skconvnet import VGGFeatureExtractor
@@ -108,6 +59,13 @@ def measure(args):
 
     def raw_keras(model):
         pixels = keras.applications.vgg16.preprocess_input(images.astype("float32"))
+        return np.concatenate([
+            np.asarray(model.predict_on_batch(pixels[start : start + args.batch_size]))
+            for start in range(0, len(pixels), args.batch_size)
+        ])
+
+    def raw_keras_predict(model):
+        pixels = keras.applications.vgg16.preprocess_input(images.astype("float32"))
         return np.asarray(model.predict(pixels, batch_size=args.batch_size, verbose=0))
 
     raw = {"float32": raw_model("float32"), "bfloat16": raw_model("mixed_bfloat16")}
@@ -120,13 +78,14 @@ def measure(args):
         for precision in ("float32", "bfloat16")
     }
     contenders = {}
-    for name, precision in CONTENDERS:
-        if name == "raw Keras predict":
-            contenders[f"{name} {precision}"] = lambda m=raw[precision]: raw_keras(m)
-        else:
-            contenders[f"{name} {precision}"] = (
-                lambda e=extractors[precision]: e.transform(images)
-            )
+    for precision in ("float32", "bfloat16"):
+        contenders[("raw Keras", precision)] = lambda m=raw[precision]: raw_keras(m)
+        contenders[("raw Keras Model.predict", precision)] = (
+            lambda m=raw[precision]: raw_keras_predict(m)
+        )
+        contenders[("skconvnet transform", precision)] = (
+            lambda e=extractors[precision]: e.transform(images)
+        )
 
     expected = raw_keras(raw["float32"])
     exact = extractors["float32"].transform(images).reshape(expected.shape)
@@ -135,10 +94,17 @@ def measure(args):
     drift = np.abs(fast - exact.reshape(fast.shape)).max() / np.abs(exact).max()
 
     seconds = best_of(contenders, args.rounds)
-    return {
-        "source": source, "photos": bool(paths), "weights": weights.name if weights else "None",
-        "drift": float(drift), "rates": {key: len(images) / value for key, value in seconds.items()},
-    }
+    baseline = seconds[("raw Keras", "float32")]
+    print(f"device: {device()}")
+    print(f"data: {source}, {args.size}x{args.size}, cut at {args.layer}, batch {args.batch_size}, "
+          f"weights {weights.name if weights else None}, best of {args.rounds} rounds")
+    for (name, precision), value in seconds.items():
+        same = seconds[("raw Keras", precision)]
+        print(f"{name:24s} {precision:8s} {len(images) / value:9.2f} images/s   "
+              f"{baseline / value:5.2f}x raw float32   {same / value:5.2f}x raw {precision}")
+    print(f"bfloat16 features vs float32: max abs difference {drift:.4f} of the largest feature")
+    if paths and weights:
+        head_accuracy(weights)
 
 
 def head_accuracy(weights):

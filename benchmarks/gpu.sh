@@ -18,5 +18,5 @@ if ! python3 -c "import keras" 2>/dev/null; then
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
-exec python3 benchmarks/bench_extract.py --processes 1 --size 224 --layer block5_pool --batch-size 128 \
+exec python3 benchmarks/bench_extract.py --size 224 --layer block5_pool --batch-size 128 \
     --images 4096 "$@"

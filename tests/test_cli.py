@@ -335,6 +335,7 @@ def test_plot_without_matplotlib_says_how_to_install_it(photos, monkeypatch, cap
     assert "pip install 'skconvnet[plot]'" in _error_line(capsys)
 
 
+@pytest.mark.slow
 def test_real_photos(cats_and_dogs, imagenet_weights, tmp_path):
     """On the shared cats/dogs photos a deep layer beats a shallow one by far, as the book
     says: block1_pool sees edges and colours, block4_pool parts of animals."""

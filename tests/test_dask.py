@@ -17,6 +17,8 @@ from skconvnet import _backbone, dask_transform
 
 distributed = pytest.importorskip("distributed", reason="needs pip install 'skconvnet[dask]'")
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -1,10 +1,13 @@
 """End to end on real photos: the shared cats/dogs subset with the shared pretrained weights."""
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from skconvnet import FineTunedConvNetClassifier, VGGFeatureExtractor
+
+pytestmark = pytest.mark.slow
 
 
 def photos(root, split, per_class):

@@ -21,7 +21,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from conftest import small_classifier, small_extractor
-from skconvnet import FineTunedConvNetClassifier, _activations
+from skconvnet import _activations
 
 CLASSIFIER_EXPECTED_FAILURES = {
     "check_sample_weight_equivalence_on_dense_data": (
@@ -31,17 +31,16 @@ CLASSIFIER_EXPECTED_FAILURES = {
 }
 
 
-def expected_failures(estimator):
-    if isinstance(estimator, FineTunedConvNetClassifier):
-        return CLASSIFIER_EXPECTED_FAILURES
-    return {}
+@parametrize_with_checks([small_extractor(), small_extractor(cache=False)])
+def test_extractor_is_sklearn_compatible(estimator, check):
+    check(estimator)
 
 
+@pytest.mark.slow
 @parametrize_with_checks(
-    [small_extractor(), small_extractor(cache=False), small_classifier()],
-    expected_failed_checks=expected_failures,
+    [small_classifier()], expected_failed_checks=lambda _: CLASSIFIER_EXPECTED_FAILURES
 )
-def test_sklearn_compatible(estimator, check):
+def test_classifier_is_sklearn_compatible(estimator, check):
     check(estimator)
 
 
