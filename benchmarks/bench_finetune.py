@@ -146,8 +146,9 @@ def speed(weights, n_images, extra_epochs, repeats):
                 collected += seconds[1:]
     for index, phase in enumerate(["head (frozen base)", "fine-tuning (block5)"]):
         keras_times, our_times = epoch_seconds["Keras"][index], epoch_seconds["skconvnet"][index]
-        print(f"   {phase:22s} Keras {min(keras_times):6.2f} ({statistics.median(keras_times):5.2f}) s"
-              f"   skconvnet {min(our_times):6.2f} ({statistics.median(our_times):5.2f}) s   "
+        print(f"   {phase:22s} Keras {min(keras_times):6.2f} "
+              f"({statistics.median(keras_times):5.2f}) s   skconvnet {min(our_times):6.2f} "
+              f"({statistics.median(our_times):5.2f}) s   "
               f"ratio {min(our_times) / min(keras_times):.3f}")
 
     print("\n   Head phase without augmentation: the classifier computes the frozen base's "

@@ -4,8 +4,9 @@ Fits a small extractor and a small classifier (random weights, 16 images of 32x3
 ``block2_pool``; the extractor with ``cache=False``, so that every fit runs the network rather
 than reading the activation cache; the classifier with a flattened Dense(256) head, 10 + 2
 epochs) in a loop and prints the resident memory growth per fit after a warm-up, measured
-after ``gc.collect()`` and ``malloc_trim`` (Linux). For the classifier it also measures, in a fresh process each,
-fits with Keras' own gradient all-reduce, which TensorFlow's gradient registry kept alive.
+after ``gc.collect()`` and ``malloc_trim`` (Linux). For the classifier it also measures, in a
+fresh process each, fits with Keras' own gradient all-reduce, which TensorFlow's gradient
+registry kept alive.
 
     python benchmarks/bench_fit_memory.py [--warm-up 20] [--fits 30]
 """

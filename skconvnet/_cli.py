@@ -194,7 +194,8 @@ def _extractor(args, layer, weights):
     from . import VGGFeatureExtractor
 
     return VGGFeatureExtractor(
-        layer=layer, weights=weights, image_size=args.image_size, batch_size=args.batch_size or 32,
+        layer=layer, weights=weights, image_size=args.image_size,
+        batch_size=32 if args.batch_size is None else args.batch_size,
         pooling=_pooling(args), precision=args.precision, verbose=1,
     )
 
@@ -223,7 +224,7 @@ def _finetune(args, layer, weights, train_paths, train_labels, test_paths, test_
         fine_tune_epochs=args.fine_tune_epochs,
         pooling=_pooling(args), precision=args.precision, random_state=args.random_state, verbose=1,
     )
-    if args.batch_size:
+    if args.batch_size is not None:
         classifier.set_params(batch_size=args.batch_size)
     classifier.fit(train_paths, train_labels)
     return float(classifier.score(test_paths, test_labels))

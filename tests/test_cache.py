@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 import skconvnet
 from conftest import small_extractor
-from skconvnet import _activations, _backbone, _cache
+from skconvnet import _backbone, _cache
 
 LAYERS = ["block3_pool", "block4_pool", "block5_pool"]
 

@@ -299,6 +299,13 @@ def test_unknown_layer(photos, capsys):
     assert "--layer takes one layer" in _error_line(capsys)
 
 
+def test_batch_size_below_one(photos, capsys):
+    train, test = photos
+    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--batch-size", "0"]) == 1
+    assert "'batch_size' parameter of VGGFeatureExtractor must be an int in the range [1, inf)" \
+        in _error_line(capsys)
+
+
 def test_unreadable_images_are_named(photos, tmp_path, capsys):
     _, test = photos
     train = _write_folder(tmp_path / "train", 3)
