@@ -115,7 +115,7 @@ def test_early_stopping_in_fine_tuning_restores_the_best_weights(monkeypatch):
         early_stopping=True, validation_fraction=0.25, n_iter_no_change=2, head_epochs=3,
         fine_tune_epochs=20, dropout=0.0,
     ).fit(X, y)
-    head, fine_tune = stoppers
+    _, fine_tune = stoppers  # one callback per phase
     history = clf.history_["fine_tune"]
     assert fine_tune.stopped_epoch > 0 and len(history["loss"]) < 20
     assert fine_tune.best_epoch < len(history["loss"]) - 1  # weights moved on after the best

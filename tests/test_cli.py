@@ -54,6 +54,14 @@ def _hand_written(layer, **params):
                          LogisticRegression(max_iter=2000))
 
 
+def _hand_cv(layer, X, y, random_state=0, **params):
+    """That pipeline's scores on evaluate's folds (3, stratified, shuffled by random_state)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    folds = StratifiedKFold(3, shuffle=True, random_state=random_state)
+    return cross_val_score(_hand_written(layer, **params), X, y, cv=folds)
+
+
 def _error_line(capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
@@ -129,16 +137,13 @@ def test_evaluate_writes_table_report_and_plot(photos, tmp_path, capsys):
 def test_evaluate_scores_each_layer_as_the_hand_written_pipeline_does(photos, tmp_path):
     """Each layer's cv accuracy, the best layer and the test accuracy are those of the same
     pipeline on that layer alone, fitted by hand with the same folds."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-
     train, test = photos
     report = tmp_path / "report.json"
     main(["evaluate", str(train), "--test", str(test), *FAST, "--report", str(report)])
     result = json.loads(report.read_text())
     X, y = load_image_folder(train)
     X_test, y_test = load_image_folder(test)
-    folds = StratifiedKFold(3, shuffle=True, random_state=0)
-    cv = {layer: cross_val_score(_hand_written(layer), X, y, cv=folds) for layer in LAYERS}
+    cv = {layer: _hand_cv(layer, X, y) for layer in LAYERS}
     tested = {layer: _hand_written(layer).fit(X, y).score(X_test, y_test) for layer in LAYERS}
     # The data tells the layers apart: one clear best, a test accuracy of its own.
     ranked = sorted(LAYERS, key=lambda layer: cv[layer].mean(), reverse=True)
@@ -154,8 +159,6 @@ def test_evaluate_scores_each_layer_as_the_hand_written_pipeline_does(photos, tm
 
 def test_evaluate_options_reach_the_extractor(photos, tmp_path, monkeypatch):
     """--pooling, --precision, --random-state (sampling and folds) and --batch-size."""
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-
     train, test = photos
     report = tmp_path / "report.json"
     batches = []
@@ -171,21 +174,15 @@ def test_evaluate_options_reach_the_extractor(photos, tmp_path, monkeypatch):
 
     X, y = load_image_folder(train, max_per_class=9, random_state=3)
     assert X != load_image_folder(train, max_per_class=9, random_state=0)[0]
-    folds = StratifiedKFold(3, shuffle=True, random_state=3)
     for layer in LAYERS:
-        expected = cross_val_score(
-            _hand_written(layer, pooling="max", precision="bfloat16"), X, y, cv=folds
-        ).mean()
-        assert result["cv_accuracy"][layer] == pytest.approx(expected, abs=1e-12), layer
-    flat = tmp_path / "flat.json"
+        expected = _hand_cv(layer, X, y, random_state=3, pooling="max", precision="bfloat16")
+        assert result["cv_accuracy"][layer] == pytest.approx(expected.mean(), abs=1e-12), layer
     main(["evaluate", str(train), "--test", str(test), *FAST, "--pooling", "flatten",
-          "--report", str(flat)])
-    assert json.loads(flat.read_text())["pooling"] == "flatten"
-    X, y = load_image_folder(train)
-    expected = cross_val_score(_hand_written("block3_pool", pooling=None), X, y,
-                               cv=StratifiedKFold(3, shuffle=True, random_state=0)).mean()
-    assert json.loads(flat.read_text())["cv_accuracy"]["block3_pool"] == pytest.approx(
-        expected, abs=1e-12)
+          "--report", str(report)])
+    flat = json.loads(report.read_text())
+    assert flat["pooling"] == "flatten"
+    expected = _hand_cv("block3_pool", *load_image_folder(train), pooling=None)
+    assert flat["cv_accuracy"]["block3_pool"] == pytest.approx(expected.mean(), abs=1e-12)
 
 
 def test_evaluate_finetune_fine_tunes_the_best_layer_with_the_options(
