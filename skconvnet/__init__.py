@@ -4,7 +4,7 @@ Importing the package loads no deep-learning backend; Keras is imported on first
 """
 
 from ._cache import clear_cache, set_cache_budget
-from ._classifier import FineTunedConvNetClassifier
+from ._classifier import BOOK_RECIPE, FineTunedConvNetClassifier
 from ._dask import dask_transform
 from ._extractor import VGGFeatureExtractor
 from ._search import layer_scores, plot_layer_scores
@@ -13,6 +13,7 @@ from .datasets import load_image_folder
 __version__ = "0.1.0"
 
 __all__ = [
+    "BOOK_RECIPE",
     "FineTunedConvNetClassifier",
     "VGGFeatureExtractor",
     "__version__",

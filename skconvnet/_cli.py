@@ -4,7 +4,9 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -19,7 +21,7 @@ DEFAULT_LAYERS = "block3_pool,block4_pool,block5_pool"
 def main(argv=None):
     """Run the command line; returns the exit status (0, or 1 after a one-line error)."""
     args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    _import_keras_quietly()
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes of each segment
     try:
         args.run(args)
@@ -28,6 +30,36 @@ def main(argv=None):
         print(f"skconvnet {args.command}: error: {message}", file=sys.stderr)
         return 1
     return 0
+
+
+def _import_keras_quietly():
+    """Import Keras (and TensorFlow) without TensorFlow's C++ start-up lines.
+
+    TensorFlow logs its oneDNN and CUDA notices (and "failed call to cuInit" on machines
+    without a GPU) to the process's stderr while it loads, some before it reads
+    ``TF_CPP_MIN_LOG_LEVEL``: stderr is captured during the import and all but those log
+    lines are written back.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "keras" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not _STARTUP_LINE.match(line):
+                    sys.stderr.write(line)
+
+
+# glog/absl-formatted lines ("I0000 00:00:...") and absl's note that precedes them
+_STARTUP_LINE = re.compile(r"[IWEF]\d{4} \d\d:\d\d:|WARNING: All log messages before absl")
 
 
 def _parser():

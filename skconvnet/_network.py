@@ -36,7 +36,8 @@ def build_network(
     weights, *, layer, pooling, image_size, hidden_layer_sizes, dropout, n_outputs,
     augmentation, precision, seed,
 ):
-    """The classifier network, its VGG16 base (a nested model, frozen), and its head.
+    """The classifier network, its VGG16 base (a nested model, frozen), its pooling layer
+    and its head.
 
     Pixels come in preprocessed (caffe mode); the augmentation layers, active only in
     training, commute with that per-channel affine map since they fill with ``nearest``.
@@ -56,7 +57,8 @@ def build_network(
         "avg": keras.layers.GlobalAveragePooling2D,
         "max": keras.layers.GlobalMaxPooling2D,
     }[pooling]
-    x = pool(dtype=policy)(x)
+    pool = pool(dtype=policy)
+    x = pool(x)
     head_layers = []
     for index, units in enumerate(hidden_layer_sizes):
         head_layers.append(keras.layers.Dense(
@@ -72,7 +74,21 @@ def build_network(
     features = keras.Input(shape=x.shape[1:], name="features")
     network = keras.Model(inputs, _stack(head_layers, x), name="finetuned_vgg16")
     head = keras.Model(features, _stack(head_layers, features), name="head")
-    return network, base, head
+    return network, base, pool, head
+
+
+def upper_model(base, pool, head, *, top, layer):
+    """The network above the frozen layer ``top`` (None: pixels), sharing its layers.
+
+    Its input is ``top``'s activation, so it trains on stored activations exactly as the
+    whole network would on the pixels they came from.
+    """
+    first = 0 if top is None else _backbone.LAYER_NAMES.index(top) + 1
+    channels = 3 if top is None else _backbone.n_channels(top)
+    x = inputs = keras.Input(shape=(None, None, channels), name=top or "pixels")
+    for name in _backbone.LAYER_NAMES[first : _backbone.LAYER_NAMES.index(layer) + 1]:
+        x = base.get_layer(name)(x)
+    return keras.Model(inputs, head(pool(x)), name=f"above_{top or 'pixels'}")
 
 
 def _stack(layers, x):
@@ -153,31 +169,40 @@ class Batches(keras.utils.PyDataset):
     """``(inputs, labels, sample weights)`` batches, loaded on demand by ``load(indices)``.
 
     With a ``shuffle_seed`` the order is drawn anew after every epoch from a seeded NumPy
-    generator, so training is reproducible without touching any global random state.
+    generator, so training is reproducible without touching any global random state. With
+    ``n_views`` stored views of each image (rows ``image * n_views + view``, view 0 the
+    original), every epoch shows each image once, in a view drawn at random when shuffling
+    and as the original otherwise.
     """
 
-    def __init__(self, load, indices, y, sample_weight, batch_size, shuffle_seed=None):
+    def __init__(self, load, indices, y, sample_weight, batch_size, shuffle_seed=None,
+                 n_views=None):
         super().__init__()
         self.load = load
         self.indices = np.asarray(indices)
         self.y = y
         self.sample_weight = sample_weight
         self.batch_size = batch_size
+        self.n_views = n_views
         self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
-        self.order = self._draw_order()
+        self._draw()
 
-    def _draw_order(self):
-        return self.indices if self.rng is None else self.rng.permutation(self.indices)
+    def _draw(self):
+        self.order = self.indices if self.rng is None else self.rng.permutation(self.indices)
+        self.views = (np.zeros(len(self.order), int) if self.rng is None or not self.n_views
+                      else self.rng.integers(self.n_views, size=len(self.order)))
 
     def __len__(self):
         return math.ceil(len(self.indices) / self.batch_size)
 
     def __getitem__(self, index):
-        chosen = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        return self.load(chosen), self.y[chosen], self.sample_weight[chosen]
+        batch = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        chosen = self.order[batch]
+        rows = chosen if self.n_views is None else chosen * self.n_views + self.views[batch]
+        return self.load(rows), self.y[chosen], self.sample_weight[chosen]
 
     def on_epoch_end(self):
-        self.order = self._draw_order()
+        self._draw()
 
     def release(self):
         """Drop the data, once training is over.
@@ -186,4 +211,4 @@ class Batches(keras.utils.PyDataset):
         from a ``PyDataset`` alive (``from_generator``'s ``py_func``), and with it this
         object: without this, each fit would keep its images, or its base outputs, forever.
         """
-        self.load = self.indices = self.order = self.y = self.sample_weight = None
+        self.load = self.indices = self.order = self.views = self.y = self.sample_weight = None

@@ -24,9 +24,11 @@ def two_looks():
 
 
 def quick(**params):
-    """A classifier that learns in a few epochs: a higher learning rate, no augmentation."""
+    """A classifier that learns in a few epochs: a dense head trained by epochs at a higher
+    learning rate, no augmentation."""
     defaults = dict(head_epochs=3, fine_tune_epochs=1, augmentation=False, pooling="avg",
-                    head_learning_rate=1e-3, fine_tune_learning_rate=1e-4)
+                    hidden_layer_sizes=(256,), head_learning_rate=1e-3,
+                    fine_tune_learning_rate=1e-4)
     return small_classifier(**{**defaults, **params})
 
 
@@ -65,9 +67,10 @@ def test_head_phase_keeps_the_base_frozen(two_looks):
     assert list(clf.history_) == ["head"]
 
 
-def test_fine_tuning_trains_only_from_unfreeze_from(two_looks):
+@pytest.mark.parametrize("unfreeze_from", ["block2_conv1", None])  # None: the cut's block
+def test_fine_tuning_trains_only_from_unfreeze_from(two_looks, unfreeze_from):
     X, y = two_looks
-    clf = quick(unfreeze_from="block2_conv1").fit(X, y)
+    clf = quick(unfreeze_from=unfreeze_from).fit(X, y)
     pretrained = _backbone.resolve_weights(None).arrays
     kernels = base_kernels(clf)
     for name in ("block1_conv1", "block1_conv2"):
@@ -120,9 +123,11 @@ def test_early_stopping_in_fine_tuning_restores_the_best_weights(monkeypatch):
     assert fine_tune.stopped_epoch > 0 and len(history["loss"]) < 20
     assert fine_tune.best_epoch < len(history["loss"]) - 1  # weights moved on after the best
     assert fine_tune.best == min(history["val_loss"])
+    # fine-tuning trained block2 and the head on stored block1_pool activations: the
+    # network's last 8 weights (block2's 2 kernels and biases, the head's 2 dense layers')
     restored = clf.model_.get_weights()
-    assert len(restored) == len(fine_tune.best_weights)
-    for kept, best in zip(restored, fine_tune.best_weights):
+    assert len(fine_tune.best_weights) == 8
+    for kept, best in zip(restored[-8:], fine_tune.best_weights):
         np.testing.assert_array_equal(kept, best)
 
 
@@ -217,11 +222,36 @@ def test_with_augmentation_files_are_decoded_batch_by_batch_every_epoch(
     X, y = two_looks
     paths = image_files(X, ".png")
     flip = keras.layers.RandomFlip("horizontal", seed=0)
-    clf = quick(augmentation=[flip], head_epochs=2, fine_tune_epochs=1, batch_size=5)
+    clf = quick(augmentation=[flip], augmented_views=None, head_epochs=2, fine_tune_epochs=1,
+                batch_size=5)
     clf.fit(paths, y)
     assert max(decodes) <= 5
     assert sum(decodes) >= 3 * len(paths)  # every image decoded again in each of 3 epochs
     np.testing.assert_array_equal(clf.predict_proba(paths), clf.predict_proba(X))
+
+
+def test_augmented_views_are_drawn_once_and_the_frozen_layers_run_once_per_view(
+    two_looks, image_files, decodes, computed
+):
+    X, y = two_looks
+    paths = image_files(X, ".png")
+    flip = keras.layers.RandomFlip("horizontal", seed=0)
+    clf = quick(augmentation=[flip], augmented_views=2, head_epochs=3, fine_tune_epochs=4,
+                unfreeze_from="block2_conv1", batch_size=5).fit(paths, y)
+    assert sum(decodes) == len(paths)  # decoded once for 7 epochs
+    assert computed["block1_pool"] == 3 * len(paths)  # the original and 2 views, once each
+    assert computed["block2_pool"] == 3 * len(paths)  # the head's features, once
+    assert len(clf.history_["fine_tune"]["loss"]) == 4
+
+
+def test_fine_tuning_on_stored_activations_is_fine_tuning_through_the_base(two_looks):
+    X, y = two_looks
+    params = dict(head_epochs=2, fine_tune_epochs=2, unfreeze_from="block2_conv1", batch_size=5)
+    stored = quick(**params).fit(X, y)
+    every_epoch = quick(max_stored_bytes=24 * 128 * 4, **params).fit(X, y)  # features only
+    np.testing.assert_allclose(stored.predict_proba(X), every_epoch.predict_proba(X), atol=1e-4)
+    np.testing.assert_allclose(stored.history_["fine_tune"]["loss"],
+                               every_epoch.history_["fine_tune"]["loss"], rtol=1e-4)
 
 
 def test_without_augmentation_the_head_phase_runs_the_base_once(two_looks, image_files, decodes):
@@ -233,26 +263,21 @@ def test_without_augmentation_the_head_phase_runs_the_base_once(two_looks, image
 
 
 @pytest.mark.parametrize("pooling", [None, "avg"])
-def test_head_trained_on_frozen_outputs_is_the_head_trained_through_the_base(
-    two_looks, monkeypatch, pooling
-):
+def test_head_trained_on_frozen_outputs_is_the_head_trained_through_the_base(two_looks, pooling):
     X, y = two_looks
     params = dict(head_epochs=3, fine_tune_epochs=0, pooling=pooling, batch_size=5)
     once = quick(**params).fit(X, y)
-    monkeypatch.setattr(_classifier, "FROZEN_FEATURES_LIMIT", 0)  # base run in every epoch
-    every_epoch = quick(**params).fit(X, y)
+    every_epoch = quick(max_stored_bytes=0, **params).fit(X, y)  # base run in every epoch
     np.testing.assert_allclose(once.predict_proba(X), every_epoch.predict_proba(X), atol=1e-5)
     np.testing.assert_allclose(once.history_["head"]["loss"],
                                every_epoch.history_["head"]["loss"], rtol=1e-5)
 
 
-def test_frozen_outputs_beyond_the_memory_limit_are_recomputed(
-    two_looks, image_files, decodes, monkeypatch
-):
+def test_frozen_outputs_beyond_max_stored_bytes_are_recomputed(two_looks, image_files, decodes):
     X, y = two_looks
     paths = image_files(X, ".png")
-    monkeypatch.setattr(_classifier, "FROZEN_FEATURES_LIMIT", 24 * 128 * 4 - 1)
-    quick(head_epochs=3, fine_tune_epochs=0, pooling="avg").fit(paths, y)
+    quick(head_epochs=3, fine_tune_epochs=0, pooling="avg",
+          max_stored_bytes=24 * 128 * 4 - 1).fit(paths, y)
     assert sum(decodes) >= 3 * len(paths)
 
 
@@ -345,16 +370,76 @@ def test_clone_is_unfitted(two_looks):
         copy.predict(X)
 
 
-def test_default_parameters_follow_the_book():
+def test_defaults_are_linear_probing_then_fine_tuning_on_stored_views():
     from skconvnet import FineTunedConvNetClassifier
 
     params = FineTunedConvNetClassifier().get_params()
     assert params["layer"] == "block5_pool" and params["weights"] == "imagenet"
-    assert params["image_size"] == (150, 150) and params["batch_size"] == 20
-    assert (params["head_epochs"], params["fine_tune_epochs"]) == (30, 100)
-    assert params["unfreeze_from"] == "block5_conv1" and params["augmentation"] is True
-    assert params["hidden_layer_sizes"] == (256,) and params["optimizer"] == "rmsprop"
-    assert (params["head_learning_rate"], params["fine_tune_learning_rate"]) == (2e-5, 1e-5)
+    assert params["image_size"] == (150, 150) and params["pooling"] == "avg"
+    assert params["head_epochs"] == "auto" and params["hidden_layer_sizes"] == ()
+    assert params["unfreeze_from"] is None and params["augmentation"] is True
+    assert params["augmented_views"] >= 1 and params["fine_tune_epochs"] >= 1
+    assert params["optimizer"] == "adam" and params["fine_tune_learning_rate"] <= 1e-4
+
+
+def test_the_books_recipe_builds_the_books_network(two_looks, image_files, decodes):
+    from skconvnet import BOOK_RECIPE, FineTunedConvNetClassifier
+
+    assert BOOK_RECIPE["head_epochs"] == 30 and BOOK_RECIPE["fine_tune_epochs"] == 100
+    assert BOOK_RECIPE["augmented_views"] is None  # fresh augmentation in every epoch
+    X, y = two_looks
+    paths = image_files(X, ".png")
+    recipe = {**BOOK_RECIPE, "layer": "block2_pool", "unfreeze_from": "block2_conv1",
+              "head_epochs": 2, "fine_tune_epochs": 1}
+    clf = FineTunedConvNetClassifier(**recipe, weights=None, image_size=32, random_state=0)
+    clf.fit(paths, y)
+    kinds = [type(layer).__name__ for layer in clf.model_.layers]
+    assert kinds[-4:] == ["Flatten", "Dense", "Dropout", "Dense"]
+    assert clf.model_.layers[-3].units == 256 and clf.model_.layers[-2].rate == 0.5
+    assert [kind for kind in kinds if kind.startswith("Random")] == [
+        "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation"]
+    assert sum(decodes) >= 3 * len(paths)  # the whole network ran in each of 3 epochs
+    assert [len(clf.history_[phase]["loss"]) for phase in ("head", "fine_tune")] == [2, 1]
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_auto_head_is_a_logistic_regression_on_the_standardised_features(two_looks, n_classes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from conftest import small_extractor
+
+    X, _ = two_looks
+    y = np.arange(24) % n_classes  # labels unrelated to the images: probabilities in between
+    clf = quick(head_epochs="auto", hidden_layer_sizes=(), fine_tune_epochs=0).fit(X, y)
+    (C,) = clf.history_["head"]["C"]
+    by_hand = make_pipeline(small_extractor(), StandardScaler(), LogisticRegression(C=C))
+    np.testing.assert_allclose(clf.predict_proba(X), by_hand.fit(X, y).predict_proba(X),
+                               atol=1e-4)
+
+
+def test_auto_head_penalises_more_where_labels_are_noise(two_looks):
+    X, y = two_looks
+    separable = quick(head_epochs="auto", hidden_layer_sizes=(), fine_tune_epochs=0).fit(X, y)
+    noise = quick(head_epochs="auto", hidden_layer_sizes=(), fine_tune_epochs=0).fit(
+        X, np.arange(24) % 2)
+    assert noise.history_["head"]["C"][0] < separable.history_["head"]["C"][0]
+    assert separable.score(X, y) == 1.0
+
+
+def test_auto_head_with_hidden_layers_trains_until_early_stopping(two_looks, monkeypatch):
+    stoppers = []
+    make = _network.early_stopping
+    monkeypatch.setattr(_network, "early_stopping",
+                        lambda patience: stoppers.append(make(patience)) or stoppers[-1])
+    X, _ = two_looks
+    y = np.arange(24) % 2  # nothing to learn: the validation loss soon gets worse
+    clf = quick(head_epochs="auto", hidden_layer_sizes=(8,), n_iter_no_change=2,
+                fine_tune_epochs=0).fit(X, y)
+    (stopper,) = stoppers
+    assert 0 < stopper.stopped_epoch < _classifier.MAX_HEAD_EPOCHS - 1
+    assert {"val_loss", "loss"} <= set(clf.history_["head"])
 
 
 # Errors

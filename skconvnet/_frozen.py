@@ -1,0 +1,95 @@
+"""What the frozen layers make of each training image, computed once per fit.
+
+Layers that are not trained give the same output for the same input in every epoch, so the
+classifier runs them once per image (and per augmented view, drawn up front) and trains the
+layers above on what they produced: an epoch then costs only what is trained.
+"""
+
+import numpy as np
+
+from . import _activations, _backbone
+from ._activations import _chunks, extract, n_pooled, pool
+
+
+def frozen_top(layer, unfreeze_from, fine_tuning):
+    """The deepest base layer that no phase trains (None: even the first one is trained)."""
+    if not fine_tuning:
+        return layer
+    first = _backbone.LAYER_NAMES.index(unfreeze_from)
+    return _backbone.LAYER_NAMES[first - 1] if first else None
+
+
+def storage_dtype(precision):
+    """Activations are kept in the precision they were computed in: bfloat16 halves them."""
+    if precision == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(np.float32)
+
+
+def nbytes(n_images, n_views, *, top, image_size, pooling, precision):
+    """Bytes that :func:`store` would take."""
+    if pooling is False:
+        size = 3 * int(np.prod(image_size)) if top is None else int(
+            np.prod(_backbone.output_shape(top, image_size)))
+    else:
+        size = n_pooled(_backbone.output_shape(top, image_size), pooling)
+    return n_images * n_views * size * storage_dtype(precision).itemsize
+
+
+def store(source, weights, *, top, pooling, precision, augmentation, n_views, batch_size,
+          verbose=0):
+    """``top``'s activation of each image and of ``n_views - 1`` augmented views of it.
+
+    Returns an array ``(n_images, n_views, ...)``, view 0 the original image: pooled rows
+    ``(n_features,)`` as the head sees them, or whole activations ``(height, width,
+    channels)`` with ``pooling=False`` (preprocessed pixels where ``top`` is None). The
+    augmented views come from the ``augmentation`` layers, whose own seeded generators make
+    them the same in every fit with the same seed.
+    """
+    import keras
+
+    if n_views == 1 and top is not None:  # originals only: share the activation cache
+        (rows,) = extract(weights, source, layers=[top], pooling=None if pooling is False else pooling,
+                          precision=precision, batch_size=batch_size, verbose=verbose)
+        shape = rows.shape[1:] if pooling is not False else _backbone.output_shape(
+            top, source.image_size)
+        return rows.reshape(source.n_samples, 1, *shape).astype(storage_dtype(precision))
+    model = None if top is None else _backbone.segment_model(weights, precision, None, top)
+    stored = None
+    progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
+    chunks = _chunks(source.n_samples, batch_size)
+    for chunk, pixels in zip(chunks, source.stream(chunks)):
+        for view in range(n_views):
+            x = pixels
+            for layer in augmentation if view else ():
+                x = layer(x, training=True)
+            x = np.asarray(x, dtype=np.float32)
+            activations = x if model is None else _activations._predict(model, x)
+            rows = activations if pooling is False else pool(activations, pooling)
+            if stored is None:
+                shape = (source.n_samples, n_views, *rows.shape[1:])
+                stored = np.empty(shape, storage_dtype(precision))
+            stored[chunk, view] = rows
+        if progress is not None:
+            progress.update(int(chunk[-1]) + 1)
+    return stored
+
+
+def pooled(stored, weights, *, top, layer, pooling, precision, batch_size):
+    """The pooled rows at ``layer`` of stored ``top`` activations, ``(n_images, n_views,
+    n_features)`` float32: what the head sees before any fine-tuning."""
+    model = _backbone.segment_model(weights, precision, top, layer)
+    flat = stored.reshape(-1, *stored.shape[2:])
+    rows = np.concatenate([
+        pool(_activations._predict(model, flat[chunk].astype(np.float32)), pooling)
+        for chunk in _chunks(len(flat), batch_size)
+    ])
+    return rows.reshape(*stored.shape[:2], -1)
+
+
+def loader(stored):
+    """``load(rows)`` of flattened ``(image * n_views + view)`` rows, as float32 batches."""
+    flat = stored.reshape(-1, *stored.shape[2:])
+    return lambda rows: flat[rows].astype(np.float32)
