@@ -9,12 +9,12 @@ import numpy as np
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CATS_AND_DOGS = SHARED / "data" / "cats_and_dogs"
-HED_WEIGHTS = SHARED / "weights" / "vgg16_hed_notop.weights.h5"
+IMAGENET_WEIGHTS = SHARED / "weights" / "vgg16_imagenet_notop.weights.h5"
 
 
 def shared_weights():
-    """The shared pretrained weights file, or None (random weights) where it is absent."""
-    return HED_WEIGHTS if HED_WEIGHTS.is_file() else None
+    """The shared ImageNet-grade weights file, or None (random weights) where it is absent."""
+    return IMAGENET_WEIGHTS if IMAGENET_WEIGHTS.is_file() else None
 
 
 def photo_paths(n, split="train"):

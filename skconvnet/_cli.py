@@ -83,8 +83,11 @@ def _parser():
     evaluate.add_argument("--cv", type=int, default=5, help="cross-validation folds (default: 5)")
     evaluate.add_argument("--finetune", action="store_true",
                           help="also fine-tune VGG16 on the best layer and score it")
-    evaluate.add_argument("--head-epochs", type=int, default=30)
-    evaluate.add_argument("--fine-tune-epochs", type=int, default=100)
+    evaluate.add_argument("--head-epochs", type=_head_epochs, default=None,
+                          help="with --finetune: head epochs, or 'auto' (default: the "
+                          "classifier's, 'auto': a logistic regression fit to convergence)")
+    evaluate.add_argument("--fine-tune-epochs", type=int, default=None,
+                          help="with --finetune: fine-tuning epochs (default: the classifier's)")
     evaluate.add_argument("--report", metavar="FILE.json", help="write the results as JSON")
     evaluate.add_argument("--plot", metavar="FILE.png",
                           help="plot accuracy against layer depth (needs matplotlib)")
@@ -167,8 +170,6 @@ def evaluate_command(args):
         "cv_folds": args.cv,
     }
     if args.finetune:
-        print(f"Fine-tuning VGG16 on {best_layer} ({args.head_epochs} head + "
-              f"{args.fine_tune_epochs} fine-tuning epochs)")
         report["finetune_test_accuracy"] = _finetune(
             args, best_layer, weights, train_paths, train_labels, test_paths, test_labels
         )
@@ -249,17 +250,27 @@ def _columns(extractor, layers):
 def _finetune(args, layer, weights, train_paths, train_labels, test_paths, test_labels):
     from . import FineTunedConvNetClassifier
 
-    block = layer.split("_")[0]
     classifier = FineTunedConvNetClassifier(
-        layer=layer, weights=weights, image_size=args.image_size,
-        unfreeze_from=f"{block}_conv1", head_epochs=args.head_epochs,
-        fine_tune_epochs=args.fine_tune_epochs,
-        pooling=_pooling(args), precision=args.precision, random_state=args.random_state, verbose=1,
+        layer=layer, weights=weights, image_size=args.image_size, pooling=_pooling(args),
+        precision=args.precision, random_state=args.random_state, verbose=1,
     )
-    if args.batch_size is not None:
-        classifier.set_params(batch_size=args.batch_size)
+    given = {"head_epochs": args.head_epochs, "fine_tune_epochs": args.fine_tune_epochs,
+             "batch_size": args.batch_size}  # the classifier's own defaults otherwise
+    classifier.set_params(**{name: value for name, value in given.items() if value is not None})
+    print(f"Fine-tuning VGG16 on {layer} (head: {classifier.head_epochs}, then "
+          f"{classifier.fine_tune_epochs} fine-tuning epochs)")
     classifier.fit(train_paths, train_labels)
     return float(classifier.score(test_paths, test_labels))
+
+
+def _head_epochs(text):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r}: give a number of epochs or 'auto'") from None
 
 
 def _table(report, layers):

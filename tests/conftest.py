@@ -105,11 +105,12 @@ def small_extractor(**params):
 
 
 def small_classifier(**params):
-    """A fast classifier for unit tests: random weights, 32x32 images, cut at block2_pool."""
+    """A fast classifier for unit tests: random weights, 32x32 images, cut at block2_pool,
+    otherwise the defaults but for 2 fine-tuning epochs."""
     from skconvnet import FineTunedConvNetClassifier
 
     defaults = dict(
-        weights=None, image_size=(32, 32), layer="block2_pool", unfreeze_from="block2_conv1",
-        head_epochs=10, fine_tune_epochs=2, random_state=0,
+        weights=None, image_size=(32, 32), layer="block2_pool", fine_tune_epochs=2,
+        random_state=0,
     )
     return FineTunedConvNetClassifier(**{**defaults, **params})

@@ -202,7 +202,7 @@ def test_evaluate_finetune_fine_tunes_the_best_layer_with_the_options(
     result = json.loads(report.read_text())
     assert result["best_layer"] == "block1_pool"
     (classifier,) = fitted
-    expected = dict(layer="block1_pool", unfreeze_from="block1_conv1", head_epochs=2,
+    expected = dict(layer="block1_pool", unfreeze_from=None, head_epochs=2,
                     fine_tune_epochs=1, batch_size=6, random_state=4, pooling="avg",
                     precision="float32", weights=None, image_size=32)
     assert {name: classifier.get_params()[name] for name in expected} == expected
@@ -212,7 +212,7 @@ def test_evaluate_finetune_fine_tunes_the_best_layer_with_the_options(
             f"{result['finetune_test_accuracy']:.3f}") in capsys.readouterr().out
 
 
-def test_evaluate_finetune_keeps_the_classifier_batch_size_by_default(
+def test_evaluate_finetune_keeps_the_classifier_defaults(
     photos, tmp_path, monkeypatch
 ):
     from skconvnet import FineTunedConvNetClassifier
@@ -224,8 +224,17 @@ def test_evaluate_finetune_keeps_the_classifier_batch_size_by_default(
     monkeypatch.setattr(FineTunedConvNetClassifier, "score", lambda self, X, y: 0.5)
     main(["evaluate", str(train), "--test", str(test), *FAST, "--finetune"])
     (classifier,) = fitted
-    assert classifier.batch_size == FineTunedConvNetClassifier().batch_size
-    assert (classifier.head_epochs, classifier.fine_tune_epochs) == (30, 100)
+    defaults = FineTunedConvNetClassifier()
+    assert classifier.batch_size == defaults.batch_size
+    assert classifier.head_epochs == defaults.head_epochs == "auto"
+    assert classifier.fine_tune_epochs == defaults.fine_tune_epochs
+
+
+def test_head_epochs_is_a_number_or_auto(photos, capsys):
+    train, test = photos
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(train), "--test", str(test), "--finetune", "--head-epochs", "some"])
+    assert "invalid value 'some': give a number of epochs or 'auto'" in capsys.readouterr().err
 
 
 def test_max_per_class_limits_the_images(photos, tmp_path):

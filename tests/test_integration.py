@@ -1,9 +1,12 @@
-"""End to end on real photos: the shared cats/dogs subset with the shared pretrained weights."""
+"""End to end on real photos: the shared cats/dogs subset with the ImageNet-grade weights."""
 
 import numpy as np
 import pytest
+from PIL import Image
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from skconvnet import FineTunedConvNetClassifier, VGGFeatureExtractor
 
@@ -20,7 +23,7 @@ def photos(root, split, per_class):
     return paths, np.array(labels)
 
 
-def test_pretrained_features_beat_random_ones(cats_and_dogs, hed_weights):
+def test_pretrained_features_beat_random_ones(cats_and_dogs, imagenet_weights):
     X_train, y_train = photos(cats_and_dogs, "train", 150)
     X_test, y_test = photos(cats_and_dogs, "validation", 100)
 
@@ -31,35 +34,63 @@ def test_pretrained_features_beat_random_ones(cats_and_dogs, hed_weights):
         ])
         return model.fit(X_train, y_train).score(X_test, y_test)
 
-    pretrained, random = accuracy(hed_weights), accuracy(None)
+    pretrained, random = accuracy(imagenet_weights), accuracy(None)
     print(f"accuracy with pretrained weights {pretrained:.3f}, with random weights {random:.3f}")
-    assert pretrained >= 0.7, pretrained
-    assert pretrained >= random + 0.05, (pretrained, random)
+    assert pretrained >= 0.8, pretrained
+    assert pretrained >= random + 0.1, (pretrained, random)
 
 
-def test_fine_tuning_learns_from_real_photos(cats_and_dogs, hed_weights):
-    """Fine-tuned and frozen-features models both beat chance on 200 held-out photos.
+def best_frozen_pipeline(weights, X_train, y_train, X_test, y_test, precision):
+    """Test accuracy of the better of block4_pool and block5_pool (average pooling,
+    standardised, logistic regression with C chosen by 5-fold cross-validation)."""
+    extractor = VGGFeatureExtractor(weights=weights, layer=["block4_pool", "block5_pool"],
+                                    pooling="avg", precision=precision)
+    train, test = extractor.fit_transform(X_train), extractor.transform(X_test)
+    scores = []
+    for columns in (slice(0, 512), slice(512, 1024)):
+        search = GridSearchCV(
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+            {"logisticregression__C": np.logspace(-4, 1, 6)}, cv=5,
+        ).fit(train[:, columns], y_train)
+        scores.append(search.score(test[:, columns], y_test))
+    return max(scores)
 
-    Which of the two is ahead is not asserted: at this scale (300 photos at 64x64, a few
-    epochs) they lie within a few points of each other, and the standard error of each
-    accuracy on 200 photos is about 0.035; an ordering would be a coin flip.
+
+def upright_and_upside_down(paths, labels, size=150):
+    """Four classes from two: each photo as it is and turned upside down (a rotation the
+    augmentation never makes), as 4-D arrays."""
+    images = np.stack([np.asarray(Image.open(p).convert("RGB").resize((size, size)))
+                       for p in paths])
+    X = np.concatenate([images, images[:, ::-1, ::-1]])
+    y = np.concatenate([labels, np.char.add(labels, " upside down")])
+    return X, y
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_defaults_match_the_best_frozen_pipeline_on_100_photos_per_class(
+    cats_and_dogs, imagenet_weights, n_classes
+):
+    """Small data: the defaults (linear probing, then fine-tuning block5 on stored views) do
+    not lose to frozen features + a cross-validated logistic regression by more than 0.01.
+
+    Both are scored on the same 500 validation images (the comparison is paired), in
+    bfloat16 to halve the time (float32 figures: ``bench_book.py``). Four classes: the same
+    photos, and each turned upside down.
     """
-    X_train, y_train = photos(cats_and_dogs, "train", 150)
-    X_test, y_test = photos(cats_and_dogs, "validation", 100)
-    common = dict(weights=hed_weights, layer="block4_pool", pooling="avg", image_size=(64, 64))
-
-    frozen = Pipeline([
-        ("vgg", VGGFeatureExtractor(**common)),
-        ("clf", LogisticRegression(max_iter=2000)),
-    ]).fit(X_train, y_train).score(X_test, y_test)
+    X_train, y_train = photos(cats_and_dogs, "train", 100)
+    X_test, y_test = photos(cats_and_dogs, "validation", 250 if n_classes == 2 else 125)
+    if n_classes == 4:
+        (X_train, y_train), (X_test, y_test) = (
+            upright_and_upside_down(X_train, y_train), upright_and_upside_down(X_test, y_test))
+    frozen = best_frozen_pipeline(imagenet_weights, X_train, y_train, X_test, y_test,
+                                  precision="bfloat16")
     classifier = FineTunedConvNetClassifier(
-        **common, unfreeze_from="block4_conv1", head_epochs=10, fine_tune_epochs=5,
-        head_learning_rate=1e-3, fine_tune_learning_rate=1e-5, augmentation=False,
-        random_state=0,
+        weights=imagenet_weights, precision="bfloat16", random_state=0,
     ).fit(X_train, y_train)
     fine_tuned = classifier.score(X_test, y_test)
-    print(f"accuracy fine-tuned {fine_tuned:.3f}, frozen features + logistic regression {frozen:.3f}")
-    # chance is 0.5: 0.6 lies about 3 standard errors above it
-    assert frozen >= 0.6, frozen
-    assert fine_tuned >= 0.6, fine_tuned
-    assert classifier.history_["fine_tune"]["loss"][-1] < classifier.history_["head"]["loss"][0]
+    print(f"{n_classes} classes: accuracy fine-tuned {fine_tuned:.3f}, best frozen pipeline "
+          f"{frozen:.3f}")
+    assert len(classifier.classes_) == n_classes
+    assert fine_tuned >= frozen - 0.01, (fine_tuned, frozen)
+    assert fine_tuned >= 0.8, fine_tuned  # far above chance, as a pretrained base gives
+    assert len(classifier.history_["fine_tune"]["loss"]) == classifier.fine_tune_epochs
