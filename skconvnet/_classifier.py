@@ -19,9 +19,6 @@ from ._images import ImageInput, check_image_size
 from ._persistence import Persistent
 
 
-FINE_TUNE_EPOCHS = 10
-AUGMENTED_VIEWS = 3
-
 BOOK_RECIPE = {
     "layer": "block5_pool", "pooling": None, "hidden_layer_sizes": (256,), "dropout": 0.5,
     "head_epochs": 30, "head_learning_rate": 2e-5, "unfreeze_from": "block5_conv1",
@@ -206,10 +203,10 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         weights="imagenet",
         image_size=(150, 150),
         head_epochs="auto",
-        fine_tune_epochs=FINE_TUNE_EPOCHS,
+        fine_tune_epochs=10,
         unfreeze_from=None,
         augmentation=True,
-        augmented_views=AUGMENTED_VIEWS,
+        augmented_views=3,
         batch_size=20,
         random_state=None,
         precision="float32",
@@ -323,12 +320,12 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
                 features, y_index, sample_weight, seed
             )
             head.get_layer("probability").set_weights([kernel, bias])
-        phases = [("fine_tune", self.fine_tune_epochs, self.fine_tune_learning_rate)]
+        phases = []
         if self.head_epochs and not probe:
-            phases.insert(0, ("head", self.head_epochs, self.head_learning_rate))
+            phases.append(("head", self.head_epochs, self.head_learning_rate))
+        if self.fine_tune_epochs:
+            phases.append(("fine_tune", self.fine_tune_epochs, self.fine_tune_learning_rate))
         for phase, epochs, learning_rate in phases:
-            if not epochs:
-                continue
             if phase == "fine_tune":
                 _network.unfreeze(base, unfreeze_from)
             if phase == "head" and features is not None:

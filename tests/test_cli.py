@@ -271,6 +271,19 @@ def test_module_and_script_run_as_programs():
         assert "evaluate" in result.stdout and "extract" in result.stdout
 
 
+def test_a_run_prints_no_tensorflow_start_up_lines(photos, tmp_path):
+    train, _ = photos
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "skconvnet", "extract", str(train), "--layer", "block1_pool",
+         "--weights", "none", "--image-size", "32", "--out", str(tmp_path / "features.npz")],
+        capture_output=True, text=True, env=environment,
+    )
+    assert result.returncode == 0, result.stderr
+    for noise in ("cuInit", "oneDNN", "cuda", "absl", "I0000", "E0000"):
+        assert noise not in result.stdout + result.stderr, result.stderr
+
+
 # errors: non-zero exit, one clear line
 
 
