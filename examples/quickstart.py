@@ -8,7 +8,7 @@ Cats vs dogs from pretrained VGG16 features and a logistic regression, in a few 
 
 DATA_DIR holds train/ and validation/ folders with one sub-folder of photos per class
 (default: ../shared/data/cats_and_dogs). WEIGHTS is "imagenet" (downloaded by Keras) or a
-weights file of a Keras VGG16 conv base (default: ../shared/weights/vgg16_hed_notop.weights.h5
+weights file of a Keras VGG16 conv base (default: ../shared/weights/vgg16_imagenet_notop.weights.h5
 where present, else "imagenet").
 """
 
@@ -37,7 +37,7 @@ def photos(folder, per_class):
 def main():
     parser = argparse.ArgumentParser(description="Pretrained VGG16 features + logistic regression.")
     parser.add_argument("data", nargs="?", default=SHARED / "data" / "cats_and_dogs", type=Path)
-    default_weights = SHARED / "weights" / "vgg16_hed_notop.weights.h5"
+    default_weights = SHARED / "weights" / "vgg16_imagenet_notop.weights.h5"
     parser.add_argument("--weights", default=default_weights if default_weights.is_file() else "imagenet")
     parser.add_argument("--per-class", type=int, default=150)
     args = parser.parse_args()

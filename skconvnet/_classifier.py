@@ -48,9 +48,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
 
     The book's literal recipe (first edition: flatten, ``Dense(256)``, dropout, 30 head
     epochs at 2e-5 and 100 fine-tuning epochs at 1e-5 with RMSprop, fresh augmentation in
-    every epoch) is ``pooling=None, hidden_layer_sizes=(256,), head_epochs=30,
-    fine_tune_epochs=100, head_learning_rate=2e-5, optimizer="rmsprop",
-    augmented_views=None``.
+    every epoch) is ``FineTunedConvNetClassifier(**BOOK_RECIPE)``.
 
     Parameters
     ----------
@@ -485,12 +483,12 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         if probe:
             size = _frozen.nbytes(source.n_samples, views, top=layer, image_size=image_size,
                                   pooling=self.pooling, precision=self.precision)
+            pool_them = ", pool the features (pooling='avg')" if self.pooling is None else ""
             raise ValueError(
                 f"head_epochs='auto' fits a logistic regression on the frozen features of all "
                 f"{source.n_samples} images ({views} view(s) each): {size} bytes, more than "
-                f"max_stored_bytes={self.max_stored_bytes}. Raise max_stored_bytes, pool the "
-                "features (pooling='avg') or train the head for a number of epochs "
-                "(e.g. head_epochs=30)."
+                f"max_stored_bytes={self.max_stored_bytes}. Raise max_stored_bytes{pool_them} "
+                "or train the head for a number of epochs (e.g. head_epochs=30)."
             )
         return None, None, n_views
 

@@ -56,8 +56,7 @@ def build_network(
         None: keras.layers.Flatten,
         "avg": keras.layers.GlobalAveragePooling2D,
         "max": keras.layers.GlobalMaxPooling2D,
-    }[pooling]
-    pool = pool(dtype=policy)
+    }[pooling](dtype=policy)
     x = pool(x)
     head_layers = []
     for index, units in enumerate(hidden_layer_sizes):

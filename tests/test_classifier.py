@@ -485,7 +485,8 @@ def test_unfreeze_from_above_the_cut(two_looks):
 @pytest.mark.parametrize("param, value", [
     ("head_epochs", -1), ("fine_tune_epochs", 1.5), ("head_learning_rate", 0),
     ("fine_tune_learning_rate", -1e-5), ("dropout", 1.0), ("optimizer", "adagrad"),
-    ("validation_fraction", 1.0), ("class_weight", "even"),
+    ("validation_fraction", 1.0), ("class_weight", "even"), ("head_epochs", "all"),
+    ("augmented_views", 0), ("max_stored_bytes", -1), ("unfreeze_from", 3),
 ])
 def test_bad_training_parameters(two_looks, param, value):
     X, y = two_looks
@@ -497,6 +498,21 @@ def test_nothing_to_train(two_looks):
     X, y = two_looks
     with pytest.raises(ValueError, match="head_epochs and fine_tune_epochs are both 0"):
         quick(head_epochs=0, fine_tune_epochs=0).fit(X, y)
+
+
+def test_probe_features_beyond_max_stored_bytes(two_looks):
+    X, y = two_looks
+    with pytest.raises(ValueError, match=r"head_epochs='auto' fits a logistic regression on the "
+                                         r"frozen features of all 24 images \(4 view\(s\) each\): "
+                                         r"49152 bytes, more than max_stored_bytes=1000"):
+        small_classifier(max_stored_bytes=1000).fit(X, y)
+
+
+def test_auto_hidden_head_on_too_few_samples(two_looks):
+    X, y = two_looks
+    with pytest.raises(ValueError, match=r"head_epochs='auto' with hidden layers \(it stops "
+                                         r"early\) cannot hold out validation_fraction=0.01"):
+        quick(head_epochs="auto", validation_fraction=0.01).fit(X[:4], ["a", "b"] * 2)
 
 
 def test_bad_hidden_layer_sizes(two_looks):
