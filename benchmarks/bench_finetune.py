@@ -125,10 +125,9 @@ def speed(weights, n_images, extra_epochs, repeats):
 
     def ours(head, fine, augmentation=True, **params):
         clear_cache()  # every fit computes the base's outputs afresh
-        recipe = {**BOOK_RECIPE, "head_epochs": head, "fine_tune_epochs": fine, **params}
-        FineTunedConvNetClassifier(
-            **recipe, weights=weights, random_state=0, augmentation=augmentation,
-        ).fit(images, labels)
+        recipe = {**BOOK_RECIPE, "head_epochs": head, "fine_tune_epochs": fine,
+                  "augmentation": augmentation, **params}
+        FineTunedConvNetClassifier(**recipe, weights=weights, random_state=0).fit(images, labels)
 
     def theirs(head, fine, augmentation=True):
         hand_written_keras(weights, size, head, fine, pixels, targets, augmentation=augmentation)
