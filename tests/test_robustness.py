@@ -497,11 +497,18 @@ from conftest import small_classifier, small_extractor
 from skconvnet import _activations
 X = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
 y = np.array(["dark", "bright"] * 8)
-fit = {"extractor": lambda: small_extractor(cache=False).fit(X).transform(X),
-       "classifier": lambda: small_classifier().fit(X, y).predict(X)}[sys.argv[1]]
-computed = []  # images the network computed for transform / predict
+fitted = {"extractor": lambda: small_extractor(cache=False).fit(X).transform,
+          "classifier": lambda: small_classifier().fit(X, y).predict}[sys.argv[1]]
+computed, counting = [], []  # images the network computed for transform / predict
 predict = _activations._predict
-_activations._predict = lambda model, batch: computed.append(len(batch)) or predict(model, batch)
+_activations._predict = lambda model, batch: (
+    counting and computed.append(len(batch))) or predict(model, batch)
+
+def fit():
+    predictions = fitted()
+    counting.append(True)
+    predictions(X)
+    counting.clear()
 
 def rss_mb():
     gc.collect()
