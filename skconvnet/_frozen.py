@@ -51,10 +51,10 @@ def store(source, weights, *, top, pooling, precision, augmentation, n_views, ba
     import keras
 
     if n_views == 1 and top is not None:  # originals only: share the activation cache
-        (rows,) = extract(weights, source, layers=[top], pooling=None if pooling is False else pooling,
+        whole = pooling is False
+        (rows,) = extract(weights, source, layers=[top], pooling=None if whole else pooling,
                           precision=precision, batch_size=batch_size, verbose=verbose)
-        shape = rows.shape[1:] if pooling is not False else _backbone.output_shape(
-            top, source.image_size)
+        shape = _backbone.output_shape(top, source.image_size) if whole else rows.shape[1:]
         return rows.reshape(source.n_samples, 1, *shape).astype(storage_dtype(precision))
     model = None if top is None else _backbone.segment_model(weights, precision, None, top)
     stored = None
