@@ -3,10 +3,11 @@
 Importing the package loads no deep-learning backend; Keras is imported on first fit.
 """
 
+from ._backbones import list_backbones, list_layers
 from ._cache import clear_cache, set_cache_budget
 from ._classifier import BOOK_RECIPE, FineTunedConvNetClassifier
 from ._dask import dask_transform
-from ._extractor import VGGFeatureExtractor
+from ._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
 from ._search import layer_scores, plot_layer_scores
 from .datasets import load_image_folder
 
@@ -14,12 +15,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BOOK_RECIPE",
+    "ConvNetFeatureExtractor",
     "FineTunedConvNetClassifier",
     "VGGFeatureExtractor",
     "__version__",
     "clear_cache",
     "dask_transform",
     "layer_scores",
+    "list_backbones",
+    "list_layers",
     "load_image_folder",
     "plot_layer_scores",
     "set_cache_budget",

@@ -1,5 +1,6 @@
-"""Running images through the VGG16 base: batching, pooling, and the activation cache."""
+"""Running images through a backbone: batching, pooling, and the activation cache."""
 
+import functools
 from collections import defaultdict
 
 import numpy as np
@@ -33,14 +34,15 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
     """
     import keras
 
-    order = sorted(layers, key=_backbone.LAYER_NAMES.index)
+    spec = weights.spec
+    order = sorted(layers, key=spec.layer_names.index)
     store = _cache.activations if cache and _cache.activations.budget else None
     context = (weights.digest, source.image_size, precision)
     keys = [(key, *context) for key in source.keys()] if store is not None else None
-    plan = _plan(store, keys, order, source.n_samples)
+    plan = _plan(spec, store, keys, order, source.n_samples)
     admitted = {
         layer: store is not None and store.admits(
-            source.n_samples * 4 * int(np.prod(_backbone.output_shape(layer, source.image_size)))
+            source.n_samples * 4 * int(np.prod(_backbone.output_shape(spec, layer, source.image_size)))
         )
         for layer in order
     }
@@ -48,7 +50,8 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
     chunks = _chunks(source.n_samples, batch_size)
     to_decode = [chunk[[plan[i][0] is None for i in chunk]] for chunk in chunks]
-    for chunk, decoded, pixels in zip(chunks, to_decode, source.stream(to_decode)):
+    pixel_batches = source.stream(to_decode, preprocessor(spec))
+    for chunk, decoded, pixels in zip(chunks, to_decode, pixel_batches):
         in_hand = {} if pixels is None else dict(zip(decoded, pixels))
         start_layer = dict.fromkeys(in_hand)  # None: from pixels
         for step, layer in enumerate(order):
@@ -80,7 +83,7 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
     return [features[layer] for layer in layers]
 
 
-def _plan(store, keys, order, n_samples):
+def _plan(spec, store, keys, order, n_samples):
     """For each image and requested layer, the deepest cached activation to start from.
 
     ``plan[i][step]`` is ``(layer, array)`` for a cached activation at ``order[step]`` or
@@ -91,10 +94,10 @@ def _plan(store, keys, order, n_samples):
     plan = [[None] * len(order) for _ in range(n_samples)]
     if store is None:
         return plan
-    bounds = [0] + [_backbone.LAYER_NAMES.index(layer) + 1 for layer in order]
+    bounds = [0] + [spec.depth(layer) for layer in order]
     for i in range(n_samples):
         for step in range(len(order)):
-            for name in reversed(_backbone.LAYER_NAMES[bounds[step] : bounds[step + 1]]):
+            for name in reversed(spec.layer_names[bounds[step] : bounds[step + 1]]):
                 array = store.get((*keys[i], name))
                 if array is not None:
                     plan[i][step] = (name, array)
@@ -102,14 +105,20 @@ def _plan(store, keys, order, n_samples):
     return plan
 
 
-def run_model(model, source, *, batch_size, verbose=0):
-    """``model``'s output for every image of ``source`` (pixels in), as one array."""
+def preprocessor(spec):
+    """``spec``'s preprocessing as a function of a batch."""
+    return functools.partial(_backbone.preprocess, spec)
+
+
+def run_model(model, spec, source, *, batch_size, verbose=0):
+    """``model``'s output for every image of ``source`` (``spec``'s preprocessed pixels
+    in), as one array."""
     import keras
 
     outputs = None
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
     chunks = _chunks(source.n_samples, batch_size)
-    for chunk, pixels in zip(chunks, source.stream(chunks)):
+    for chunk, pixels in zip(chunks, source.stream(chunks, preprocessor(spec))):
         output = _predict(model, pixels)
         if outputs is None:
             outputs = np.empty((source.n_samples, output.shape[1]), dtype=source.dtype)

@@ -1,5 +1,6 @@
-"""The VGG16 convolutional base: layer names, weights, and models cut at a layer.
+"""Backbones as Keras models: weights resolved once per process, and models cut at a layer.
 
+Everything about a particular network comes from its spec in :mod:`skconvnet._backbones`.
 Keras is imported inside the functions so that ``import skconvnet`` stays light.
 """
 
@@ -11,173 +12,214 @@ import warnings
 
 import numpy as np
 
-# (filters, convolutions) of each block, as in keras/src/applications/vgg16.py.
-_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
-
-LAYER_NAMES = tuple(
-    name
-    for block, (_, n_convs) in enumerate(_BLOCKS, start=1)
-    for name in [f"block{block}_conv{i}" for i in range(1, n_convs + 1)] + [f"block{block}_pool"]
-)
-
-# Keras' own download of the ImageNet conv base (same file name and hash as
-# keras.applications.VGG16, so the two share the ~/.keras/models cache).
-IMAGENET_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_FILE
-)
-IMAGENET_MD5 = "6d6bbae143d832006294945121d1f1fc"
-
 RANDOM_SEED = 0
 
 
-def check_layer(layer, parameter="layer"):
-    """Return ``layer`` if it names a VGG16 conv-base layer, else raise a listing error."""
-    if layer not in LAYER_NAMES:
+def check_layer(spec, layer, parameter="layer"):
+    """Return ``layer`` if it names a cut point of ``spec``, else raise a listing error."""
+    if not isinstance(layer, str) or layer not in spec.layer_names:
         raise ValueError(
-            f"Unknown layer {layer!r} for {parameter}. VGG16's convolutional base has these "
-            f"layers, shallow to deep: {', '.join(LAYER_NAMES)}."
+            f"Unknown layer {layer!r} for {parameter}. {spec.title} can be cut at these "
+            f"layers, shallow to deep: {', '.join(spec.layer_names)}."
         )
     return layer
 
 
-def check_layers(layer):
+def check_layers(spec, layer):
     """The list of layer names in a ``layer`` parameter: one name, or a list of them."""
     if isinstance(layer, str):
-        return [check_layer(layer)]
+        return [check_layer(spec, layer)]
     layers = list(layer)
     if not layers or len(set(layers)) != len(layers):
         raise ValueError(
             f"layer={layer!r}: a list of layers must name at least one layer, each once."
         )
-    return [check_layer(name) for name in layers]
+    return [check_layer(spec, name) for name in layers]
 
 
-def n_poolings(layer):
-    """How many 2x2 poolings lie between the input and the output of ``layer``."""
-    return sum(name.endswith("_pool") for name in LAYER_NAMES[: LAYER_NAMES.index(layer) + 1])
-
-
-def n_channels(layer):
-    block = int(layer[len("block")])
-    return _BLOCKS[block - 1][0]
-
-
-def output_shape(layer, image_size):
+def output_shape(spec, layer, image_size):
     """``(height, width, channels)`` of ``layer``'s activation for images of ``image_size``."""
-    factor = 2 ** n_poolings(layer)
-    height, width = image_size
-    if height < factor or width < factor:
+    shape = _output_shape(spec, layer, tuple(image_size))
+    if shape is None:
+        minimum = _minimum_size(spec, layer)
         raise ValueError(
-            f"image_size={tuple(image_size)} is too small for layer={layer!r}: the network "
-            f"halves the image {n_poolings(layer)} times up to that layer, so height and width "
-            f"must each be at least {factor}. Increase image_size or choose a shallower layer."
+            f"image_size={tuple(image_size)} is too small for layer={layer!r}: {spec.title} "
+            f"reduces height and width {spec.cut(layer).reduction}x up to that layer, so "
+            f"they must each be at least {minimum}. Increase image_size or choose a "
+            "shallower layer."
         )
-    return height // factor, width // factor, n_channels(layer)
+    return shape
 
 
-def _conv_shapes():
-    """``{conv layer name: (in_channels, out_channels)}`` in order."""
-    shapes, channels = {}, 3
-    for name in LAYER_NAMES:
-        if "_conv" in name:
-            filters = n_channels(name)
-            shapes[name] = (channels, filters)
-            channels = filters
-    return shapes
+@functools.lru_cache(maxsize=1024)
+def _output_shape(spec, layer, image_size):
+    """The shape Keras infers, or None where the image is too small for the layer."""
+    model = _shape_model(spec, layer)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            shape = tuple(model.compute_output_shape((1, *image_size, 3))[1:])
+    except Exception:  # a layer found a negative size
+        return None
+    return shape if all(size is not None and size > 0 for size in shape) else None
+
+
+def _minimum_size(spec, layer):
+    """The smallest square image size with a non-empty activation at ``layer``."""
+    low, high = 1, 4 * spec.cut(layer).reduction
+    while low < high:
+        middle = (low + high) // 2
+        if _output_shape(spec, layer, (middle, middle)) is None:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@functools.cache
+def _shape_model(spec, layer):
+    skeleton = _skeleton(spec)
+    return _cut(skeleton, locate(skeleton, spec, layer), name="shapes")
+
+
+@functools.cache
+def _skeleton(spec):
+    """A float32 model of ``spec`` with Keras' initial weights, for shapes only."""
+    return new_keras_model(spec, "random")
+
+
+def new_keras_model(spec, weights):
+    """``keras.applications.<constructor>(include_top=False)`` for any image size.
+
+    ``weights`` is passed on: ``"random"`` for Keras' own initialisation, ``"imagenet"``.
+    """
+    import keras
+
+    constructor = getattr(keras.applications, spec.constructor)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. "input_shape is undefined or non-square"
+        return constructor(include_top=False, input_shape=(None, None, 3),
+                           weights=None if weights == "random" else weights)
+
+
+def locate(model, spec, name):
+    """The operation of ``model`` (a build of ``spec``) that outputs cut point or layer
+    ``name``; None where ``model`` has no such layer."""
+    where = spec.cut(name).locator if name in spec.layer_names else name
+    if where == "output":
+        return model.operations[-1]
+    if where.startswith("after:"):
+        source = where[len("after:"):]
+        return next((operation for operation in model.operations
+                     if any(tensor._keras_history[0].name == source
+                            for node in operation._inbound_nodes
+                            for tensor in node.input_tensors)), None)
+    return next((operation for operation in model.operations if operation.name == where),
+                None)
+
+
+def _cut(model, end, *, start=None, name):
+    """The part of ``model`` from ``start``'s output (None: its input) to ``end``'s output,
+    sharing its layers."""
+    import keras
+
+    inputs = model.input if start is None else start.output
+    return keras.Model(inputs, end.output, name=name)
 
 
 class Weights:
-    """The conv layers' weights as read-only NumPy arrays, with a digest that names them."""
+    """A backbone's weights as read-only NumPy arrays, with a digest that names them."""
 
-    def __init__(self, arrays):
-        self.arrays = arrays  # {conv layer name: [kernel, bias]}
-        digest = hashlib.sha256()
-        for name, pair in arrays.items():
-            for array in pair:
-                array.setflags(write=False)
-                digest.update(name.encode())
-                digest.update(np.ascontiguousarray(array).data)
+    def __init__(self, spec, arrays):
+        self.spec = spec
+        self.arrays = arrays  # in the order of the Keras model's ``weights``
+        digest = hashlib.sha256(spec.name.encode())
+        for array in arrays:
+            array.setflags(write=False)
+            digest.update(str(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).data)
         self.digest = digest.hexdigest()[:16]
 
 
-def resolve_weights(weights):
+def resolve_weights(spec, weights):
     """Return the :class:`Weights` for a ``weights`` parameter, reading them once per process.
 
-    ``"imagenet"`` downloads through Keras' cache, ``None`` draws seeded random weights, and a
-    path loads a weights file saved from a Keras VGG16 conv base. A path is keyed by its size
-    and modification time, so a rewritten file is read again.
+    ``"imagenet"`` downloads through ``keras.applications`` (and its cache), ``None`` draws
+    seeded random weights, and a path loads a weights file saved from the Keras model. A
+    path is keyed by its size and modification time, so a rewritten file is read again.
     """
     if weights is None:
-        return _load(None)
+        return _load(spec, None)
     if isinstance(weights, str) and weights == "imagenet":
-        return _load("imagenet")
+        return _load(spec, "imagenet")
     path = os.path.abspath(os.fspath(weights))
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"weights={os.fspath(weights)!r}: no such file. Pass 'imagenet' (downloaded by "
-            "Keras), None (random initialisation) or the path to a weights file saved from a "
-            "Keras VGG16 convolutional base (include_top=False)."
+            "Keras), None (random initialisation) or the path to a weights file saved from "
+            f"keras.applications.{spec.constructor}(include_top=False), e.g. with "
+            "model.save_weights('base.weights.h5')."
         )
     stat = os.stat(path)
-    return _load((path, stat.st_size, stat.st_mtime_ns))
+    return _load(spec, (path, stat.st_size, stat.st_mtime_ns))
 
 
 @functools.lru_cache(maxsize=4)
-def _load(key):
+def _load(spec, key):
     if key is None:
-        return Weights(_random_arrays(RANDOM_SEED))
+        return Weights(spec, _random_arrays(spec, RANDOM_SEED))
     if key == "imagenet":
-        return Weights(_read_weights_file(_download_imagenet()))
-    return Weights(_read_weights_file(key[0]))
+        return Weights(spec, _imagenet_arrays(spec))
+    return Weights(spec, _read_weights_file(spec, key[0]))
 
 
-def _random_arrays(seed):
-    """Glorot-uniform kernels and zero biases drawn from a seeded NumPy generator.
+def _random_arrays(spec, seed):
+    """Keras' initial weights, with every kernel drawn anew from a seeded NumPy generator.
 
-    Drawn in NumPy rather than by Keras' initialisers so that every process, a Dask worker
-    included, gets the same weights for the same seed.
+    Keras draws kernels from its own seed generators, which gave other weights in a Dask
+    worker than in its parent; kernels are drawn here (Glorot-uniform) instead. Every other
+    variable — biases, batch-normalisation statistics, layer scales — starts at constants.
     """
     rng = np.random.default_rng(seed)
-    arrays = {}
-    for name, (cin, cout) in _conv_shapes().items():
-        limit = np.sqrt(6.0 / (9 * cin + 9 * cout))
-        kernel = rng.uniform(-limit, limit, size=(3, 3, cin, cout)).astype(np.float32)
-        arrays[name] = [kernel, np.zeros(cout, np.float32)]
+    arrays = []
+    for variable in _skeleton(spec).weights:
+        value = np.array(variable, dtype=np.float32)
+        if variable.path.endswith("kernel"):
+            receptive = int(np.prod(value.shape[:-2]))
+            fan_in, fan_out = receptive * value.shape[-2], receptive * value.shape[-1]
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            value = rng.uniform(-limit, limit, size=value.shape).astype(np.float32)
+        arrays.append(value)
     return arrays
 
 
-def _download_imagenet():
-    import keras
-
+def _imagenet_arrays(spec):
     try:
-        return keras.utils.get_file(
-            IMAGENET_FILE, IMAGENET_URL, cache_subdir="models", file_hash=IMAGENET_MD5
-        )
+        model = new_keras_model(spec, "imagenet")
     except Exception as error:
         raise OSError(
-            f"Could not download the ImageNet VGG16 weights from {IMAGENET_URL} ({error}). "
-            f"Without network access, copy {IMAGENET_FILE} into Keras' cache "
-            "(~/.keras/models, or $KERAS_HOME/models) or pass weights=<path to a weights file "
-            "saved from a Keras VGG16 convolutional base>."
+            f"Could not download the ImageNet weights of {spec.name} through "
+            f"keras.applications.{spec.constructor} ({str(error).splitlines()[0]}). Without "
+            "network access, copy the weights file into Keras' cache (~/.keras/models, or "
+            "$KERAS_HOME/models) or pass weights=<path to a weights file saved from "
+            f"keras.applications.{spec.constructor}(include_top=False)>."
         ) from None
+    return [np.array(array) for array in model.get_weights()]
 
 
-def _read_weights_file(path):
-    import keras
-
-    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+def _read_weights_file(spec, path):
+    model = new_keras_model(spec, "random")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Keras warns per skipped object before it raises
-            base.load_weights(path)
+            model.load_weights(path)
     except Exception as error:
         raise ValueError(
-            f"weights={path!r} is not a Keras VGG16 convolutional base (include_top=False): "
-            f"loading it failed with: {str(error).splitlines()[0]}"
+            f"weights={path!r} is not a Keras {spec.title} convolutional base "
+            f"(keras.applications.{spec.constructor}(include_top=False)): loading it failed "
+            f"with: {str(error).splitlines()[0]}"
         ) from None
-    arrays = {name: [np.array(w) for w in base.get_layer(name).get_weights()] for name in _conv_shapes()}
-    return arrays
+    return [np.array(array) for array in model.get_weights()]
 
 
 _models = {}
@@ -185,7 +227,7 @@ _models_lock = threading.Lock()
 
 
 def segment_model(weights, precision, start, end):
-    """A Keras model of the base's layers after ``start`` up to ``end`` (inclusive).
+    """A Keras model of the base's layers after cut point ``start`` up to cut point ``end``.
 
     ``start=None`` starts from (preprocessed) pixels; otherwise the input is ``start``'s
     activation, so a deeper layer can resume from a shallower one. Models share their layers
@@ -194,20 +236,21 @@ def segment_model(weights, precision, start, end):
     key = (weights.digest, precision, start, end)
     with _models_lock:
         if key not in _models:
-            import keras
-
+            spec = weights.spec
             base = _base_model(weights, precision)
-            first = 0 if start is None else LAYER_NAMES.index(start) + 1
-            channels = 3 if start is None else n_channels(start)
-            x = inputs = keras.Input(shape=(None, None, channels))
-            for name in LAYER_NAMES[first : LAYER_NAMES.index(end) + 1]:
-                x = base.get_layer(name)(x)
-            _models[key] = keras.Model(inputs, x, name=f"vgg16_{start or 'pixels'}_to_{end}")
+            start_op = None if start is None else locate(base, spec, start)
+            _models[key] = _cut(base, locate(base, spec, end), start=start_op,
+                                name=segment_name(spec, start, end))
         return _models[key]
 
 
+def segment_name(spec, start, end):
+    """``backbone__start__end`` (start ``pixels`` for None): which cut points a model spans."""
+    return f"{spec.name}__{start or 'pixels'}__{end}"
+
+
 def _base_model(weights, precision):
-    """The full conv base for ``weights`` at ``precision`` (call with ``_models_lock`` held)."""
+    """The whole base for ``weights`` at ``precision`` (call with ``_models_lock`` held)."""
     key = (weights.digest, precision)
     if key not in _models:
         _models[key] = build_base(weights, precision)
@@ -219,23 +262,80 @@ def dtype_policy(precision):
     return {"float32": "float32", "bfloat16": "mixed_bfloat16"}[precision]
 
 
-def build_base(weights, precision, *, up_to=LAYER_NAMES[-1]):
-    """A new VGG16 conv base with ``weights`` up to layer ``up_to``, computing in ``precision``.
+def build_base(weights, precision):
+    """A new Keras model of the whole base with ``weights``, computing in ``precision``.
 
-    Each layer gets its own dtype policy, so Keras' global policy is never touched.
+    ``keras.applications`` takes no dtype: in bfloat16 the model is cloned with a dtype
+    policy per layer, so Keras' global policy is never touched.
     """
     import keras
 
-    policy = dtype_policy(precision)
-    x = inputs = keras.Input(shape=(None, None, 3), name="pixels")
-    for name in LAYER_NAMES[: LAYER_NAMES.index(up_to) + 1]:
-        if "_conv" in name:
-            layer = keras.layers.Conv2D(
-                n_channels(name), 3, activation="relu", padding="same", name=name, dtype=policy
-            )
-        else:
-            layer = keras.layers.MaxPooling2D(2, strides=2, name=name, dtype=policy)
-        x = layer(x)
-        if "_conv" in name:
-            layer.set_weights(weights.arrays[name])
-    return keras.Model(inputs, x, name="vgg16")
+    model = new_keras_model(weights.spec, "random")
+    if precision != "float32":
+        policy = dtype_policy(precision)
+
+        def with_policy(operation):
+            config = operation.get_config()
+            if isinstance(operation, keras.layers.Layer):
+                config["dtype"] = policy
+            return operation.__class__.from_config(config)
+
+        model = keras.models.clone_model(model, clone_function=with_policy)
+    model.set_weights(list(weights.arrays))
+    return model
+
+
+def cut_base(base, spec, layer):
+    """``base`` (from :func:`build_base`) up to cut point ``layer``, sharing its layers."""
+    return _cut(base, locate(base, spec, layer), name=spec.name)
+
+
+def preprocess(spec, batch):
+    """``spec``'s ``preprocess_input`` on a float32 batch this package allocated (in place
+    for some networks, a no-op for those that preprocess inside the model)."""
+    import keras
+
+    return getattr(keras.applications, spec.module).preprocess_input(batch)
+
+
+def check_unfreeze_from(spec, unfreeze_from, layer):
+    """``unfreeze_from`` if it is a cut point or layer of ``spec`` at or below ``layer``."""
+    model = _skeleton(spec)
+    found = locate(model, spec, unfreeze_from) if isinstance(unfreeze_from, str) else None
+    below = spec.layer_names[: spec.depth(layer)]
+    if found is None or _position(model, found) > _position(model, locate(model, spec, layer)):
+        raise ValueError(
+            f"unfreeze_from={unfreeze_from!r} is not a layer of {spec.title} that the head sits "
+            f"on (layer={layer!r}). Name one of its cut points up to the cut, {', '.join(below)}, "
+            "or another of its layers below the cut."
+        )
+    return unfreeze_from
+
+
+def first_trained(model, spec, unfreeze_from):
+    """Position in ``model.operations`` of the first operation fine-tuning trains.
+
+    A cut point unfreezes the whole block that ends in it (everything after the cut point
+    before it); any other layer unfreezes itself and what follows it.
+    """
+    if unfreeze_from not in spec.layer_names:
+        return _position(model, locate(model, spec, unfreeze_from))
+    depth = spec.depth(unfreeze_from)
+    if depth == 1:
+        return 0
+    return _position(model, locate(model, spec, spec.layer_names[depth - 2])) + 1
+
+
+def frozen_top(spec, unfreeze_from):
+    """The deepest cut point below everything that fine-tuning from ``unfreeze_from``
+    trains (None where that starts at the first layer)."""
+    model = _skeleton(spec)
+    first = first_trained(model, spec, unfreeze_from)
+    below = [name for name in spec.layer_names
+             if _position(model, locate(model, spec, name)) < first]
+    return below[-1] if below else None
+
+
+def _position(model, operation):
+    return next(index for index, candidate in enumerate(model.operations)
+                if candidate is operation)

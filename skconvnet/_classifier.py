@@ -12,12 +12,11 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from . import _backbone, _frozen, _probe
+from . import _backbone, _backbones, _frozen, _probe
 from ._activations import run_model
 from ._fitting import unfitted_on_failure
-from ._images import ImageInput, check_image_size
+from ._images import ImageInput
 from ._persistence import Persistent
-
 
 BOOK_RECIPE = {
     "layer": "block5_pool", "pooling": None, "hidden_layer_sizes": (256,), "dropout": 0.5,
@@ -30,10 +29,10 @@ BOOK_RECIPE = {
 
 
 class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEstimator):
-    """A VGG16 conv base with a new head, trained in the book's two phases.
+    """A pretrained convolutional base with a new head, trained in the book's two phases.
 
     1. A new head (pooling or flattening, optional dense layers with dropout, a sigmoid or
-       softmax output) is put on VGG16's conv base cut at ``layer``; the base is frozen and
+       softmax output) is put on the ``backbone`` cut at ``layer``; the base is frozen and
        the head is trained on it.
     2. The base's layers from ``unfreeze_from`` up to the cut are unfrozen and trained with
        the head for ``fine_tune_epochs`` at the low ``fine_tune_learning_rate``.
@@ -52,13 +51,17 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
 
     Parameters
     ----------
-    layer : str, default="block5_pool"
-        The VGG16 conv-base layer the head sits on, ``"block1_conv1"`` ... ``"block5_pool"``.
+    backbone : str, default="vgg16"
+        The network, one of :func:`skconvnet.list_backbones`.
+    layer : str, default=None
+        The cut point the head sits on, one of :func:`skconvnet.list_layers` for the
+        backbone; None is the deepest (``"block5_pool"`` for VGG16).
     weights : "imagenet", None or path, default="imagenet"
-        The base's starting weights, as in :class:`VGGFeatureExtractor`. ``None`` with
-        ``unfreeze_from="block1_conv1"`` trains the whole network from scratch.
-    image_size : (int, int) or int, default=(150, 150)
-        ``(height, width)`` every image is resized to.
+        The base's starting weights, as in :class:`ConvNetFeatureExtractor`. ``None`` with
+        ``unfreeze_from`` at the first layer trains the whole network from scratch.
+    image_size : (int, int) or int, default=None
+        ``(height, width)`` every image is resized to; None is the backbone's customary size
+        (150 x 150 for VGG16, as in the book; 224 x 224 for the others).
     head_epochs : int or "auto", default="auto"
         Training of phase 1 (frozen base, head only). ``"auto"``: to convergence; a head
         without hidden layers is fit exactly as a logistic regression on the standardised
@@ -71,9 +74,11 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         Epochs of phase 2 (top of the base and head). ``0`` is pure feature extraction with a
         trained head.
     unfreeze_from : str or None, default=None
-        The lowest base layer trained in phase 2; it must lie at or below ``layer``. None:
-        the first convolution of ``layer``'s block (``"block5_conv1"`` for
-        ``"block5_pool"``).
+        Where phase 2 starts training, at or below ``layer``: a cut point (the block that
+        ends there and everything above it are trained) or any other layer of the backbone
+        (that layer and everything above it). None: the whole stage that ``layer`` ends in
+        (``block5`` for VGG16's ``"block5_pool"``, ``conv5`` for ResNet-50's deepest cut).
+        Batch normalisation stays in inference mode in every phase.
     augmentation : bool or list of keras layers, default=True
         ``True``: random horizontal flips, rotations up to 40 degrees, zooms and shifts up to
         20% (Keras preprocessing layers, active in training only). ``False``: none. A list
@@ -120,7 +125,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         ends). Beyond it, fine-tuning runs the frozen layers again in every epoch, on fresh
         augmentation.
     image_shape : (int, int, int), default=None
-        How 2-D rows are read, as in :class:`VGGFeatureExtractor`.
+        How 2-D rows are read, as in :class:`ConvNetFeatureExtractor`.
 
     Attributes
     ----------
@@ -141,8 +146,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
 
     Notes
     -----
-    ``X`` is read as by :class:`VGGFeatureExtractor`: 4-D arrays of images, 2-D rows, or
-    image file paths (decoded batch by batch in every epoch, never all held in memory).
+    ``X`` is read as by :class:`ConvNetFeatureExtractor`: 4-D arrays of images, 2-D rows, or
+    image files (decoded batch by batch in every epoch, never all held in memory).
 
     Layers that no phase trains run once per image and view; the head, then the unfrozen
     layers, train on their stored output (up to ``max_stored_bytes``).
@@ -168,9 +173,10 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
     _keras_models = ("model_",)
 
     _parameter_constraints = {
-        "layer": [str],
+        "backbone": [StrOptions(set(_backbones.BACKBONES))],
+        "layer": [None, str],
         "weights": [None, str, os.PathLike],
-        "image_size": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "image_size": [None, "array-like", Interval(Integral, 1, None, closed="left")],
         "head_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "fine_tune_epochs": [Interval(Integral, 0, None, closed="left")],
         "unfreeze_from": [None, str],
@@ -197,9 +203,10 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
     def __init__(
         self,
         *,
-        layer="block5_pool",
+        backbone="vgg16",
+        layer=None,
         weights="imagenet",
-        image_size=(150, 150),
+        image_size=None,
         head_epochs="auto",
         fine_tune_epochs=10,
         unfreeze_from=None,
@@ -222,6 +229,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         max_stored_bytes=2**31,
         image_shape=None,
     ):
+        self.backbone = backbone
         self.layer = layer
         self.weights = weights
         self.image_size = image_size
@@ -266,15 +274,16 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         -------
         self : FineTunedConvNetClassifier
         """
-        layer, unfreeze_from = self._check_layers()
-        image_size = check_image_size(self.image_size)
-        _backbone.output_shape(layer, image_size)
+        spec = self._spec()
+        layer, unfreeze_from = self._check_layers(spec)
+        image_size = self._image_size()
+        _backbone.output_shape(spec, layer, image_size)
         if self.head_epochs == 0 and self.fine_tune_epochs == 0:
             raise ValueError(
                 "head_epochs and fine_tune_epochs are both 0: nothing would be trained. Set "
                 "head_epochs >= 1 or 'auto' (and fine_tune_epochs >= 0)."
             )
-        weights = _backbone.resolve_weights(self.weights)
+        weights = _backbone.resolve_weights(spec, self.weights)
         y = self._check_y(y)
         source = self._images(X, reset=True)
         if source.n_samples != len(y):
@@ -325,15 +334,15 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
             phases.append(("fine_tune", self.fine_tune_epochs, self.fine_tune_learning_rate))
         for phase, epochs, learning_rate in phases:
             if phase == "fine_tune":
-                _network.unfreeze(base, unfreeze_from)
+                _network.unfreeze(base, spec, unfreeze_from)
             if phase == "head" and features is not None:
                 trained, load, views = head, _frozen.loader(features), features.shape[1]
             elif phase == "fine_tune" and stored is not None:
-                top = _frozen.frozen_top(layer, unfreeze_from, fine_tuning=True)
-                trained = _network.upper_model(base, pool, head, top=top, layer=layer)
+                top = _frozen.frozen_top(spec, layer, unfreeze_from, fine_tuning=True)
+                trained = _network.upper_model(base, pool, head, spec=spec, top=top)
                 load, views = _frozen.loader(stored), n_views
             else:
-                trained, load, views = model, _network.pixel_loader(source), None
+                trained, load, views = model, _network.pixel_loader(source, spec), None
             history[phase] = self._train(
                 trained, load, views, targets, y_index, sample_weight, n_outputs,
                 epochs=MAX_HEAD_EPOCHS if epochs == "auto" else epochs,
@@ -361,7 +370,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         """
         check_is_fitted(self)
         source = self._images(X, reset=False)
-        proba = run_model(self.model_, source, batch_size=self.batch_size).astype(np.float64)
+        proba = run_model(self.model_, self._spec(), source,
+                          batch_size=self.batch_size).astype(np.float64)
         if proba.shape[1] == 1:
             return np.hstack([1 - proba, proba])
         return proba / proba.sum(axis=1, keepdims=True)
@@ -385,19 +395,16 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")
 
-    def _check_layers(self):
-        """``(layer, unfreeze_from)``, the latter by default the first conv of layer's block."""
-        layer = _backbone.check_layer(self.layer)
+    def _spec(self):
+        return _backbones.get(self.backbone)
+
+    def _check_layers(self, spec):
+        """``(layer, unfreeze_from)``, by default the deepest cut and the stage it ends."""
+        layer = spec.layer_names[-1] if self.layer is None else self.layer
+        layer = _backbone.check_layer(spec, layer)
         if self.unfreeze_from is None:
-            return layer, f"{layer.split('_')[0]}_conv1"
-        unfreeze_from = _backbone.check_layer(self.unfreeze_from, "unfreeze_from")
-        cut = _backbone.LAYER_NAMES.index(layer)
-        if _backbone.LAYER_NAMES.index(unfreeze_from) > cut:
-            raise ValueError(
-                f"unfreeze_from={unfreeze_from!r} lies above the cut layer={layer!r}; it must be "
-                f"one of the layers the head sits on: {', '.join(_backbone.LAYER_NAMES[: cut + 1])}."
-            )
-        return layer, unfreeze_from
+            return layer, spec.default_unfreeze_from(layer)
+        return layer, _backbone.check_unfreeze_from(spec, self.unfreeze_from, layer)
 
     def _check_y(self, y):
         if y is None:
@@ -462,8 +469,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         common = dict(precision=self.precision, batch_size=self.batch_size,
                       verbose=self.verbose, augmentation=augmentation)
         if self.fine_tune_epochs and not fresh:
-            top = _frozen.frozen_top(layer, unfreeze_from, fine_tuning=True)
-            if self._fits(source, n_views, top, image_size, pooling=False):
+            top = _frozen.frozen_top(weights.spec, layer, unfreeze_from, fine_tuning=True)
+            if self._fits(weights.spec, source, n_views, top, image_size, pooling=False):
                 stored = _frozen.store(source, weights, top=top, pooling=False,
                                        n_views=n_views, **common)
                 features = None
@@ -476,12 +483,13 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         if not head_on_features:
             return None, None, n_views
         views = 1 if fresh else n_views
-        if self._fits(source, views, layer, image_size, pooling=self.pooling):
+        if self._fits(weights.spec, source, views, layer, image_size, pooling=self.pooling):
             features = _frozen.store(source, weights, top=layer, pooling=self.pooling,
                                      n_views=views, **common)
             return None, features, n_views
         if probe:
-            size = _frozen.nbytes(source.n_samples, views, top=layer, image_size=image_size,
+            size = _frozen.nbytes(weights.spec, source.n_samples, views, top=layer,
+                                  image_size=image_size,
                                   pooling=self.pooling, precision=self.precision)
             pool_them = ", pool the features (pooling='avg')" if self.pooling is None else ""
             raise ValueError(
@@ -492,8 +500,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
             )
         return None, None, n_views
 
-    def _fits(self, source, n_views, top, image_size, pooling):
-        size = _frozen.nbytes(source.n_samples, n_views, top=top, image_size=image_size,
+    def _fits(self, spec, source, n_views, top, image_size, pooling):
+        size = _frozen.nbytes(spec, source.n_samples, n_views, top=top, image_size=image_size,
                               pooling=pooling, precision=self.precision)
         return size <= self.max_stored_bytes
 

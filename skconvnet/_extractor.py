@@ -1,4 +1,4 @@
-"""``VGGFeatureExtractor``: a VGG16 conv base cut at a layer, as a scikit-learn transformer."""
+"""Feature extractors: a backbone cut at a layer, as a scikit-learn transformer."""
 
 import os
 from numbers import Integral
@@ -8,14 +8,246 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from . import _backbone
+from . import _backbone, _backbones
 from ._activations import extract
 from ._fitting import unfitted_on_failure
-from ._images import ImageInput, check_image_size
+from ._images import ImageInput
 from ._persistence import Persistent
 
 
-class VGGFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEstimator):
+class ConvNetFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEstimator):
+    """Activations of a pretrained convolutional network, cut at a chosen layer.
+
+    Images go through the backbone's own preprocessing and the network up to ``layer``; the
+    activation is flattened or pooled over space, giving one row of features per image for
+    any scikit-learn estimator.
+
+    Parameters
+    ----------
+    backbone : str, default="vgg16"
+        The network: the lowercase name of its ``keras.applications`` constructor, one of
+        :func:`skconvnet.list_backbones` (``"vgg16"``, ``"resnet50"``,
+        ``"efficientnetv2b0"``, ``"convnexttiny"`` ...).
+    layer : str or list of str, default=None
+        The cut point, one of :func:`skconvnet.list_layers` for the backbone; ``None`` is the
+        deepest. Early layers hold generic edges and textures, late ones more abstract,
+        task-specific patterns; only the layers up to the cut are computed. A list of layers
+        gives their features side by side (in the list's order), computed in one pass.
+    weights : "imagenet", None or path, default="imagenet"
+        ``"imagenet"``: Keras' ImageNet weights, downloaded once by ``keras.applications``
+        into Keras' cache (``~/.keras/models``). ``None``: random initialisation, the same in
+        every process. A path: a weights file saved from the backbone's Keras model
+        (``include_top=False``), e.g. with ``model.save_weights("base.weights.h5")``.
+        Weights are read once per process.
+    pooling : {None, "avg", "max"}, default=None
+        ``None`` flattens the activation (height x width x channels features, as in the
+        book); ``"avg"`` and ``"max"`` pool it globally over space (channels features).
+    image_size : (int, int) or int, default=None
+        ``(height, width)`` every image is resized to before the network; ``None`` is the
+        backbone's customary size (150 x 150 for VGG16, as in the book; 224 x 224 for the
+        others).
+    image_shape : (int, int, int), default=None
+        ``(height, width, channels)`` of the images that the rows of a 2-D ``X`` flatten (in
+        C order, channels last). With ``None``, rows of ``height * width * 3`` values for
+        ``image_size`` are such images, and rows of any other width are tabular features:
+        each column is min-max scaled to 0-255 with the range seen in ``fit`` and drawn as a
+        horizontal band of a gray image.
+    batch_size : int, default=32
+        Images per forward pass. At most three batches of decoded images are held in memory
+        at a time.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Compute precision. ``"bfloat16"`` is about twice as fast on CPUs with bfloat16
+        instructions and on GPUs; features are returned as floats either way. Keras' global
+        dtype policy is left unchanged.
+    verbose : int, default=0
+        ``1`` shows a progress bar over the images.
+    cache : bool, default=True
+        Reuse activations of images already seen in this process (see
+        :func:`skconvnet.set_cache_budget`): a grid search over ``layer`` then costs about one
+        forward pass to the deepest layer. Results are the same with and without it.
+
+    Attributes
+    ----------
+    feature_shapes_ : dict
+        ``{layer: (height, width, channels)}``: each layer's activation before pooling.
+    weights_id_ : str
+        A digest of the backbone and weights used in ``fit``; ``transform`` refuses
+        different ones (e.g. a weights file rewritten since).
+    n_features_in_ : int
+        Number of columns of a 2-D ``X`` seen in ``fit`` (only for 2-D ``X``).
+    feature_names_in_ : ndarray of str
+        Column names of a DataFrame ``X`` seen in ``fit`` (only for DataFrames).
+    data_min_, data_max_ : ndarray
+        Per-column range of tabular rows seen in ``fit`` (only for such rows).
+
+    See Also
+    --------
+    VGGFeatureExtractor : The same for VGG16, with the book's defaults.
+
+    Notes
+    -----
+    ``X`` may be a 4-D array ``(n_images, height, width, channels)`` with 1 or 3 channels,
+    uint8 or float pixels in 0-255; a 2-D array (see ``image_shape``); or a list or 1-D array
+    of image files: paths, or their encoded contents as bytes (JPEG, PNG ...), decoded with
+    Pillow (any mode to RGB, EXIF orientation applied). Images of any size are resized to
+    ``image_size`` one by one. The output is float32, or float64 for float64 input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skconvnet import ConvNetFeatureExtractor
+    >>> rng = np.random.default_rng(0)
+    >>> images = rng.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+    >>> extractor = ConvNetFeatureExtractor(
+    ...     backbone="resnet50", layer="conv3_block4_out", pooling="avg", weights=None,
+    ...     image_size=(32, 32))
+    >>> extractor.fit_transform(images).shape
+    (6, 512)
+    >>> model = make_pipeline(extractor, LogisticRegression()).fit(images, [0, 1] * 3)
+    >>> model.predict(images).shape
+    (6,)
+    """
+
+    _parameter_constraints = {
+        "backbone": [StrOptions(set(_backbones.BACKBONES))],
+        "layer": [None, str, list, tuple],
+        "weights": [None, str, os.PathLike],
+        "pooling": [None, StrOptions({"avg", "max"})],
+        "image_size": [None, "array-like", Interval(Integral, 1, None, closed="left")],
+        "image_shape": [None, "array-like"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "precision": [StrOptions({"float32", "bfloat16"})],
+        "verbose": ["verbose"],
+        "cache": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        backbone="vgg16",
+        layer=None,
+        weights="imagenet",
+        pooling=None,
+        image_size=None,
+        image_shape=None,
+        batch_size=32,
+        precision="float32",
+        verbose=0,
+        cache=True,
+    ):
+        self.backbone = backbone
+        self.layer = layer
+        self.weights = weights
+        self.pooling = pooling
+        self.image_size = image_size
+        self.image_shape = image_shape
+        self.batch_size = batch_size
+        self.precision = precision
+        self.verbose = verbose
+        self.cache = cache
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @unfitted_on_failure
+    def fit(self, X, y=None):
+        """Validate the parameters and ``X``, and resolve the weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, height, width, channels) or (n_samples, n_columns), \
+                or list of paths
+            Training images (see Notes); only tabular rows have something to learn (their
+            range).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        spec = self._spec()
+        image_size = self._image_size()
+        layers = spec.layer_names[-1:] if self.layer is None else self.layer
+        feature_shapes = {
+            layer: _backbone.output_shape(spec, layer, image_size)
+            for layer in _backbone.check_layers(spec, layers)
+        }
+        weights = _backbone.resolve_weights(spec, self.weights)
+        self._images(X, reset=True)
+        self.feature_shapes_ = feature_shapes
+        self.weights_id_ = weights.digest
+        return self
+
+    def transform(self, X):
+        """The features of each image of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_images, height, width, channels) or (n_samples, n_columns), \
+                or list of paths
+            Images (see Notes).
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        source = self._images(X, reset=False)
+        weights = _backbone.resolve_weights(self._spec(), self.weights)
+        if weights.digest != self.weights_id_:
+            raise ValueError(
+                f"weights={self.weights!r} now resolve to other weights than in fit "
+                f"(digest {weights.digest}, fitted {self.weights_id_}): the file changed. "
+                "Fit the extractor again."
+            )
+        features = extract(
+            weights, source, layers=list(self.feature_shapes_), pooling=self.pooling,
+            precision=self.precision, batch_size=self.batch_size, cache=self.cache,
+            verbose=self.verbose,
+        )
+        return features[0] if len(features) == 1 else np.hstack(features)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: layer, pooling or position, and channel.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Only checked against the names seen in ``fit``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features, generate_names=False)
+        names = []
+        for layer, (height, width, channels) in self.feature_shapes_.items():
+            if self.pooling:
+                names += [f"{layer}_{self.pooling}_ch{c}" for c in range(channels)]
+            else:
+                names += [
+                    f"{layer}_y{y}_x{x}_ch{c}"
+                    for y in range(height)
+                    for x in range(width)
+                    for c in range(channels)
+                ]
+        return np.asarray(names, dtype=object)
+
+    def _spec(self):
+        return _backbones.get(self.backbone)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "weights_id_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class VGGFeatureExtractor(ConvNetFeatureExtractor):
     """Activations of a pretrained VGG16 convolutional base, cut at a chosen layer.
 
     Images go through VGG16's preprocessing (RGB to BGR, ImageNet mean subtracted) and the
@@ -73,6 +305,10 @@ class VGGFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEstimato
     data_min_, data_max_ : ndarray
         Per-column range of tabular rows seen in ``fit`` (only for such rows).
 
+    See Also
+    --------
+    ConvNetFeatureExtractor : The same for any backbone (``backbone="vgg16"`` is this one).
+
     Notes
     -----
     ``X`` may be a 4-D array ``(n_images, height, width, channels)`` with 1 or 3 channels,
@@ -101,15 +337,9 @@ class VGGFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEstimato
     """
 
     _parameter_constraints = {
-        "layer": [str, list, tuple],
-        "weights": [None, str, os.PathLike],
-        "pooling": [None, StrOptions({"avg", "max"})],
-        "image_size": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "image_shape": [None, "array-like"],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "precision": [StrOptions({"float32", "bfloat16"})],
-        "verbose": ["verbose"],
-        "cache": ["boolean"],
+        name: constraint
+        for name, constraint in ConvNetFeatureExtractor._parameter_constraints.items()
+        if name != "backbone"
     }
 
     def __init__(
@@ -135,95 +365,5 @@ class VGGFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEstimato
         self.verbose = verbose
         self.cache = cache
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    @unfitted_on_failure
-    def fit(self, X, y=None):
-        """Validate the parameters and ``X``, and resolve the weights.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_images, height, width, channels) or (n_samples, n_columns), \
-                or list of paths
-            Training images (see Notes); only tabular rows have something to learn (their
-            range).
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : VGGFeatureExtractor
-        """
-        image_size = check_image_size(self.image_size)
-        feature_shapes = {
-            layer: _backbone.output_shape(layer, image_size)
-            for layer in _backbone.check_layers(self.layer)
-        }
-        weights = _backbone.resolve_weights(self.weights)
-        self._images(X, reset=True)
-        self.feature_shapes_ = feature_shapes
-        self.weights_id_ = weights.digest
-        return self
-
-    def transform(self, X):
-        """The features of each image of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_images, height, width, channels) or (n_samples, n_columns), \
-                or list of paths
-            Images (see Notes).
-
-        Returns
-        -------
-        features : ndarray of shape (n_samples, n_features)
-        """
-        check_is_fitted(self)
-        source = self._images(X, reset=False)
-        weights = _backbone.resolve_weights(self.weights)
-        if weights.digest != self.weights_id_:
-            raise ValueError(
-                f"weights={self.weights!r} now resolve to other weights than in fit "
-                f"(digest {weights.digest}, fitted {self.weights_id_}): the file changed. "
-                "Fit the extractor again."
-            )
-        features = extract(
-            weights, source, layers=list(self.feature_shapes_), pooling=self.pooling,
-            precision=self.precision, batch_size=self.batch_size, cache=self.cache,
-            verbose=self.verbose,
-        )
-        return features[0] if len(features) == 1 else np.hstack(features)
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output features: layer, pooling or position, and channel.
-
-        Parameters
-        ----------
-        input_features : array-like of str, default=None
-            Only checked against the names seen in ``fit``.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-        """
-        check_is_fitted(self)
-        _check_feature_names_in(self, input_features, generate_names=False)
-        names = []
-        for layer, (height, width, channels) in self.feature_shapes_.items():
-            if self.pooling:
-                names += [f"{layer}_{self.pooling}_ch{c}" for c in range(channels)]
-            else:
-                names += [
-                    f"{layer}_y{y}_x{x}_ch{c}"
-                    for y in range(height)
-                    for x in range(width)
-                    for c in range(channels)
-                ]
-        return np.asarray(names, dtype=object)
-
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "weights_id_")
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
+    def _spec(self):
+        return _backbones.get("vgg16")

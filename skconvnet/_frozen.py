@@ -11,12 +11,11 @@ from . import _activations, _backbone
 from ._activations import _chunks, extract, n_pooled, pool
 
 
-def frozen_top(layer, unfreeze_from, fine_tuning):
-    """The deepest base layer that no phase trains (None: even the first one is trained)."""
+def frozen_top(spec, layer, unfreeze_from, fine_tuning):
+    """The deepest cut point that no phase trains (None: even the first layer is trained)."""
     if not fine_tuning:
         return layer
-    first = _backbone.LAYER_NAMES.index(unfreeze_from)
-    return _backbone.LAYER_NAMES[first - 1] if first else None
+    return _backbone.frozen_top(spec, unfreeze_from)
 
 
 def storage_dtype(precision):
@@ -28,13 +27,13 @@ def storage_dtype(precision):
     return np.dtype(np.float32)
 
 
-def nbytes(n_images, n_views, *, top, image_size, pooling, precision):
+def nbytes(spec, n_images, n_views, *, top, image_size, pooling, precision):
     """Bytes that :func:`store` would take."""
     if pooling is False:
         size = 3 * int(np.prod(image_size)) if top is None else int(
-            np.prod(_backbone.output_shape(top, image_size)))
+            np.prod(_backbone.output_shape(spec, top, image_size)))
     else:
-        size = n_pooled(_backbone.output_shape(top, image_size), pooling)
+        size = n_pooled(_backbone.output_shape(spec, top, image_size), pooling)
     return n_images * n_views * size * storage_dtype(precision).itemsize
 
 
@@ -54,13 +53,13 @@ def store(source, weights, *, top, pooling, precision, augmentation, n_views, ba
         whole = pooling is False
         (rows,) = extract(weights, source, layers=[top], pooling=None if whole else pooling,
                           precision=precision, batch_size=batch_size, verbose=verbose)
-        shape = _backbone.output_shape(top, source.image_size) if whole else rows.shape[1:]
+        shape = _backbone.output_shape(weights.spec, top, source.image_size) if whole else rows.shape[1:]
         return rows.reshape(source.n_samples, 1, *shape).astype(storage_dtype(precision))
     model = None if top is None else _backbone.segment_model(weights, precision, None, top)
     stored = None
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
     chunks = _chunks(source.n_samples, batch_size)
-    for chunk, pixels in zip(chunks, source.stream(chunks)):
+    for chunk, pixels in zip(chunks, source.stream(chunks, _activations.preprocessor(weights.spec))):
         for view in range(n_views):
             x = pixels
             for layer in augmentation if view else ():

@@ -94,13 +94,20 @@ def image_source(estimator, X, *, image_size, image_shape=None, reset):
 
 
 class ImageInput:
-    """Mixin for estimators with ``image_size`` and ``image_shape``: ``X`` as images."""
+    """Mixin for estimators with a backbone (``_spec()``), ``image_size`` and
+    ``image_shape``: ``X`` as images."""
+
+    def _image_size(self):
+        """``(height, width)``; ``image_size=None`` is the backbone's customary size."""
+        if self.image_size is None:
+            return self._spec().image_size
+        return check_image_size(self.image_size)
 
     def _images(self, X, *, reset):
         return image_source(
             self,
             X,
-            image_size=check_image_size(self.image_size),
+            image_size=self._image_size(),
             image_shape=check_image_shape(self.image_shape),
             reset=reset,
         )
@@ -206,7 +213,7 @@ def _check_pixels(X):
         if low < 0 or high > 255:
             raise ValueError(
                 f"X holds pixel values from {low} to {high}; expected 0-255 as in uint8 images "
-                "(VGG16 subtracts the ImageNet mean from such pixels). Rescale X to 0-255, "
+                "(as the networks' preprocessing expects). Rescale X to 0-255, "
                 "e.g. X / 257 for 16-bit images."
             )
         if X.dtype.kind == "f" and X.size and high <= 1:
@@ -260,8 +267,8 @@ class ImageSource:
         """One digest per image of what determines its pixels, to key cached activations."""
         raise NotImplementedError
 
-    def stream(self, chunks):
-        """Yield each index array's images, loaded and preprocessed (None for an empty one).
+    def stream(self, chunks, preprocess):
+        """Yield each index array's images, loaded and ``preprocess``-ed (None for an empty one).
 
         The next two chunks are loaded in background threads while the caller works on this
         one, each split over all cores, so that decoding and preprocessing hide behind the
@@ -288,16 +295,6 @@ class ImageSource:
 
 _MAX_LOADERS = 8  # decoding threads; more only contend with the network for cores
 _AHEAD = 2  # chunks loaded ahead of the one in use
-
-
-def preprocess(batch):
-    """VGG16's caffe preprocessing (RGB to BGR, ImageNet mean subtracted), in place.
-
-    Only ever called on batches this package allocated, never on the caller's array.
-    """
-    import keras
-
-    return keras.applications.vgg16.preprocess_input(batch)
 
 
 def _digest(*parts):

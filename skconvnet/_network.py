@@ -6,7 +6,6 @@ import keras
 import numpy as np
 
 from . import _backbone
-from ._images import preprocess
 
 
 def book_augmentation(seed):
@@ -36,11 +35,15 @@ def build_network(
     weights, *, layer, pooling, image_size, hidden_layer_sizes, dropout, n_outputs,
     augmentation, precision, seed,
 ):
-    """The classifier network, its VGG16 base (a nested model, frozen), its pooling layer
-    and its head.
+    """The classifier network, its base cut at ``layer`` (a nested model, frozen), its
+    pooling layer and its head.
 
-    Pixels come in preprocessed (caffe mode); the augmentation layers, active only in
-    training, commute with that per-channel affine map since they fill with ``nearest``.
+    Pixels come in preprocessed as the backbone expects (a per-channel affine map, or none
+    for networks that preprocess inside); the augmentation layers, active only in training,
+    commute with such maps since they fill with ``nearest``. The base always runs in
+    inference mode (``training=False``): batch normalisation keeps its ImageNet statistics
+    and the dropout inside some networks stays off, in every phase, as in Keras' transfer
+    learning guide.
     The head is a model of its own from the pooled (or flattened) base output to the
     probabilities; it shares its layers with the network, so training either trains both.
     """
@@ -49,9 +52,9 @@ def build_network(
     x = inputs
     for augment in augmentation:
         x = augment(x)
-    base = _backbone.build_base(weights, precision, up_to=layer)
+    base = _backbone.cut_base(_backbone.build_base(weights, precision), weights.spec, layer)
     base.trainable = False
-    x = base(x)
+    x = base(x, training=False)
     pool = {
         None: keras.layers.Flatten,
         "avg": keras.layers.GlobalAveragePooling2D,
@@ -71,22 +74,22 @@ def build_network(
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 200), name="probability",
     ))
     features = keras.Input(shape=x.shape[1:], name="features")
-    network = keras.Model(inputs, _stack(head_layers, x), name="finetuned_vgg16")
+    network = keras.Model(inputs, _stack(head_layers, x), name=f"finetuned_{weights.spec.name}")
     head = keras.Model(features, _stack(head_layers, features), name="head")
     return network, base, pool, head
 
 
-def upper_model(base, pool, head, *, top, layer):
-    """The network above the frozen layer ``top`` (None: pixels), sharing its layers.
+def upper_model(base, pool, head, *, spec, top):
+    """The network above the frozen cut point ``top`` (None: pixels), sharing its layers.
 
     Its input is ``top``'s activation, so it trains on stored activations exactly as the
     whole network would on the pixels they came from.
     """
-    first = 0 if top is None else _backbone.LAYER_NAMES.index(top) + 1
-    channels = 3 if top is None else _backbone.n_channels(top)
-    x = inputs = keras.Input(shape=(None, None, channels), name=top or "pixels")
-    for name in _backbone.LAYER_NAMES[first : _backbone.LAYER_NAMES.index(layer) + 1]:
-        x = base.get_layer(name)(x)
+    upper = base
+    if top is not None:
+        upper = keras.Model(_backbone.locate(base, spec, top).output, base.output)
+    inputs = keras.Input(shape=upper.input.shape[1:], name=top or "pixels")
+    x = upper(inputs, training=False)
     return keras.Model(inputs, head(pool(x)), name=f"above_{top or 'pixels'}")
 
 
@@ -96,13 +99,13 @@ def _stack(layers, x):
     return x
 
 
-def unfreeze(base, unfreeze_from):
+def unfreeze(base, spec, unfreeze_from):
     """Make the base's layers from ``unfreeze_from`` up to its top trainable."""
     base.trainable = True
-    first = _backbone.LAYER_NAMES.index(unfreeze_from)
-    for layer in base.layers:
-        if layer.name in _backbone.LAYER_NAMES:
-            layer.trainable = _backbone.LAYER_NAMES.index(layer.name) >= first
+    first = _backbone.first_trained(base, spec, unfreeze_from)
+    for index, operation in enumerate(base.operations):
+        if isinstance(operation, keras.layers.Layer):
+            operation.trainable = index >= first
 
 
 def compile_for(model, *, optimizer, learning_rate, n_outputs):
@@ -159,9 +162,9 @@ def inference_copy(model):
     return copy
 
 
-def pixel_loader(source):
-    """``load(indices)``: preprocessed pixels of those images of ``source``."""
-    return lambda indices: preprocess(source.load(indices))
+def pixel_loader(source, spec):
+    """``load(indices)``: those images of ``source``, preprocessed for ``spec``."""
+    return lambda indices: _backbone.preprocess(spec, source.load(indices))
 
 
 class Batches(keras.utils.PyDataset):
