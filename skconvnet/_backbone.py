@@ -302,12 +302,16 @@ def check_unfreeze_from(spec, unfreeze_from, layer):
     """``unfreeze_from`` if it is a cut point or layer of ``spec`` at or below ``layer``."""
     model = _skeleton(spec)
     found = locate(model, spec, unfreeze_from) if isinstance(unfreeze_from, str) else None
-    below = spec.layer_names[: spec.depth(layer)]
-    if found is None or _position(model, found) > _position(model, locate(model, spec, layer)):
+    below = ", ".join(spec.layer_names[: spec.depth(layer)])
+    if found is None:
         raise ValueError(
-            f"unfreeze_from={unfreeze_from!r} is not a layer of {spec.title} that the head sits "
-            f"on (layer={layer!r}). Name one of its cut points up to the cut, {', '.join(below)}, "
-            "or another of its layers below the cut."
+            f"Unknown layer {unfreeze_from!r} for unfreeze_from. Name a cut point of "
+            f"{spec.title} up to layer={layer!r} ({below}), or another of its layers below it."
+        )
+    if _position(model, found) > _position(model, locate(model, spec, layer)):
+        raise ValueError(
+            f"unfreeze_from={unfreeze_from!r} lies above the cut layer={layer!r}; it must be "
+            f"one of the layers the head sits on, e.g. a cut point: {below}."
         )
     return unfreeze_from
 

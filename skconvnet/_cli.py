@@ -11,11 +11,9 @@ import time
 
 import numpy as np
 
-from . import _backbone
+from . import _backbone, _backbones
 from ._activations import n_pooled
 from .datasets import load_image_folder
-
-DEFAULT_LAYERS = "block3_pool,block4_pool,block5_pool"
 
 
 def main(argv=None):
@@ -65,24 +63,31 @@ _STARTUP_LINE = re.compile(r"[IWEF]\d{4} \d\d:\d\d:|WARNING: All log messages be
 def _parser():
     parser = argparse.ArgumentParser(
         prog="skconvnet",
-        description="Pretrained VGG16 features for folders of labelled photos "
+        description="Pretrained convnet features for folders of labelled photos "
         "(one sub-folder per class).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="which VGG16 layer gives the best features, and how accurate a classifier is",
+        help="which backbone and layer give the best features, and how accurate a "
+        "classifier is",
         description="Cross-validate a logistic regression on the features of each layer "
-        "(one pass over the photos), refit on the best layer and score it on TEST_DIR.",
+        "(one pass over the photos per backbone), refit on the best layer and score it on "
+        "TEST_DIR.",
     )
     evaluate.add_argument("train_dir", metavar="TRAIN_DIR")
     evaluate.add_argument("--test", required=True, metavar="TEST_DIR")
-    evaluate.add_argument("--layers", default=DEFAULT_LAYERS,
-                          help=f"comma-separated VGG16 layers (default: {DEFAULT_LAYERS})")
+    evaluate.add_argument("--backbone", default="vgg16", metavar="NAME[,NAME...]",
+                          help="comma-separated backbones to compare (default: vgg16; "
+                          f"known: {', '.join(_backbones.BACKBONES)})")
+    evaluate.add_argument("--layers",
+                          help="comma-separated layers, BACKBONE/LAYER to name one backbone's "
+                          "(default: the last cut point of each of the three deepest stages, "
+                          "block3_pool,block4_pool,block5_pool for vgg16)")
     evaluate.add_argument("--cv", type=int, default=5, help="cross-validation folds (default: 5)")
     evaluate.add_argument("--finetune", action="store_true",
-                          help="also fine-tune VGG16 on the best layer and score it")
+                          help="also fine-tune the best backbone on its best layer and score it")
     evaluate.add_argument("--head-epochs", type=_head_epochs, default=None,
                           help="with --finetune: head epochs, or 'auto' (default: the "
                           "classifier's, 'auto': a logistic regression fit to convergence)")
@@ -98,17 +103,21 @@ def _parser():
         description="Features of every photo of DIR at one layer, with their paths and labels.",
     )
     extract.add_argument("directory", metavar="DIR")
+    extract.add_argument("--backbone", default="vgg16", metavar="NAME",
+                         help="the backbone (default: vgg16)")
     extract.add_argument("--layer", required=True)
     extract.add_argument("--out", required=True, metavar="FEATURES.npz")
     extract.set_defaults(run=extract_command)
 
     for command in (evaluate, extract):
         command.add_argument("--weights", default="imagenet",
-                             help='"imagenet" (downloaded once by Keras), a weights file of a '
-                             'Keras VGG16 conv base, or "none" (random weights, a baseline)')
+                             help='"imagenet" (downloaded once by Keras), a weights file of the '
+                             'backbone\'s Keras model (include_top=False), or "none" (random '
+                             'weights, a baseline); comma-separated, one per backbone')
         command.add_argument("--pooling", choices=["avg", "max", "flatten"], default="avg")
-        command.add_argument("--image-size", type=int, default=150, metavar="N",
-                             help="images are resized to N x N (default: 150)")
+        command.add_argument("--image-size", type=int, metavar="N",
+                             help="images are resized to N x N (default: the backbone's "
+                             "customary size, 150 for vgg16, 224 for the others)")
         command.add_argument("--max-per-class", type=int, metavar="N",
                              help="use at most N images of each class, drawn at random")
         command.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
@@ -126,43 +135,48 @@ def evaluate_command(args):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    layers = _layers(args.layers, "--layers")
+    candidates = _candidates(args.backbone, args.layers)
+    several = len(candidates) > 1
     if args.plot:
         _need_plotting()
     start = time.perf_counter()
     train_paths, train_labels = _folder(args.train_dir, args)
     test_paths, test_labels = _folder(args.test, args)
-    weights = _weights(args.weights)
-
-    print(f"Extracting {', '.join(layers)} from {len(train_paths)} training images "
-          f"({len(set(train_labels))} classes) in one pass")
-    extractor = _extractor(args, layers, weights)
-    features = extractor.fit_transform(train_paths)
+    weights = _weights(args.weights, list(candidates))
     folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state)
 
     def head():
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
 
-    columns = _columns(extractor, layers)
-    scores = {
-        layer: cross_val_score(head(), features[:, columns[layer]], train_labels, cv=folds)
-        for layer in layers
-    }
-    best_layer = max(layers, key=lambda layer: scores[layer].mean())
+    scores, features = {}, {}
+    for backbone, layers in candidates.items():
+        print(f"Extracting {', '.join(layers)} of {backbone} from {len(train_paths)} training "
+              f"images ({len(set(train_labels))} classes) in one pass")
+        extractor = _extractor(args, backbone, layers, weights[backbone])
+        all_layers = extractor.fit_transform(train_paths)
+        for layer, columns in _columns(extractor, layers).items():
+            label = f"{backbone}/{layer}" if several else layer
+            features[label] = (backbone, layer, all_layers[:, columns])
+            scores[label] = cross_val_score(head(), features[label][2], train_labels, cv=folds)
+    best_label = max(scores, key=lambda label: scores[label].mean())
+    best_backbone, best_layer, best_features = features[best_label]
 
-    print(f"Scoring {best_layer} on {len(test_paths)} test images")
-    best = head().fit(features[:, columns[best_layer]], train_labels)
-    test_features = _extractor(args, best_layer, weights).fit_transform(test_paths)
-    test_accuracy = best.score(test_features, test_labels)
+    print(f"Scoring {best_label} on {len(test_paths)} test images")
+    best = head().fit(best_features, train_labels)
+    test_features = _extractor(args, best_backbone, best_layer, weights[best_backbone])
+    test_accuracy = best.score(test_features.fit_transform(test_paths), test_labels)
 
     report = {
-        "cv_accuracy": {layer: float(scores[layer].mean()) for layer in layers},
-        "cv_accuracy_std": {layer: float(scores[layer].std()) for layer in layers},
-        "best_layer": best_layer,
+        "cv_accuracy": {label: float(score.mean()) for label, score in scores.items()},
+        "cv_accuracy_std": {label: float(score.std()) for label, score in scores.items()},
+        "best_layer": best_label,
         "test_accuracy": float(test_accuracy),
         "n_train": len(train_paths),
         "n_test": len(test_paths),
         "classes": sorted(set(train_labels.tolist())),
+        "backbones": list(candidates),
+        "depth": {label: _backbones.get(backbone).depth(layer)
+                  for label, (backbone, layer, _) in features.items()},
         "weights": os.fspath(args.weights),
         "image_size": args.image_size,
         "pooling": args.pooling,
@@ -171,40 +185,70 @@ def evaluate_command(args):
     }
     if args.finetune:
         report["finetune_test_accuracy"] = _finetune(
-            args, best_layer, weights, train_paths, train_labels, test_paths, test_labels
+            args, best_backbone, best_layer, weights[best_backbone], train_paths,
+            train_labels, test_paths, test_labels,
         )
     report["seconds"] = round(time.perf_counter() - start, 1)
 
-    print(_table(report, layers))
+    print(_table(report))
     if args.report:
         with open(args.report, "w") as file:
             json.dump(report, file, indent=2)
         print(f"Report written to {args.report}")
     if args.plot:
-        _plot(report, layers, args.plot)
+        _plot(report, features, args.plot)
         print(f"Plot written to {args.plot}")
 
 
 def extract_command(args):
-    layers = _layers(args.layer, "--layer")
+    spec = _backbones.get(args.backbone, "--backbone")
+    layers = [name.strip() for name in args.layer.split(",") if name.strip()]
     if len(layers) != 1:
         raise ValueError(f"--layer takes one layer, got {args.layer!r}; evaluate compares several.")
-    layer = layers[0]
+    layer = _backbone.check_layer(spec, layers[0], "--layer")
     paths, labels = _folder(args.directory, args)
-    extractor = _extractor(args, layer, _weights(args.weights))
+    weights = _weights(args.weights, [spec.name])[spec.name]
+    extractor = _extractor(args, spec.name, layer, weights)
     features = extractor.fit_transform(paths)
     np.savez(
         args.out, features=features, paths=np.array([os.fspath(p) for p in paths]),
         labels=labels, feature_names=extractor.get_feature_names_out().astype(str), layer=layer,
+        backbone=spec.name,
     )
-    print(f"{features.shape[0]} x {features.shape[1]} features at {layer} written to {args.out}")
+    print(f"{features.shape[0]} x {features.shape[1]} features at {layer} of {spec.name} "
+          f"written to {args.out}")
 
 
-def _layers(text, option):
-    layers = [name.strip() for name in text.split(",") if name.strip()]
-    if not layers or len(set(layers)) != len(layers):
-        raise ValueError(f"{option} {text!r}: name VGG16 layers, each once, e.g. block4_pool.")
-    return [_backbone.check_layer(layer, option) for layer in layers]
+def _candidates(backbone_text, layers_text):
+    """``{backbone: [layers]}`` from ``--backbone`` and ``--layers``.
+
+    A plain layer goes to every backbone, ``backbone/layer`` to that one; a backbone that
+    ``--layers`` leaves without layers is searched at its default cut points.
+    """
+    backbones = _names(backbone_text, "--backbone", "backbones, e.g. resnet50")
+    specs = [_backbones.get(name, "--backbone") for name in backbones]
+    if layers_text is None:
+        return {spec.name: spec.default_search() for spec in specs}
+    candidates = {spec.name: [] for spec in specs}
+    for entry in _names(layers_text, "--layers", "layers, e.g. block4_pool"):
+        backbone, _, layer = entry.rpartition("/")
+        if backbone and backbone not in candidates:
+            raise ValueError(f"--layers {entry!r}: {backbone!r} is not one of --backbone "
+                             f"{backbone_text!r}.")
+        for spec in specs if not backbone else [_backbones.get(backbone)]:
+            candidates[spec.name].append(_backbone.check_layer(spec, layer, "--layers"))
+    empty = [name for name, layers in candidates.items() if not layers]
+    if empty:
+        raise ValueError(f"--layers {layers_text!r} names no layer of {', '.join(empty)}; "
+                         f"add some as {empty[0]}/LAYER.")
+    return candidates
+
+
+def _names(text, option, what):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"{option} {text!r}: name {what}, each once.")
+    return names
 
 
 def _folder(directory, args):
@@ -212,22 +256,30 @@ def _folder(directory, args):
                              random_state=args.random_state)
 
 
-def _weights(weights):
-    """``weights`` resolved now, so that a missing download fails before any work is done."""
-    if weights.lower() == "none":
-        return None
-    try:
-        _backbone.resolve_weights(weights)
-    except OSError as error:
-        raise OSError(f"{error} On the command line: --weights PATH.") from None
+def _weights(text, backbones):
+    """``{backbone: weights}`` from ``--weights`` (one value, or one per backbone), resolved
+    now, so that a missing download fails before any work is done."""
+    values = [value.strip() for value in text.split(",")] if "," in text else [text]
+    if len(values) == 1:
+        values *= len(backbones)
+    if len(values) != len(backbones):
+        raise ValueError(f"--weights {text!r}: give one value, or one per backbone "
+                         f"({len(backbones)}).")
+    weights = {}
+    for backbone, value in zip(backbones, values):
+        weights[backbone] = None if value.lower() == "none" else value
+        try:
+            _backbone.resolve_weights(_backbones.get(backbone), weights[backbone])
+        except OSError as error:
+            raise OSError(f"{error} On the command line: --weights PATH.") from None
     return weights
 
 
-def _extractor(args, layer, weights):
-    from . import VGGFeatureExtractor
+def _extractor(args, backbone, layer, weights):
+    from . import ConvNetFeatureExtractor
 
-    return VGGFeatureExtractor(
-        layer=layer, weights=weights, image_size=args.image_size,
+    return ConvNetFeatureExtractor(
+        backbone=backbone, layer=layer, weights=weights, image_size=args.image_size,
         batch_size=32 if args.batch_size is None else args.batch_size,
         pooling=_pooling(args), precision=args.precision, verbose=1,
     )
@@ -247,17 +299,19 @@ def _columns(extractor, layers):
     return columns
 
 
-def _finetune(args, layer, weights, train_paths, train_labels, test_paths, test_labels):
+def _finetune(args, backbone, layer, weights, train_paths, train_labels, test_paths,
+              test_labels):
     from . import FineTunedConvNetClassifier
 
     classifier = FineTunedConvNetClassifier(
-        layer=layer, weights=weights, image_size=args.image_size, pooling=_pooling(args),
+        backbone=backbone, layer=layer, weights=weights, image_size=args.image_size, pooling=_pooling(args),
         precision=args.precision, random_state=args.random_state, verbose=1,
     )
     given = {"head_epochs": args.head_epochs, "fine_tune_epochs": args.fine_tune_epochs,
              "batch_size": args.batch_size}  # the classifier's own defaults otherwise
     classifier.set_params(**{name: value for name, value in given.items() if value is not None})
-    print(f"Fine-tuning VGG16 on {layer} (head: {classifier.head_epochs}, then "
+    print(f"Fine-tuning {_backbones.get(backbone).title} on {layer} (head: "
+          f"{classifier.head_epochs}, then "
           f"{classifier.fine_tune_epochs} fine-tuning epochs)")
     classifier.fit(train_paths, train_labels)
     return float(classifier.score(test_paths, test_labels))
@@ -273,19 +327,19 @@ def _head_epochs(text):
             f"invalid value {text!r}: give a number of epochs or 'auto'") from None
 
 
-def _table(report, layers):
-    rows = ["", f"{'layer':14s} {'depth':>5s}  {'cv accuracy':>14s}"]
-    for layer in layers:
-        mean, std = report["cv_accuracy"][layer], report["cv_accuracy_std"][layer]
-        mark = "  <- best" if layer == report["best_layer"] else ""
-        depth = _backbone.LAYER_NAMES.index(layer) + 1
-        rows.append(f"{layer:14s} {depth:5d}  {mean:7.3f} ± {std:.3f}{mark}")
+def _table(report):
+    width = max(14, *map(len, report["cv_accuracy"]))
+    rows = ["", f"{'layer':{width}s} {'depth':>5s}  {'cv accuracy':>14s}"]
+    for label, mean in report["cv_accuracy"].items():
+        std = report["cv_accuracy_std"][label]
+        mark = "  <- best" if label == report["best_layer"] else ""
+        rows.append(f"{label:{width}s} {report['depth'][label]:5d}  {mean:7.3f} ± {std:.3f}{mark}")
     rows.append("")
     rows.append(f"test accuracy, logistic regression on {report['best_layer']}: "
                 f"{report['test_accuracy']:.3f} ({report['n_train']} training, "
                 f"{report['n_test']} test images)")
     if "finetune_test_accuracy" in report:
-        rows.append(f"test accuracy, fine-tuned VGG16 on {report['best_layer']}: "
+        rows.append(f"test accuracy, fine-tuned on {report['best_layer']}: "
                     f"{report['finetune_test_accuracy']:.3f}")
     rows.append(f"{report['seconds']:.0f} s")
     return "\n".join(rows)
@@ -302,17 +356,19 @@ def _need_plotting():
         ) from None
 
 
-def _plot(report, layers, filename):
+def _plot(report, features, filename):
     import matplotlib
 
     matplotlib.use("Agg")
     from ._search import plot_layer_scores
 
+    labels = list(report["cv_accuracy"])
     results = {
-        "params": [{"layer": layer} for layer in layers],
-        "param_layer": layers,
-        "mean_test_score": [report["cv_accuracy"][layer] for layer in layers],
-        "std_test_score": [report["cv_accuracy_std"][layer] for layer in layers],
+        "params": [{"backbone": features[label][0], "layer": features[label][1]}
+                   for label in labels],
+        "param_layer": [features[label][1] for label in labels],
+        "mean_test_score": [report["cv_accuracy"][label] for label in labels],
+        "std_test_score": [report["cv_accuracy_std"][label] for label in labels],
     }
     ax = plot_layer_scores(results, param="layer")
     ax.set_ylabel(f"{report['cv_folds']}-fold cross-validated accuracy")

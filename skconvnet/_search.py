@@ -1,15 +1,18 @@
 """Reading a search over ``layer``: cross-validated score against depth."""
 
-from . import _backbone
+from . import _backbone, _backbones
 
 
 def layer_scores(search, param=None):
-    """Cross-validated score of each VGG16 layer in a fitted search, shallow to deep.
+    """Cross-validated score of each layer in a fitted search, shallow to deep.
 
     Parameters
     ----------
     search : fitted GridSearchCV or RandomizedSearchCV, or its ``cv_results_`` dict
-        A search whose candidates set a VGG16 ``layer`` (e.g. ``"vgg__layer"``).
+        A search whose candidates set a ``layer`` (e.g. ``"vgg__layer"``), and possibly a
+        ``backbone`` beside it. The backbone of a candidate is the one it sets, else the
+        search's estimator's, else (for a bare ``cv_results_``) the first of
+        :func:`skconvnet.list_backbones` with such layers.
     param : str, default=None
         The searched parameter holding the layer; by default the one whose name ends in
         ``layer``.
@@ -17,10 +20,11 @@ def layer_scores(search, param=None):
     Returns
     -------
     table : pandas.DataFrame
-        One row per layer, shallow to deep: ``depth`` (position of the layer's deepest cut in
-        VGG16, 1 to 18), ``mean_test_score`` and ``std_test_score`` of the best candidate
-        with that layer, and that candidate's ``params``. A list-valued layer is labelled
-        ``"a+b"``.
+        One row per layer, shallow to deep: ``backbone``, ``depth`` (position of the
+        layer's deepest cut among the backbone's cut points, 1 for the shallowest),
+        ``mean_test_score`` and ``std_test_score`` of the best candidate with that layer,
+        and that candidate's ``params``. A list-valued layer is labelled ``"a+b"``; with
+        several backbones, labels are ``"backbone/layer"`` and rows are ordered by backbone.
 
     Examples
     --------
@@ -29,11 +33,11 @@ def layer_scores(search, param=None):
     ...     "params": [{"vgg__layer": "block5_pool"}, {"vgg__layer": "block3_pool"}],
     ...     "param_vgg__layer": ["block5_pool", "block3_pool"],
     ...     "mean_test_score": [0.74, 0.72], "std_test_score": [0.02, 0.03]}
-    >>> layer_scores(results)[["depth", "mean_test_score"]]
-                 depth  mean_test_score
+    >>> layer_scores(results)[["backbone", "depth", "mean_test_score"]]
+                backbone  depth  mean_test_score
     layer
-    block3_pool     10             0.72
-    block5_pool     18             0.74
+    block3_pool    vgg16     10             0.72
+    block5_pool    vgg16     18             0.74
     """
     try:
         import pandas as pd
@@ -54,18 +58,42 @@ def layer_scores(search, param=None):
                 "pass param='<step>__layer'."
             )
         param = candidates[0]
+    estimator_params = {}
+    if hasattr(search, "estimator"):
+        estimator_params = search.estimator.get_params()
+    backbone_param = param[: -len("layer")] + "backbone"
     best = {}
     for params, mean, std in zip(
         results["params"], results["mean_test_score"], results["std_test_score"]
     ):
-        layers = _backbone.check_layers(params[param])
-        label = "+".join(layers)
+        layer = params[param]
+        backbone = params.get(backbone_param, estimator_params.get(backbone_param))
+        spec = _backbones.get(backbone) if backbone else _spec_with(layer)
+        layers = _backbone.check_layers(spec, layer)
+        label = (spec.name, "+".join(layers))
         if label not in best or mean > best[label]["mean_test_score"]:
-            depth = max(_backbone.LAYER_NAMES.index(layer) for layer in layers) + 1
-            best[label] = {"layer": label, "depth": depth, "mean_test_score": float(mean),
-                           "std_test_score": float(std), "params": params}
-    table = pd.DataFrame(sorted(best.values(), key=lambda row: row["depth"]))
-    return table.set_index("layer")
+            depth = max(spec.depth(layer) for layer in layers)
+            best[label] = {"backbone": spec.name, "layer": label[1], "depth": depth,
+                           "mean_test_score": float(mean), "std_test_score": float(std),
+                           "params": params}
+    order = list(_backbones.BACKBONES)
+    rows = sorted(best.values(), key=lambda row: (order.index(row["backbone"]), row["depth"]))
+    if len({row["backbone"] for row in rows}) > 1:
+        for row in rows:
+            row["layer"] = f"{row['backbone']}/{row['layer']}"
+    return pd.DataFrame(rows).set_index("layer")
+
+
+def _spec_with(layer):
+    """The first backbone that has ``layer`` (a name or a list of names)."""
+    layers = [layer] if isinstance(layer, str) else list(layer)
+    for spec in _backbones.BACKBONES.values():
+        if set(layers) <= set(spec.layer_names):
+            return spec
+    raise ValueError(
+        f"No backbone has the layer(s) {layer!r}; name a backbone in the search (e.g. "
+        "'<step>__backbone') or use layer names from skconvnet.list_layers(backbone)."
+    )
 
 
 def plot_layer_scores(search, param=None, ax=None):
@@ -94,10 +122,20 @@ def plot_layer_scores(search, param=None, ax=None):
     table = layer_scores(search, param)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
-    ax.errorbar(table["depth"], table["mean_test_score"], yerr=table["std_test_score"],
-                marker="o", capsize=3)
-    ax.set_xticks(table["depth"], table.index, rotation=30, ha="right")
-    ax.set_xlabel("VGG16 layer (shallow to deep)")
+    backbones = list(dict.fromkeys(table["backbone"]))
+    x = table["depth"].astype(float)
+    if len(backbones) > 1:  # depth as a share of each network's cut points, so they align
+        x /= [len(_backbones.get(backbone).cut_points) for backbone in table["backbone"]]
+    for backbone in backbones:
+        rows = table["backbone"] == backbone
+        ax.errorbar(x[rows], table["mean_test_score"][rows], yerr=table["std_test_score"][rows],
+                    marker="o", capsize=3, label=_backbones.get(backbone).title)
+    ax.set_xticks(x, table.index, rotation=30, ha="right")
+    if len(backbones) > 1:
+        ax.legend()
+        ax.set_xlabel("layer (shallow to deep, as a share of each network's cut points)")
+    else:
+        ax.set_xlabel(f"{_backbones.get(backbones[0]).title} layer (shallow to deep)")
     ax.set_ylabel("cross-validated score")
     ax.grid(alpha=0.3)
     best = table["mean_test_score"].idxmax()

@@ -55,18 +55,19 @@ def computed(monkeypatch):
     """
     import threading
 
-    from skconvnet import _activations, _backbone
+    from skconvnet import _activations, _backbones
 
     counts = {}
     lock = threading.Lock()
     predict = _activations._predict
 
     def counting(model, batch):
-        if model.name.startswith("vgg16_"):
-            start, end = model.name[len("vgg16_"):].split("_to_")
-            first = 0 if start == "pixels" else _backbone.LAYER_NAMES.index(start) + 1
+        if model.name.count("__") == 2:  # a segment between two cut points
+            backbone, start, end = model.name.split("__")
+            names = _backbones.get(backbone).layer_names
+            first = 0 if start == "pixels" else names.index(start) + 1
             with lock:
-                for name in _backbone.LAYER_NAMES[first : _backbone.LAYER_NAMES.index(end) + 1]:
+                for name in names[first : names.index(end) + 1]:
                     counts[name] = counts.get(name, 0) + len(batch)
         return predict(model, batch)
 

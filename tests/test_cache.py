@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 import skconvnet
 from conftest import small_extractor
-from skconvnet import _backbone, _cache
+from skconvnet import _cache, list_layers
 
 LAYERS = ["block3_pool", "block4_pool", "block5_pool"]
 
@@ -44,7 +44,7 @@ def search(X, y, cache):
 def test_layer_search_computes_each_layer_once_per_image(labelled, computed):
     X, y = labelled
     search(X, y, cache=True)
-    assert computed == {name: len(X) for name in _backbone.LAYER_NAMES}
+    assert computed == {name: len(X) for name in list_layers("vgg16")}
 
 
 def test_layer_search_without_cache_recomputes(labelled, computed):
@@ -94,7 +94,7 @@ def test_several_layers_in_one_pass(images, computed):
     layers = ["block4_pool", "block2_pool"]
     extractor = small_extractor(layer=layers, cache=False).fit(images)
     both = extractor.transform(images)
-    assert computed == {name: len(images) for name in _backbone.LAYER_NAMES[:14]}
+    assert computed == {name: len(images) for name in list_layers("vgg16")[:14]}
     separate = [small_extractor(layer=layer, cache=False).fit_transform(images) for layer in layers]
     np.testing.assert_array_equal(both, np.hstack(separate))
     names = extractor.get_feature_names_out()

@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from conftest import small_classifier
-from skconvnet import _backbone, _classifier, _images, _network, clear_cache
+from skconvnet import _backbone, _backbones, _classifier, _images, _network, clear_cache
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,16 @@ def quick(**params):
 
 
 def base_kernels(clf):
-    base = clf.model_.get_layer("vgg16")
+    return _conv_kernels(clf.model_.get_layer("vgg16"))
+
+
+def base_kernels_at_start():
+    """The kernels of the random VGG16 base the classifier starts from."""
+    spec = _backbones.get("vgg16")
+    return _conv_kernels(_backbone.build_base(_backbone.resolve_weights(spec, None), "float32"))
+
+
+def _conv_kernels(base):
     return {layer.name: layer.get_weights()[0] for layer in base.layers if "_conv" in layer.name}
 
 
@@ -61,9 +70,9 @@ def test_multiclass_integer_labels(two_looks):
 def test_head_phase_keeps_the_base_frozen(two_looks):
     X, y = two_looks
     clf = quick(fine_tune_epochs=0).fit(X, y)
-    pretrained = _backbone.resolve_weights(None).arrays
+    pretrained = base_kernels_at_start()
     for name, kernel in base_kernels(clf).items():
-        np.testing.assert_array_equal(kernel, pretrained[name][0])
+        np.testing.assert_array_equal(kernel, pretrained[name])
     assert list(clf.history_) == ["head"]
 
 
@@ -71,21 +80,21 @@ def test_head_phase_keeps_the_base_frozen(two_looks):
 def test_fine_tuning_trains_only_from_unfreeze_from(two_looks, unfreeze_from):
     X, y = two_looks
     clf = quick(unfreeze_from=unfreeze_from).fit(X, y)
-    pretrained = _backbone.resolve_weights(None).arrays
+    pretrained = base_kernels_at_start()
     kernels = base_kernels(clf)
     for name in ("block1_conv1", "block1_conv2"):
-        np.testing.assert_array_equal(kernels[name], pretrained[name][0])
+        np.testing.assert_array_equal(kernels[name], pretrained[name])
     for name in ("block2_conv1", "block2_conv2"):
-        assert not np.array_equal(kernels[name], pretrained[name][0])
+        assert not np.array_equal(kernels[name], pretrained[name])
     assert list(clf.history_) == ["head", "fine_tune"]
 
 
 def test_from_scratch_trains_every_layer(two_looks):
     X, y = two_looks
     clf = quick(unfreeze_from="block1_conv1", head_epochs=0).fit(X, y)
-    pretrained = _backbone.resolve_weights(None).arrays
+    pretrained = base_kernels_at_start()
     for name, kernel in base_kernels(clf).items():
-        assert not np.array_equal(kernel, pretrained[name][0])
+        assert not np.array_equal(kernel, pretrained[name])
 
 
 def test_history_records_each_epoch(two_looks):
@@ -373,9 +382,12 @@ def test_clone_is_unfitted(two_looks):
 def test_defaults_are_linear_probing_then_fine_tuning_on_stored_views():
     from skconvnet import FineTunedConvNetClassifier
 
-    params = FineTunedConvNetClassifier().get_params()
-    assert params["layer"] == "block5_pool" and params["weights"] == "imagenet"
-    assert params["image_size"] == (150, 150) and params["pooling"] == "avg"
+    clf = FineTunedConvNetClassifier()
+    params = clf.get_params()
+    assert params["backbone"] == "vgg16" and params["weights"] == "imagenet"
+    spec = clf._spec()  # None: VGG16's deepest cut, at the book's size, fine-tuning block5
+    assert clf._check_layers(spec) == ("block5_pool", "block5_conv1")
+    assert clf._image_size() == (150, 150) and params["pooling"] == "avg"
     assert params["head_epochs"] == "auto" and params["hidden_layer_sizes"] == ()
     assert params["unfreeze_from"] is None and params["augmentation"] is True
     assert params["augmented_views"] >= 1 and params["fine_tune_epochs"] >= 1

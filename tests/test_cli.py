@@ -208,7 +208,7 @@ def test_evaluate_finetune_fine_tunes_the_best_layer_with_the_options(
     assert {name: classifier.get_params()[name] for name in expected} == expected
     assert result["finetune_test_accuracy"] == pytest.approx(
         classifier.score(*load_image_folder(test)), abs=1e-12)
-    assert (f"test accuracy, fine-tuned VGG16 on block1_pool: "
+    assert (f"test accuracy, fine-tuned on block1_pool: "
             f"{result['finetune_test_accuracy']:.3f}") in capsys.readouterr().out
 
 
@@ -321,7 +321,7 @@ def test_unknown_layer(photos, capsys):
 def test_batch_size_below_one(photos, capsys):
     train, test = photos
     assert main(["evaluate", str(train), "--test", str(test), *FAST, "--batch-size", "0"]) == 1
-    assert "'batch_size' parameter of VGGFeatureExtractor must be an int in the range [1, inf)" \
+    assert "'batch_size' parameter of ConvNetFeatureExtractor must be an int in the range [1, inf)" \
         in _error_line(capsys)
 
 
@@ -339,7 +339,12 @@ def test_weights_that_cannot_be_had_say_how_to_pass_a_file(photos, tmp_path, mon
     import keras
 
     train, test = photos
-    monkeypatch.setattr(_backbone, "IMAGENET_URL", (tmp_path / "gone.h5").as_uri())
+    from keras.src.utils import file_utils
+
+    def unreachable(fname, origin, **kwargs):
+        raise Exception(f"URL fetch failure on {origin}: Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "get_file", unreachable)
     (tmp_path / "keras_home").mkdir()
     monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path / "keras_home"))
     _backbone._load.cache_clear()
@@ -348,7 +353,7 @@ def test_weights_that_cannot_be_had_say_how_to_pass_a_file(photos, tmp_path, mon
     finally:
         _backbone._load.cache_clear()
     line = _error_line(capsys)
-    assert "Could not download the ImageNet VGG16 weights" in line and "--weights PATH" in line
+    assert "Could not download the ImageNet weights of vgg16" in line and "--weights PATH" in line
     assert main(["evaluate", str(train), "--test", str(test),
                  "--weights", str(tmp_path / "none.h5")]) == 1
     assert "none.h5'" in _error_line(capsys)

@@ -1,4 +1,5 @@
-"""VGGFeatureExtractor: outputs, layers, pooling, precision, persistence."""
+"""VGGFeatureExtractor and ConvNetFeatureExtractor: outputs, layers, pooling, precision,
+persistence."""
 
 import pickle
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 from sklearn.base import clone
 
 from conftest import small_extractor
-from skconvnet import VGGFeatureExtractor, _backbone
+from skconvnet import ConvNetFeatureExtractor, VGGFeatureExtractor, _backbone, _backbones
 
 
 def test_import_loads_no_backend():
@@ -37,45 +38,39 @@ def test_pooling_matches_flattened_activation(images):
     np.testing.assert_array_equal(peak, flat.max(axis=(1, 2)))
 
 
-@pytest.mark.parametrize("layer", _backbone.LAYER_NAMES)
+VGG16 = _backbones.get("vgg16")
+
+
+@pytest.mark.parametrize("layer", VGG16.layer_names)
 def test_every_layer_cuts_the_model_there(images, layer):
     extractor = small_extractor(layer=layer, pooling=None).fit(images[:2])
-    shape = _backbone.output_shape(layer, (32, 32))
+    shape = _backbone.output_shape(VGG16, layer, (32, 32))
     assert extractor.feature_shapes_ == {layer: shape}
     assert extractor.transform(images[:2]).shape == (2, int(np.prod(shape)))
-    model = _backbone.segment_model(_backbone.resolve_weights(None), "float32", None, layer)
-    computed = [l.name for l in model.layers if l.name in _backbone.LAYER_NAMES]
-    assert computed == list(_backbone.LAYER_NAMES[: _backbone.LAYER_NAMES.index(layer) + 1])
+    weights = _backbone.resolve_weights(VGG16, None)
+    model = _backbone.segment_model(weights, "float32", None, layer)
+    computed = [op.name for op in model.operations if op.name in VGG16.layer_names]
+    assert computed == list(VGG16.layer_names[: VGG16.depth(layer)])
 
 
 def test_all_eighteen_layer_names():
-    assert len(_backbone.LAYER_NAMES) == 18
-    assert _backbone.LAYER_NAMES[0] == "block1_conv1"
-    assert _backbone.LAYER_NAMES[-1] == "block5_pool"
+    assert len(VGG16.layer_names) == 18
+    assert VGG16.layer_names[0] == "block1_conv1"
+    assert VGG16.layer_names[-1] == "block5_pool"
 
 
-def test_output_shape_matches_keras_vgg16():
-    import keras
+def test_vgg_extractor_is_the_vgg16_convnet_extractor(images):
+    vgg = small_extractor(layer=["block1_pool", "block3_conv2"])
+    convnet = ConvNetFeatureExtractor(**vgg.get_params())
+    assert convnet.backbone == "vgg16"
+    np.testing.assert_array_equal(vgg.fit_transform(images), convnet.fit_transform(images))
+    assert set(convnet.get_params()) - set(vgg.get_params()) == {"backbone"}
 
-    reference = keras.applications.VGG16(include_top=False, weights=None, input_shape=(150, 150, 3))
-    for layer in _backbone.LAYER_NAMES:
-        expected = tuple(reference.get_layer(layer).output.shape[1:])
-        assert _backbone.output_shape(layer, (150, 150)) == expected
 
-
-def test_features_match_hand_built_keras(images):
-    """Same numbers as keras.applications.VGG16 with the same weights and preprocess_input."""
-    import keras
-
-    weights = _backbone.resolve_weights(None)
-    reference = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
-    for name, pair in weights.arrays.items():
-        reference.get_layer(name).set_weights(pair)
-    cut = keras.Model(reference.input, reference.get_layer("block3_conv2").output)
-    pixels = keras.applications.vgg16.preprocess_input(images.astype("float32"))
-    expected = cut.predict(pixels, verbose=0).mean(axis=(1, 2))
-    features = small_extractor(layer="block3_conv2").fit_transform(images)
-    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
+def test_vgg_extractor_keeps_its_defaults():
+    params = VGGFeatureExtractor().get_params()
+    assert params["layer"] == "block5_pool" and params["image_size"] == (150, 150)
+    assert "backbone" not in params
 
 
 def test_feature_names_are_unique_and_telling(images):

@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from conftest import small_extractor
-from skconvnet import _images
+from skconvnet import _activations, _backbones, _images
+
+VGG16_PREPROCESSING = _activations.preprocessor(_backbones.get("vgg16"))
 
 
 def test_grayscale_channel_is_repeated_to_rgb(images):
@@ -152,12 +154,12 @@ def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, m
     monkeypatch.setattr(_images, "decode", lambda *a: decoded.append(1) or decode(*a))
     source = _images.PathImages(paths, (32, 32))
     chunks = [np.arange(start, start + 4) for start in range(0, 24, 4)]
-    batches = source.stream(chunks)
+    batches = source.stream(chunks, VGG16_PREPROCESSING)
     first = next(batches)
     assert first.shape == (4, 32, 32, 3) and first.dtype == np.float32
     assert len(decoded) <= 12
     second = next(batches)
-    expected = _images.preprocess(np.stack([decode(paths[i], (32, 32)) for i in chunks[1]]))
+    expected = VGG16_PREPROCESSING(np.stack([decode(paths[i], (32, 32)) for i in chunks[1]]))
     np.testing.assert_array_equal(second, expected)
     batches.close()
     assert len(decoded) <= 16
@@ -167,5 +169,5 @@ def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, m
 def test_a_whole_stream_gives_every_image_once_in_order(images):
     source = _images.ArrayImages(np.concatenate([images] * 5), (32, 32))
     chunks = [np.arange(start, min(start + 3, 40)) for start in range(0, 40, 3)]
-    streamed = np.concatenate(list(source.stream(chunks)))
-    np.testing.assert_array_equal(streamed, _images.preprocess(source.load(np.arange(40))))
+    streamed = np.concatenate(list(source.stream(chunks, VGG16_PREPROCESSING)))
+    np.testing.assert_array_equal(streamed, VGG16_PREPROCESSING(source.load(np.arange(40))))

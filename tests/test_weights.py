@@ -11,7 +11,9 @@ import pytest
 from sklearn.base import clone
 
 from conftest import small_extractor
-from skconvnet import _backbone
+from skconvnet import ConvNetFeatureExtractor, _backbone, _backbones
+
+VGG16 = _backbones.get("vgg16")
 
 
 @pytest.fixture
@@ -32,29 +34,48 @@ def _save_legacy_h5(model, path):
 
 @pytest.fixture
 def imagenet_stand_in(tmp_path, monkeypatch, fresh_cache):
-    """Serve a prepared VGG16 notop file at a file:// origin and point Keras' cache at tmp."""
+    """Serve prepared notop files in place of Keras' downloads and point its cache at tmp.
+
+    ``keras.applications`` still asks for its own file names; only the origin is swapped.
+    Returns ``serve(backbone) -> (keras model, origin file, requested file names, cache)``.
+    """
     import keras
+    from keras.src.utils import file_utils
 
-    base = keras.applications.VGG16(include_top=False, weights=None)
-    origin = tmp_path / "origin" / _backbone.IMAGENET_FILE
-    origin.parent.mkdir()
-    _save_legacy_h5(base, origin)
-    monkeypatch.setattr(_backbone, "IMAGENET_URL", origin.as_uri())
-    monkeypatch.setattr(_backbone, "IMAGENET_MD5", hashlib.md5(origin.read_bytes()).hexdigest())
-    # Keras reads $KERAS_HOME once, at import: point its cache at tmp directly.
     (tmp_path / "keras_home").mkdir()
+    # Keras reads $KERAS_HOME once, at import: point its cache at tmp directly.
     monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path / "keras_home"))
-    return base, origin, tmp_path / "keras_home" / "models" / _backbone.IMAGENET_FILE
+    download = file_utils.get_file
+
+    def serve(backbone):
+        base = _backbone.new_keras_model(_backbones.get(backbone), "random")
+        origin = tmp_path / "origin" / f"{backbone}.h5"
+        origin.parent.mkdir(exist_ok=True)
+        _save_legacy_h5(base, origin)
+        requested = []
+        md5 = hashlib.md5(origin.read_bytes()).hexdigest()
+
+        def get_file(fname, origin_url, **kwargs):
+            requested.append(fname)
+            kwargs["file_hash"] = md5
+            return download(fname, origin.as_uri(), **kwargs)
+
+        monkeypatch.setattr(file_utils, "get_file", get_file)
+        return base, origin, requested, tmp_path / "keras_home" / "models"
+
+    return serve
 
 
-def test_imagenet_downloads_through_keras_cache_once(imagenet_stand_in, images):
-    base, origin, cached = imagenet_stand_in
-    extractor = small_extractor(weights="imagenet").fit(images)
-    assert cached.is_file()  # Keras' get_file stored it in its cache
-    weights = _backbone.resolve_weights("imagenet")
-    for name, (kernel, bias) in weights.arrays.items():
-        np.testing.assert_array_equal(kernel, base.get_layer(name).get_weights()[0])
-        np.testing.assert_array_equal(bias, base.get_layer(name).get_weights()[1])
+@pytest.mark.parametrize("backbone", ["vgg16", "resnet50"])
+def test_imagenet_downloads_through_keras_applications_once(imagenet_stand_in, images, backbone):
+    base, origin, requested, cache = imagenet_stand_in(backbone)
+    extractor = ConvNetFeatureExtractor(backbone=backbone, weights="imagenet", image_size=32,
+                                        pooling="avg").fit(images)
+    assert len(requested) == 1 and "notop" in requested[0]  # Keras' own file name
+    assert (cache / requested[0]).is_file()  # stored in Keras' cache
+    weights = _backbone.resolve_weights(_backbones.get(backbone), "imagenet")
+    for array, expected in zip(weights.arrays, base.get_weights(), strict=True):
+        np.testing.assert_array_equal(array, expected)
     # A new process (simulated by clearing the cache) reuses the cached file: the origin
     # can be gone.
     origin.unlink()
@@ -65,16 +86,18 @@ def test_imagenet_downloads_through_keras_cache_once(imagenet_stand_in, images):
 
 
 def test_imagenet_download_failure_says_how_to_work_offline(imagenet_stand_in, images):
-    _, origin, _ = imagenet_stand_in
+    _, origin, _, _ = imagenet_stand_in("vgg16")
     origin.unlink()
-    with pytest.raises(OSError, match=r"Could not download the ImageNet VGG16 weights.*weights="):
+    with pytest.raises(OSError, match=r"Could not download the ImageNet weights of vgg16 "
+                       r"through keras.applications.VGG16.*weights="):
         small_extractor(weights="imagenet").fit(images)
 
 
 def test_weights_are_read_once_per_process(hed_weights, images, monkeypatch, fresh_cache):
     reads = []
     read = _backbone._read_weights_file
-    monkeypatch.setattr(_backbone, "_read_weights_file", lambda path: reads.append(path) or read(path))
+    monkeypatch.setattr(_backbone, "_read_weights_file",
+                        lambda spec, path: reads.append(path) or read(spec, path))
     extractor = small_extractor(weights=hed_weights).fit(images)
     clone(extractor).fit(images).transform(images)
     small_extractor(weights=str(hed_weights), layer="block4_pool").fit(images)
@@ -97,9 +120,10 @@ def test_rewritten_weights_file_is_read_again_and_refused_until_refit(tmp_path, 
 
 
 def test_random_weights_are_the_same_in_another_process(fresh_cache):
-    code = "from skconvnet import _backbone; print(_backbone.resolve_weights(None).digest)"
+    code = ("from skconvnet import _backbone, _backbones; "
+            "print(_backbone.resolve_weights(_backbones.get('vgg16'), None).digest)")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert other.stdout.strip() == _backbone.resolve_weights(None).digest
+    assert other.stdout.strip() == _backbone.resolve_weights(VGG16, None).digest
 
 
 def test_full_vgg16_weights_file_gives_its_conv_base(tmp_path, fresh_cache):
@@ -108,8 +132,8 @@ def test_full_vgg16_weights_file_gives_its_conv_base(tmp_path, fresh_cache):
     full = keras.applications.VGG16(include_top=True, weights=None)
     path = tmp_path / "full.weights.h5"
     full.save_weights(path)
-    arrays = _backbone.resolve_weights(path).arrays
-    np.testing.assert_array_equal(arrays["block5_conv3"][0], full.get_layer("block5_conv3").get_weights()[0])
+    arrays = _backbone.resolve_weights(VGG16, path).arrays
+    np.testing.assert_array_equal(arrays[-2], full.get_layer("block5_conv3").get_weights()[0])
 
 
 def test_missing_weights_file(tmp_path, images):
