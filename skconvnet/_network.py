@@ -54,7 +54,7 @@ def build_network(
         x = augment(x)
     base = _backbone.cut_base(_backbone.build_base(weights, precision), weights.spec, layer)
     base.trainable = False
-    x = base(x, training=False)
+    x = InferenceMode(base, name=weights.spec.name)(x)
     pool = {
         None: keras.layers.Flatten,
         "avg": keras.layers.GlobalAveragePooling2D,
@@ -89,8 +89,34 @@ def upper_model(base, pool, head, *, spec, top):
     if top is not None:
         upper = keras.Model(_backbone.locate(base, spec, top).output, base.output)
     inputs = keras.Input(shape=upper.input.shape[1:], name=top or "pixels")
-    x = upper(inputs, training=False)
+    x = InferenceMode(upper)(inputs)
     return keras.Model(inputs, head(pool(x)), name=f"above_{top or 'pixels'}")
+
+
+@keras.saving.register_keras_serializable(package="skconvnet")
+class InferenceMode(keras.layers.Layer):
+    """A base network that runs in inference mode even while its layers are trained.
+
+    Keras' transfer-learning guide calls the base with ``training=False`` for this, but a
+    functional model that contains it passes its own ``training`` on to every operation it
+    runs, and batch normalisation would update its statistics while fine-tuning. This
+    layer's ``call`` takes no ``training`` argument, so none reaches the base but its own.
+    """
+
+    def __init__(self, base, **kwargs):
+        super().__init__(**kwargs)
+        self.base = base
+
+    def call(self, inputs):
+        return self.base(inputs, training=False)
+
+    def get_config(self):
+        return {**super().get_config(), "base": keras.saving.serialize_keras_object(self.base)}
+
+    @classmethod
+    def from_config(cls, config):
+        base = keras.saving.deserialize_keras_object(config.pop("base"))
+        return cls(base, **config)
 
 
 def _stack(layers, x):

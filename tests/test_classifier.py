@@ -33,7 +33,7 @@ def quick(**params):
 
 
 def base_kernels(clf):
-    return _conv_kernels(clf.model_.get_layer("vgg16"))
+    return _conv_kernels(clf.model_.get_layer("vgg16").base)
 
 
 def base_kernels_at_start():
@@ -95,6 +95,38 @@ def test_from_scratch_trains_every_layer(two_looks):
     pretrained = base_kernels_at_start()
     for name, kernel in base_kernels(clf).items():
         assert not np.array_equal(kernel, pretrained[name])
+
+
+def _variables(model, name):
+    return [np.asarray(variable) for variable in model.get_layer(name).weights]
+
+
+@pytest.mark.parametrize("backbone, layer, unfreeze_from, frozen, trained", [
+    # default: the cut's stage (conv3), from the cut point below it
+    ("resnet50", "conv3_block4_out", None, "conv2_block3_3_conv", "conv3_block1_1_conv"),
+    # a layer that is not a cut point: that layer and what follows it
+    ("efficientnetv2b0", "block2b_add", "block2b_project_conv", "block2b_expand_conv",
+     "block2b_project_conv"),
+])
+def test_other_backbones_fine_tune_with_batch_norm_in_inference_mode(
+    two_looks, backbone, layer, unfreeze_from, frozen, trained
+):
+    X, y = two_looks
+    clf = quick(backbone=backbone, layer=layer, unfreeze_from=unfreeze_from).fit(X, y)
+    spec = _backbones.get(backbone)
+    start = _backbone.build_base(_backbone.resolve_weights(spec, None), "float32")
+    base = clf.model_.get_layer(backbone).base
+    for before, after in zip(_variables(start, frozen), _variables(base, frozen), strict=True):
+        np.testing.assert_array_equal(after, before)
+    assert not np.array_equal(_variables(base, trained)[0], _variables(start, trained)[0])
+    batch_norms = [op.name for op in base.operations
+                   if isinstance(op, keras.layers.BatchNormalization)]
+    assert batch_norms
+    for name in batch_norms:  # moving statistics never updated, in the trained part too
+        mean, variance = _variables(base, name)[-2:]
+        np.testing.assert_array_equal(mean, _variables(start, name)[-2])
+        np.testing.assert_array_equal(variance, _variables(start, name)[-1])
+    assert clf.score(X, y) > 0.9
 
 
 def test_history_records_each_epoch(two_looks):
@@ -333,7 +365,7 @@ def test_bfloat16_training(two_looks):
     assert keras.config.dtype_policy().name == "float32"  # the global policy is untouched
 
     def policies(model):
-        base = model.get_layer("vgg16")
+        base = model.get_layer("vgg16").base
         dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
         return ({layer.dtype_policy.name for layer in base.layers[1:]},
                 [layer.dtype_policy.name for layer in dense])
