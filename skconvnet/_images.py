@@ -6,12 +6,15 @@ Three kinds of input, one interface (:class:`ImageSource`):
 - a 2-D array: rows that flatten an image (``image_shape``, or ``height * width * 3`` values
   for ``image_size``) are reshaped back; rows of any other width are tabular features, each
   column min-max scaled to 0-255 (range learned in ``fit``) and drawn as a horizontal band;
-- a list or 1-D array of image file paths, decoded with Pillow.
+- a list or 1-D array of image files — paths, or their encoded contents as bytes — decoded
+  with Pillow.
 
-Images are resized one by one, so a row's pixels never depend on its batch-mates.
+Every image is resized on its own, by one function, so that a row's pixels never depend on
+its batch-mates and a picture gives the same pixels as a file, a uint8 array or a float array.
 """
 
 import hashlib
+import io
 import os
 import warnings
 from collections import deque
@@ -70,11 +73,11 @@ def image_source(estimator, X, *, image_size, image_shape=None, reset):
         for name in ("n_features_in_", "feature_names_in_", "data_min_", "data_max_"):
             estimator.__dict__.pop(name, None)
     if isinstance(X, (str, bytes, os.PathLike)):
-        raise TypeError(
-            f"X is a single path ({X!r}); pass a list of image file paths, e.g. [X]."
-        )
-    if _looks_like_paths(X):
-        return PathImages(X, image_size)
+        what = (f"image file's contents ({len(X)} bytes)" if _is_encoded(X)
+                else f"path ({X!r})")
+        raise TypeError(f"X is a single {what}; pass a list of image files, e.g. [X].")
+    if _looks_like_files(X):
+        return FileImages(X, image_size)
     received = X
     if not sparse.issparse(X) and getattr(X, "ndim", None) is None:
         X = _as_array(X)
@@ -177,17 +180,23 @@ _WRONG_NDIM = {
 }
 
 
-def _looks_like_paths(X):
+def _looks_like_files(X):
     if isinstance(X, (list, tuple)):
         items = X
     elif getattr(X, "ndim", None) == 1 and getattr(getattr(X, "dtype", None), "kind", None) in ("O", "U", "S"):
         items = list(X)
     else:
         return False
-    return len(items) > 0 and isinstance(items[0], _PATH_TYPES)
+    return len(items) > 0 and isinstance(items[0], _FILE_TYPES)
 
 
-_PATH_TYPES = (str, bytes, os.PathLike)
+_FILE_TYPES = (str, bytes, os.PathLike)
+
+
+def _is_encoded(item):
+    """Whether ``item`` holds an encoded image rather than a path: paths never hold a NUL
+    byte, and JPEG, PNG, GIF, TIFF, BMP and WebP headers all do."""
+    return isinstance(item, bytes) and b"\0" in item[:64]
 
 
 def _check_pixels(X):
@@ -312,28 +321,36 @@ class ArrayImages(ImageSource):
             self.dtype = np.float64
 
     def load(self, indices):
-        batch = self.images[indices].astype(np.float32)
-        if batch.shape[1:3] != self.image_size:
-            batch = np.stack([_resize(image, self.image_size) for image in batch])
-        if batch.shape[-1] == 1:
-            batch = np.repeat(batch, 3, axis=-1)
-        return batch
+        return np.stack([resize(image, self.image_size) for image in self.images[indices]])
 
     def keys(self):
         kind = f"array {self.images.dtype.str} {self.images.shape[1:]}".encode()
         return [_digest(kind, np.ascontiguousarray(image).data) for image in self.images]
 
 
-def _resize(image, image_size):
-    """Bilinear resize of one float image, channel by channel (Pillow's 32-bit float mode)."""
+def resize(image, image_size):
+    """One image ``(height, width, 1 or 3)`` as float32 RGB at ``image_size``, bilinear.
+
+    8-bit pixels — decoded files, uint8 arrays, and other arrays holding whole numbers —
+    are resized in Pillow's 8-bit modes, so that a picture gives the same pixels whichever
+    way it comes; other values in its 32-bit float mode, channel by channel, unrounded.
+    """
     height, width = image_size
-    return np.stack(
-        [
-            np.asarray(Image.fromarray(image[..., k]).resize((width, height), _BILINEAR))
-            for k in range(image.shape[-1])
-        ],
-        axis=-1,
-    )
+    if image.shape[:2] != (height, width):
+        if image.dtype == np.uint8 or np.array_equal(image, np.rint(image)):
+            pixels = image.astype(np.uint8)
+            pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
+            image = np.asarray(Image.fromarray(pixels).resize((width, height), _BILINEAR))
+            image = image.reshape(height, width, -1)
+        else:
+            image = np.stack(
+                [np.asarray(Image.fromarray(image[..., k].astype(np.float32))
+                            .resize((width, height), _BILINEAR))
+                 for k in range(image.shape[-1])],
+                axis=-1,
+            )
+    image = image.astype(np.float32)
+    return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
 
 
 class BandImages(ImageSource):
@@ -383,69 +400,80 @@ def _band_layout(n_columns, image_size):
     return np.minimum(column, n_columns)
 
 
-class PathImages(ImageSource):
-    """Image files decoded with Pillow, converted to RGB and resized.
+class FileImages(ImageSource):
+    """Image files — paths, or their encoded contents as bytes — decoded with Pillow,
+    converted to RGB and resized.
 
-    Every path is opened (header only) up front so that all missing or unreadable files are
+    Every file is opened (header only) up front so that all missing or unreadable files are
     reported together; when a file fails there or while decoding (a truncated one), every
     file is decoded once to report all bad files together.
     """
 
-    def __init__(self, paths, image_size):
-        paths = list(paths)
-        for index, path in enumerate(paths):
-            if not isinstance(path, _PATH_TYPES):
+    def __init__(self, files, image_size):
+        files = list(files)
+        for index, file in enumerate(files):
+            if not isinstance(file, _FILE_TYPES):
                 raise TypeError(
-                    f"X[{index}] is {path!r} ({type(path).__name__}); a list of image paths "
-                    "must hold only str, bytes or os.PathLike items."
+                    f"X[{index}] is {file!r} ({type(file).__name__}); a list of image files "
+                    "must hold only paths (str, bytes or os.PathLike) or encoded images (bytes)."
                 )
-        super().__init__(len(paths), image_size)
-        self.paths = paths
-        problems = [(path, _header_problem(path)) for path in paths]
-        if any(problem for _, problem in problems):  # name the truncated files too, at once
-            problems = [(path, problem or _decode_problem(path, image_size))
-                        for path, problem in problems]
-        _raise_for(paths, problems)
+        super().__init__(len(files), image_size)
+        self.files = files
+        problems = [_header_problem(file) for file in files]
+        if any(problems):  # name the truncated files too, at once
+            problems = [problem or _decode_problem(file, image_size)
+                        for file, problem in zip(files, problems)]
+        _raise_for(files, problems)
 
     def keys(self):
         keys = []
-        for path in self.paths:
-            with open(path, "rb") as file:
-                keys.append(_digest(b"file", file.read()))
+        for file in self.files:
+            if _is_encoded(file):
+                keys.append(_digest(b"file", file))
+                continue
+            with open(file, "rb") as opened:
+                keys.append(_digest(b"file", opened.read()))
         return keys
 
     def load(self, indices):
         try:
-            return np.stack([decode(self.paths[i], self.image_size) for i in indices])
+            return np.stack([decode(self.files[i], self.image_size) for i in indices])
         except _DECODE_ERRORS:  # decode every file, to name all the bad ones at once
-            _raise_for(self.paths, [(path, _decode_problem(path, self.image_size))
-                                    for path in self.paths])
+            _raise_for(self.files, [_decode_problem(file, self.image_size)
+                                    for file in self.files])
             raise
 
 
 _DECODE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
 
 
-def _decode_problem(path, image_size):
+def _decode_problem(file, image_size):
     try:
-        decode(path, image_size)
+        decode(file, image_size)
     except _DECODE_ERRORS as error:
         return f"cannot be decoded ({error})"
 
 
-def decode(path, image_size):
-    """One image file as float32 RGB pixels ``(height, width, 3)`` in 0-255."""
+def _open(file):
+    return Image.open(io.BytesIO(file) if _is_encoded(file) else file)
+
+
+def decode(file, image_size):
+    """One image file (a path or encoded bytes) as float32 RGB pixels ``(height, width, 3)``
+    in 0-255, resized as an array of its pixels is (:func:`resize`)."""
     height, width = image_size
-    with Image.open(path) as image:
-        # JPEG: decode at the smallest power-of-two reduction that is still large enough
-        image.draft(None, (max(image_size), max(image_size)))
-        image = ImageOps.exif_transpose(image)
+    with _open(file) as image:
+        # Decoded at full size, never in JPEG's draft mode: that reduced-scale decoding
+        # would give other pixels (up to 5% other features) than the decoded array.
+        ImageOps.exif_transpose(image, in_place=True)
         if image.mode in _WIDE_GRAY:  # Pillow's RGB conversion would clip at 255
             levels = _gray_levels(np.asarray(image, dtype=np.float32), image.mode)
-            gray = np.asarray(Image.fromarray(levels).resize((width, height), _BILINEAR))
-            return np.repeat(gray[..., np.newaxis], 3, axis=-1)
-        return np.asarray(image.convert("RGB").resize((width, height), _BILINEAR),
-                          dtype=np.float32)
+            return resize(levels[..., np.newaxis], image_size)
+        if image.mode != "RGB":
+            image = image.convert("RGB")
+        if image.size != (width, height):  # resize's 8-bit path, before leaving Pillow
+            image = image.resize((width, height), _BILINEAR)
+        return np.asarray(image, dtype=np.float32)
 
 
 _WIDE_GRAY = {"I;16", "I;16L", "I;16B", "I;16N", "I", "F"}
@@ -469,16 +497,16 @@ def _gray_levels(values, mode):
     return values
 
 
-def _header_problem(path):
+def _header_problem(file):
     try:
-        with Image.open(path):
+        with _open(file):
             return None
     except FileNotFoundError:
         return "no such file"
     except IsADirectoryError:
         return "is a directory, not an image file"
     except UnidentifiedImageError:
-        if os.path.getsize(path) == 0:
+        if not _is_encoded(file) and os.path.getsize(file) == 0:
             return "is empty (0 bytes)"
         return "is not an image file Pillow can read"
     except Image.DecompressionBombError as error:
@@ -488,12 +516,19 @@ def _header_problem(path):
         return f"cannot be opened ({error})"
 
 
-def _raise_for(paths, problems):
-    problems = [(path, problem) for path, problem in problems if problem]
-    if not problems:
+def _raise_for(files, problems):
+    named = [(_name(index, file), problem)
+             for index, (file, problem) in enumerate(zip(files, problems)) if problem]
+    if not named:
         return
-    lines = "\n".join(f"  {os.fsdecode(path)}: {problem}" for path, problem in problems)
-    message = f"{len(problems)} of {len(paths)} image files cannot be used:\n{lines}"
-    if all(problem == "no such file" for _, problem in problems):
+    lines = "\n".join(f"  {name}: {problem}" for name, problem in named)
+    message = f"{len(named)} of {len(files)} image files cannot be used:\n{lines}"
+    if all(problem == "no such file" for _, problem in named):
         raise FileNotFoundError(message)
     raise ValueError(message)
+
+
+def _name(index, file):
+    if _is_encoded(file):
+        return f"X[{index}] (an encoded image of {len(file)} bytes)"
+    return os.fsdecode(file)

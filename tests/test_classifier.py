@@ -250,8 +250,8 @@ def test_augmentation_list_of_other_things(two_looks):
 def decodes(monkeypatch):
     """The number of image files decoded from now on (the activation cache emptied)."""
     loaded = []
-    load = _images.PathImages.load
-    monkeypatch.setattr(_images.PathImages, "load",
+    load = _images.FileImages.load
+    monkeypatch.setattr(_images.FileImages, "load",
                         lambda self, i: loaded.append(len(i)) or load(self, i))
     clear_cache()
     return loaded

@@ -104,13 +104,13 @@ def test_no_samples(X, message):
 
 
 def test_single_path_instead_of_a_list(tmp_path):
-    with pytest.raises(TypeError, match=r"single path.*pass a list of image file paths"):
+    with pytest.raises(TypeError, match=r"single path.*pass a list of image files"):
         small_extractor().fit(str(tmp_path / "a.png"))
 
 
 def test_path_list_with_other_items(images, image_files):
     paths = image_files(images[:1])
-    with pytest.raises(TypeError, match=r"X\[1\] is 3 \(int\).*only str, bytes or os.PathLike"):
+    with pytest.raises(TypeError, match=r"X\[1\] is 3 \(int\).*only paths \(str, bytes or os.PathLike\) or encoded images"):
         small_extractor().fit([paths[0], 3])
 
 

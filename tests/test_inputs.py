@@ -74,6 +74,62 @@ def test_grayscale_file_matches_grayscale_array(images, image_files):
     )
 
 
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_a_picture_gives_the_same_features_as_file_uint8_and_float_array(image_files, suffix):
+    """Resized from 40x48 to 32x32: the file, the uint8 array of its decoded pixels and a
+    float array of the same integer values give the same features."""
+    pixels = np.random.default_rng(4).integers(0, 256, size=(3, 40, 48, 3), dtype=np.uint8)
+    paths = image_files(pixels, suffix)
+    decoded = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in paths])
+    extractor = small_extractor(cache=False).fit(decoded)
+    from_files = extractor.transform(paths)
+    np.testing.assert_array_equal(extractor.transform(decoded), from_files)
+    np.testing.assert_array_equal(extractor.transform(decoded.astype(np.float32)), from_files)
+    np.testing.assert_allclose(extractor.transform(decoded.astype(np.float64)), from_files,
+                               rtol=1e-5, atol=1e-5)
+
+
+def _encoded(pixels, suffix):
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format={".png": "PNG", ".jpg": "JPEG"}[suffix])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_encoded_images_are_decoded_like_their_files(images, image_files, tmp_path, suffix):
+    paths = image_files(images[:4], suffix)
+    contents = [path.read_bytes() for path in paths]
+    extractor = small_extractor(cache=False).fit(images)
+    expected = extractor.transform(paths)
+    np.testing.assert_array_equal(extractor.transform(contents), expected)
+    frame = pd.DataFrame({"image": contents, "label": [0, 1, 0, 1]})
+    np.testing.assert_array_equal(extractor.transform(frame["image"]), expected)
+    frame.to_parquet(tmp_path / "images.parquet")
+    column = pd.read_parquet(tmp_path / "images.parquet")["image"]
+    np.testing.assert_array_equal(extractor.transform(column), expected)
+
+
+def test_encoded_images_share_the_cache_with_their_files(images, image_files, computed):
+    paths = image_files(images[:3], ".png")
+    extractor = small_extractor().fit(images)
+    extractor.transform(paths)
+    computed.clear()
+    extractor.transform([path.read_bytes() for path in paths])
+    assert computed == {}
+
+
+def test_undecodable_encoded_images_are_named(images):
+    good = _encoded(images[0], ".png")
+    with pytest.raises(ValueError, match=r"2 of 3 image files cannot be used:\n"
+                       r"  X\[1\] \(an encoded image of 16 bytes\): is not an image.*\n"
+                       r"  X\[2\] \(an encoded image of \d+ bytes\): cannot be decoded"):
+        small_extractor().fit_transform([good, b"\x89PNG\0\0\0\0 not png", good[:80]])
+    with pytest.raises(TypeError, match=r"single image file's contents.*e\.g\. \[X\]"):
+        small_extractor().fit_transform(good)
+
+
 def test_sixteen_bit_file_is_scaled_not_clipped(images, tmp_path):
     """A 16-bit grayscale PNG gives the pixels of its 8-bit version, not a white image."""
     gray = images[0, ..., 0]
@@ -152,7 +208,7 @@ def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, m
     decoded = []
     decode = _images.decode
     monkeypatch.setattr(_images, "decode", lambda *a: decoded.append(1) or decode(*a))
-    source = _images.PathImages(paths, (32, 32))
+    source = _images.FileImages(paths, (32, 32))
     chunks = [np.arange(start, start + 4) for start in range(0, 24, 4)]
     batches = source.stream(chunks, VGG16_PREPROCESSING)
     first = next(batches)
