@@ -33,7 +33,6 @@ import argparse
 import time
 
 import numpy as np
-
 from bench_finetune import epoch_times
 from common import IMAGENET_WEIGHTS, device, photo_paths
 

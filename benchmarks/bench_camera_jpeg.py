@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from common import best_of, device, photo_paths, random_images
+from PIL import Image
 
 
 def main():
@@ -37,7 +36,7 @@ def main():
     from sklearn.base import clone
 
     from skconvnet import VGGFeatureExtractor, clear_cache
-    from skconvnet._images import decode
+    from skconvnet._decoding import decode
 
     camera = (1600, 1200)
     sources = photo_paths(args.images)

@@ -13,7 +13,6 @@ images in one ``transform``.
 import argparse
 
 import numpy as np
-
 from common import device, photo_paths, random_images, shared_weights, timed
 
 

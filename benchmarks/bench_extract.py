@@ -19,9 +19,8 @@ Goals on CPUs with bfloat16 instructions: float32 >= 0.95x, bfloat16 >= 1.7x raw
 import argparse
 
 import numpy as np
-from PIL import Image
-
 from common import best_of, device, photo_paths, random_images, shared_weights
+from PIL import Image
 
 
 def main():

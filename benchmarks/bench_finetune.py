@@ -28,9 +28,8 @@ import time
 from unittest import mock
 
 import numpy as np
-from PIL import Image
-
 from common import device, photo_paths, random_images, shared_weights
+from PIL import Image
 
 
 @contextlib.contextmanager

@@ -18,7 +18,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from common import device
 
 

@@ -11,7 +11,7 @@ from ._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
 from ._search import layer_scores, plot_layer_scores
 from .datasets import load_image_folder
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BOOK_RECIPE",

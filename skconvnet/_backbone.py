@@ -253,7 +253,7 @@ def _base_model(weights, precision):
     """The whole base for ``weights`` at ``precision`` (call with ``_models_lock`` held)."""
     key = (weights.digest, precision)
     if key not in _models:
-        _models[key] = build_base(weights, precision)
+        _models[key] = build_base(weights, precision, fold_batch_norm=True)
     return _models[key]
 
 
@@ -262,27 +262,97 @@ def dtype_policy(precision):
     return {"float32": "float32", "bfloat16": "mixed_bfloat16"}[precision]
 
 
-def build_base(weights, precision):
+def build_base(weights, precision, *, fold_batch_norm=False):
     """A new Keras model of the whole base with ``weights``, computing in ``precision``.
 
-    ``keras.applications`` takes no dtype: in bfloat16 the model is cloned with a dtype
-    policy per layer, so Keras' global policy is never touched.
+    ``keras.applications`` takes no dtype: the model is cloned with a dtype policy per layer,
+    so Keras' global policy is never touched. With ``fold_batch_norm`` (for inference only),
+    each batch normalisation that alone follows a convolution is folded into it: in
+    inference mode it is a per-channel affine map, and as a layer of its own it costs a pass
+    over the activation (two casts more in bfloat16, where it computes in float32).
     """
     import keras
 
     model = new_keras_model(weights.spec, "random")
-    if precision != "float32":
-        policy = dtype_policy(precision)
-
-        def with_policy(operation):
-            config = operation.get_config()
-            if isinstance(operation, keras.layers.Layer):
-                config["dtype"] = policy
-            return operation.__class__.from_config(config)
-
-        model = keras.models.clone_model(model, clone_function=with_policy)
     model.set_weights(list(weights.arrays))
-    return model
+    folded = _foldable(model) if fold_batch_norm else {}
+    if precision == "float32" and not folded:
+        return model
+    policy = dtype_policy(precision)
+    batch_norms = set(folded.values())
+
+    def clone(operation):
+        config = operation.get_config()
+        if not isinstance(operation, keras.layers.Layer):
+            return operation.__class__.from_config(config)
+        config["dtype"] = policy
+        if operation.name in batch_norms:
+            return _FoldedAway(name=operation.name, dtype=policy)
+        if operation.name in folded:
+            config["use_bias"] = True
+        return operation.__class__.from_config(config)
+
+    clone_ = keras.models.clone_model(model, clone_function=clone)
+    for layer in clone_.layers:
+        if layer.name in folded:
+            layer.set_weights(_folded_weights(model.get_layer(layer.name),
+                                              model.get_layer(folded[layer.name])))
+        elif layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    return clone_
+
+
+def _FoldedAway(**kwargs):
+    """A layer that passes its input on: a batch normalisation folded into its convolution.
+    It takes the arguments the batch normalisation was called with (only in process-local
+    extraction models, never saved)."""
+    import keras
+
+    class FoldedAway(keras.layers.Layer):
+        def call(self, inputs, training=None, mask=None):
+            return inputs
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+    return FoldedAway(**kwargs)
+
+
+def _foldable(model):
+    """``{convolution name: batch normalisation name}`` for each batch normalisation whose
+    only input is a convolution that feeds nothing else."""
+    import keras
+
+    pairs = {}
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization) or layer.axis not in (-1, 3):
+            continue
+        (node,) = layer._inbound_nodes
+        (tensor,) = node.input_tensors
+        conv = tensor._keras_history[0]
+        if (isinstance(conv, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+                and len(conv._outbound_nodes) == 1 and conv.activation.__name__ == "linear"):
+            pairs[conv.name] = layer.name
+    return pairs
+
+
+def _folded_weights(conv, batch_norm):
+    """The kernel and bias of ``conv`` followed by ``batch_norm`` in inference mode."""
+    import keras
+
+    weights = {variable.path.rsplit("/", 1)[-1]: np.asarray(variable, np.float64)
+               for variable in batch_norm.weights}
+    gamma = weights.get("gamma", 1.0)
+    beta = weights.get("beta", 0.0)
+    scale = gamma / np.sqrt(weights["moving_variance"] + batch_norm.epsilon)
+    kernel = np.asarray(conv.kernel, np.float64)
+    bias = np.asarray(conv.bias, np.float64) if conv.use_bias else 0.0
+    if isinstance(conv, keras.layers.DepthwiseConv2D):  # (k, k, channels, multiplier)
+        kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
+    else:  # (k, k, in, out)
+        kernel = kernel * scale
+    bias = (bias - weights["moving_mean"]) * scale + beta
+    return [kernel.astype(np.float32), bias.astype(np.float32)]
 
 
 def cut_base(base, spec, layer):

@@ -4,19 +4,19 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from . import _backbone, _backbones, _frozen, _probe
 from ._activations import run_model
 from ._fitting import unfitted_on_failure
-from ._images import ImageInput
+from ._inputs import ImageInput
 from ._persistence import Persistent
+from ._sklearn import Interval, StrOptions, _check_sample_weight, _fit_context
 
 BOOK_RECIPE = {
     "layer": "block5_pool", "pooling": None, "hidden_layer_sizes": (256,), "dropout": 0.5,
@@ -284,39 +284,24 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
                 "head_epochs >= 1 or 'auto' (and fine_tune_epochs >= 0)."
             )
         weights = _backbone.resolve_weights(spec, self.weights)
-        y = self._check_y(y)
-        source = self._images(X, reset=True)
-        if source.n_samples != len(y):
-            raise ValueError(
-                f"X has {source.n_samples} samples but y has {len(y)} labels; give one label "
-                "per sample."
-            )
-        classes, y_index = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                f"y has only one class ({classes[0].item()!r}); a classifier needs samples of at "
-                "least 2 classes."
-            )
-        sample_weight = _check_sample_weight(
-            sample_weight, np.empty((len(y), 0)), dtype=np.float32, ensure_non_negative=True
-        ) * compute_sample_weight(self.class_weight, y).astype(np.float32)
+        source, classes, y_index, sample_weight = self._check_data(X, y, sample_weight)
         seed = check_random_state(self.random_state).randint(2**31 - 1000)
 
         from . import _network
 
         n_outputs = 1 if len(classes) == 2 else len(classes)
-        targets = y_index.astype(np.float32 if n_outputs == 1 else np.int32)
         augmentation = (
             _network.book_augmentation(seed) if self.augmentation is True
             else _network.fresh_copies(self.augmentation or [])
         )
         hidden_layer_sizes = self._hidden_layer_sizes()
-        model, base, pool, head = _network.build_network(
+        network = _network.build_network(
             weights, layer=layer, pooling=self.pooling, image_size=image_size,
             hidden_layer_sizes=hidden_layer_sizes, dropout=self.dropout,
             n_outputs=n_outputs, augmentation=augmentation, precision=self.precision,
             seed=seed,
         )
+        model, _, _, head = network
         probe = self.head_epochs == "auto" and not hidden_layer_sizes
         stored, features, n_views = self._store(
             source, weights, layer, unfreeze_from, image_size, augmentation, probe
@@ -333,18 +318,11 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         if self.fine_tune_epochs:
             phases.append(("fine_tune", self.fine_tune_epochs, self.fine_tune_learning_rate))
         for phase, epochs, learning_rate in phases:
-            if phase == "fine_tune":
-                _network.unfreeze(base, spec, unfreeze_from)
-            if phase == "head" and features is not None:
-                trained, load, views = head, _frozen.loader(features), features.shape[1]
-            elif phase == "fine_tune" and stored is not None:
-                top = _frozen.frozen_top(spec, layer, unfreeze_from, fine_tuning=True)
-                trained = _network.upper_model(base, pool, head, spec=spec, top=top)
-                load, views = _frozen.loader(stored), n_views
-            else:
-                trained, load, views = model, _network.pixel_loader(source, spec), None
+            trained, load, views = self._phase_data(
+                phase, network, spec, layer, unfreeze_from, source, stored, features, n_views
+            )
             history[phase] = self._train(
-                trained, load, views, targets, y_index, sample_weight, n_outputs,
+                trained, load, views, y_index, sample_weight, n_outputs,
                 epochs=MAX_HEAD_EPOCHS if epochs == "auto" else epochs,
                 early_stopping=self.early_stopping or epochs == "auto",
                 learning_rate=learning_rate, seed=(seed, phase == "fine_tune"),
@@ -405,6 +383,48 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         if self.unfreeze_from is None:
             return layer, spec.default_unfreeze_from(layer)
         return layer, _backbone.check_unfreeze_from(spec, self.unfreeze_from, layer)
+
+    def _check_data(self, X, y, sample_weight):
+        """``(source, classes, y_index, sample_weight)`` of the training data."""
+        y = self._check_y(y)
+        source = self._images(X, reset=True)
+        if source.n_samples != len(y):
+            raise ValueError(
+                f"X has {source.n_samples} samples but y has {len(y)} labels; give one label "
+                "per sample."
+            )
+        classes, y_index = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has only one class ({classes[0].item()!r}); a classifier needs samples of at "
+                "least 2 classes."
+            )
+        sample_weight = _check_sample_weight(
+            sample_weight, np.empty((len(y), 0)), dtype=np.float32, ensure_non_negative=True
+        ) * compute_sample_weight(self.class_weight, y).astype(np.float32)
+        return source, classes, y_index, sample_weight
+
+    @staticmethod
+    def _phase_data(phase, network, spec, layer, unfreeze_from, source, stored, features,
+                    n_views):
+        """``(model to train, load(rows), views per image)`` for a phase.
+
+        The head trains on stored pooled features where there are some, fine-tuning on the
+        stored activations of the highest frozen layer; otherwise the whole network trains
+        on pixels.
+        """
+        from . import _network
+
+        model, base, pool, head = network
+        if phase == "fine_tune":
+            _network.unfreeze(base, spec, unfreeze_from)
+        if phase == "head" and features is not None:
+            return head, _frozen.loader(features), features.shape[1]
+        if phase == "fine_tune" and stored is not None:
+            top = _frozen.frozen_top(spec, layer, unfreeze_from, fine_tuning=True)
+            upper = _network.upper_model(base, pool, head, spec=spec, top=top)
+            return upper, _frozen.loader(stored), n_views
+        return model, _network.pixel_loader(source, spec), None
 
     def _check_y(self, y):
         if y is None:
@@ -505,11 +525,12 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
                               pooling=pooling, precision=self.precision)
         return size <= self.max_stored_bytes
 
-    def _train(self, trained, load, views, targets, y_index, sample_weight, n_outputs, *,
+    def _train(self, trained, load, views, y_index, sample_weight, n_outputs, *,
                epochs, early_stopping, learning_rate, seed):
         """Train ``trained`` on batches of ``load``; Keras' per-epoch history."""
         from . import _network
 
+        targets = y_index.astype(np.float32 if n_outputs == 1 else np.int32)
         train_rows, validation_rows = self._split(y_index, seed[0], early_stopping)
         train = _network.Batches(load, train_rows, targets, sample_weight, self.batch_size,
                                  shuffle_seed=seed, n_views=views)

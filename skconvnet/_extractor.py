@@ -4,15 +4,15 @@ import os
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from . import _backbone, _backbones
 from ._activations import extract
 from ._fitting import unfitted_on_failure
-from ._images import ImageInput
+from ._inputs import ImageInput
 from ._persistence import Persistent
+from ._sklearn import Interval, StrOptions, _check_feature_names_in, _fit_context
 
 
 class ConvNetFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEstimator):

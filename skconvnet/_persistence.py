@@ -27,7 +27,6 @@ class KerasArchive(bytes):
     def load(self):
         import keras
 
-        from . import _network  # registers the layers of this package that models hold
 
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "model.keras")

@@ -75,6 +75,31 @@ def computed(monkeypatch):
     return counts
 
 
+def dark_and_bright(n_per_class, shuffle=False):
+    """``(X, y)``: small uint8 images of two kinds, dark ones and bright ones, labelled so."""
+    rng = np.random.default_rng(0)
+    dark = rng.integers(0, 100, size=(n_per_class, 32, 32, 3))
+    bright = rng.integers(155, 256, size=(n_per_class, 32, 32, 3))
+    X = np.concatenate([dark, bright]).astype(np.uint8)
+    y = np.array(["dark"] * n_per_class + ["bright"] * n_per_class)
+    if shuffle:
+        order = rng.permutation(len(y))
+        return X[order], y[order]
+    return X, y
+
+
+@pytest.fixture
+def two_looks():
+    """24 images, dark and bright ones in random order, labelled as such."""
+    return dark_and_bright(12, shuffle=True)
+
+
+@pytest.fixture
+def few_looks():
+    """16 images: 8 dark ones, then 8 bright ones, labelled as such."""
+    return dark_and_bright(8)
+
+
 @pytest.fixture
 def images():
     """Eight small random RGB images, uint8."""

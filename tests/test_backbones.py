@@ -10,7 +10,13 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 import skconvnet
-from skconvnet import ConvNetFeatureExtractor, _backbone, _backbones, list_backbones, list_layers
+from skconvnet import (
+    ConvNetFeatureExtractor,
+    _backbone,
+    _backbones,
+    list_backbones,
+    list_layers,
+)
 
 BACKBONES = list_backbones()
 

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import small_extractor
 
 ON_JAX = """
@@ -28,13 +27,9 @@ np.save(folder + "/predicted.npy", clf.predict(X))
 """
 
 
-def test_extractor_and_classifier_run_unchanged_on_jax(tmp_path):
+def test_extractor_and_classifier_run_unchanged_on_jax(tmp_path, few_looks):
     pytest.importorskip("jax", reason="the JAX backend needs jax (pip install 'jax[cpu]')")
-    rng = np.random.default_rng(0)
-    dark = rng.integers(0, 100, size=(8, 32, 32, 3))
-    bright = rng.integers(155, 256, size=(8, 32, 32, 3))
-    images = np.concatenate([dark, bright]).astype(np.uint8)
-    y = np.array(["dark"] * 8 + ["bright"] * 8)
+    images, y = few_looks
     np.save(tmp_path / "X.npy", images)
     np.save(tmp_path / "y.npy", y)
     tests = os.path.dirname(__file__)

@@ -4,13 +4,13 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import small_extractor
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 import skconvnet
-from conftest import small_extractor
 from skconvnet import _cache, list_layers
 
 LAYERS = ["block3_pool", "block4_pool", "block5_pool"]

@@ -3,24 +3,19 @@
 import keras
 import numpy as np
 import pytest
+from conftest import small_classifier
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from conftest import small_classifier
-from skconvnet import _backbone, _backbones, _classifier, _images, _network, clear_cache
-
-
-@pytest.fixture(scope="module")
-def two_looks():
-    """24 images of two kinds, dark ones and bright ones, labelled as such."""
-    rng = np.random.default_rng(0)
-    dark = rng.integers(0, 100, size=(12, 32, 32, 3))
-    bright = rng.integers(155, 256, size=(12, 32, 32, 3))
-    X = np.concatenate([dark, bright]).astype(np.uint8)
-    y = np.array(["dark"] * 12 + ["bright"] * 12)
-    order = rng.permutation(24)
-    return X[order], y[order]
+from skconvnet import (
+    _backbone,
+    _backbones,
+    _classifier,
+    _network,
+    _sources,
+    clear_cache,
+)
 
 
 def quick(**params):
@@ -250,8 +245,8 @@ def test_augmentation_list_of_other_things(two_looks):
 def decodes(monkeypatch):
     """The number of image files decoded from now on (the activation cache emptied)."""
     loaded = []
-    load = _images.FileImages.load
-    monkeypatch.setattr(_images.FileImages, "load",
+    load = _sources.FileImages.load
+    monkeypatch.setattr(_sources.FileImages, "load",
                         lambda self, i: loaded.append(len(i)) or load(self, i))
     clear_cache()
     return loaded
@@ -448,11 +443,10 @@ def test_the_books_recipe_builds_the_books_network(two_looks, image_files, decod
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_auto_head_is_a_logistic_regression_on_the_standardised_features(two_looks, n_classes):
+    from conftest import small_extractor
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
-    from conftest import small_extractor
 
     X, _ = two_looks
     y = np.arange(24) % n_classes  # labels unrelated to the images: probabilities in between

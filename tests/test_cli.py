@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import small_extractor
 from PIL import Image
 
-from conftest import small_extractor
 from skconvnet import _activations, _backbone, load_image_folder
 from skconvnet._cli import main
 

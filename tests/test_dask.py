@@ -8,11 +8,11 @@ import time
 
 import numpy as np
 import pytest
+from conftest import small_extractor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
 
-from conftest import small_extractor
 from skconvnet import _backbone, dask_transform
 
 distributed = pytest.importorskip("distributed", reason="needs pip install 'skconvnet[dask]'")
@@ -30,18 +30,10 @@ def client():
         yield client
 
 
-@pytest.fixture(scope="module")
-def two_looks():
-    rng = np.random.default_rng(0)
-    dark = rng.integers(0, 100, size=(8, 32, 32, 3))
-    bright = rng.integers(155, 256, size=(8, 32, 32, 3))
-    return np.concatenate([dark, bright]).astype(np.uint8), np.array([0] * 8 + [1] * 8)
-
-
-def test_grid_search_on_the_cluster_matches_in_process(client, two_looks):
+def test_grid_search_on_the_cluster_matches_in_process(client, few_looks):
     import joblib
 
-    X, y = two_looks
+    X, y = few_looks
 
     def search():
         pipeline = Pipeline([("vgg", small_extractor()), ("clf", LogisticRegression())])
@@ -60,10 +52,10 @@ def test_grid_search_on_the_cluster_matches_in_process(client, two_looks):
     assert sum(info.hits for info in loads.values()) >= 1, loads
 
 
-def test_cross_validate_on_the_cluster_matches_in_process(client, two_looks):
+def test_cross_validate_on_the_cluster_matches_in_process(client, few_looks):
     import joblib
 
-    X, y = two_looks
+    X, y = few_looks
     pipeline = Pipeline([("vgg", small_extractor()), ("clf", LogisticRegression())])
     local = cross_validate(pipeline, X, y, cv=4, n_jobs=-1)
     with joblib.parallel_backend("dask"):

@@ -22,10 +22,11 @@ def test_docs_build_without_warnings(tmp_path, cats_and_dogs_or_none):
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     api = (html / "api.html").read_text()
-    for name in ("VGGFeatureExtractor", "FineTunedConvNetClassifier", "load_image_folder",
-                 "layer_scores", "set_cache_budget"):
+    for name in ("VGGFeatureExtractor", "ConvNetFeatureExtractor", "FineTunedConvNetClassifier",
+                 "list_backbones", "list_layers", "load_image_folder", "layer_scores",
+                 "set_cache_budget"):
         assert name in api
-    for page in ("command_line", "feature_extraction", "fine_tuning", "weights",
+    for page in ("command_line", "feature_extraction", "backbones", "fine_tuning", "weights",
                  "precision_and_backends", "dask", "auto_examples/index"):
         assert (html / f"{page}.html").is_file()
     if cats_and_dogs_or_none is not None:  # the examples ran, and drew their figures

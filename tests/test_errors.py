@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import small_extractor
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
-
-from conftest import small_extractor
 
 
 def test_unknown_layer_lists_the_valid_names(images):

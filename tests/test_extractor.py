@@ -8,10 +8,15 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import small_extractor
 from sklearn.base import clone
 
-from conftest import small_extractor
-from skconvnet import ConvNetFeatureExtractor, VGGFeatureExtractor, _backbone, _backbones
+from skconvnet import (
+    ConvNetFeatureExtractor,
+    VGGFeatureExtractor,
+    _backbone,
+    _backbones,
+)
 
 
 def test_import_loads_no_backend():

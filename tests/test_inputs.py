@@ -5,10 +5,10 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import small_extractor
 from PIL import Image
 
-from conftest import small_extractor
-from skconvnet import _activations, _backbones, _images
+from skconvnet import _activations, _backbones, _decoding, _sources
 
 VGG16_PREPROCESSING = _activations.preprocessor(_backbones.get("vgg16"))
 
@@ -136,7 +136,7 @@ def test_sixteen_bit_file_is_scaled_not_clipped(images, tmp_path):
     path = tmp_path / "deep.png"
     Image.fromarray(gray.astype(np.uint16) * 257).save(path)
     assert Image.open(path).mode == "I;16"
-    np.testing.assert_allclose(_images.decode(path, (32, 32)),
+    np.testing.assert_allclose(_decoding.decode(path, (32, 32)),
                                np.repeat(gray[..., None], 3, axis=-1), atol=1e-3)
 
 
@@ -159,7 +159,7 @@ def test_exif_orientation_is_applied(tmp_path):
     exif[0x0112] = 8  # stored rotated: viewers turn it 90 degrees counter-clockwise
     Image.fromarray(np.rot90(pixels, k=-1).copy()).save(rotated, exif=exif)
     np.testing.assert_array_equal(
-        _images.decode(rotated, (32, 64)), _images.decode(upright, (32, 64))
+        _decoding.decode(rotated, (32, 64)), _decoding.decode(upright, (32, 64))
     )
 
 
@@ -172,9 +172,9 @@ def test_tabular_rows_are_invariant_to_column_scaling():
 
 
 def test_band_layout_gives_each_column_a_horizontal_band():
-    two = _images._band_layout(2, (8, 4))
+    two = _sources._band_layout(2, (8, 4))
     np.testing.assert_array_equal(two, [[0] * 4] * 4 + [[1] * 4] * 4)
-    many = _images._band_layout(12, (8, 4))  # wraps into two stacks, blanks at the end
+    many = _sources._band_layout(12, (8, 4))  # wraps into two stacks, blanks at the end
     assert set(np.unique(many[:, :2])) == set(range(8))
     assert set(np.unique(many[:, 2:])) == {8, 9, 10, 11, 12}
 
@@ -206,9 +206,9 @@ def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, m
     takes the first, and an abandoned stream leaves no loading threads behind."""
     paths = image_files(np.concatenate([images] * 3), ".png")  # 24 files
     decoded = []
-    decode = _images.decode
-    monkeypatch.setattr(_images, "decode", lambda *a: decoded.append(1) or decode(*a))
-    source = _images.FileImages(paths, (32, 32))
+    decode = _decoding.decode
+    monkeypatch.setattr(_decoding, "decode", lambda *a: decoded.append(1) or decode(*a))
+    source = _sources.FileImages(paths, (32, 32))
     chunks = [np.arange(start, start + 4) for start in range(0, 24, 4)]
     batches = source.stream(chunks, VGG16_PREPROCESSING)
     first = next(batches)
@@ -223,7 +223,7 @@ def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, m
 
 
 def test_a_whole_stream_gives_every_image_once_in_order(images):
-    source = _images.ArrayImages(np.concatenate([images] * 5), (32, 32))
+    source = _sources.ArrayImages(np.concatenate([images] * 5), (32, 32))
     chunks = [np.arange(start, min(start + 3, 40)) for start in range(0, 40, 3)]
     streamed = np.concatenate(list(source.stream(chunks, VGG16_PREPROCESSING)))
     np.testing.assert_array_equal(streamed, VGG16_PREPROCESSING(source.load(np.arange(40))))

@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import joblib
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import small_classifier, small_extractor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -24,17 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 
-from conftest import small_classifier, small_extractor
 import skconvnet
-from skconvnet import VGGFeatureExtractor, _images, _network
-
-
-@pytest.fixture(scope="module")
-def two_looks():
-    rng = np.random.default_rng(0)
-    dark = rng.integers(0, 100, size=(8, 32, 32, 3))
-    bright = rng.integers(155, 256, size=(8, 32, 32, 3))
-    return np.concatenate([dark, bright]).astype(np.uint8), np.array(["dark"] * 8 + ["bright"] * 8)
+from skconvnet import VGGFeatureExtractor, _inputs, _network, _sources
 
 
 def _interrupt(*args, **kwargs):
@@ -276,7 +267,7 @@ def pixel_arrays(draw):
 @given(X=pixel_arrays(), size=_SIZES)
 def test_any_valid_pixel_array_becomes_rgb_batches_of_its_pixels(X, size):
     before = X.copy()
-    source = _images.image_source(small_extractor(), X, image_size=size, reset=True)
+    source = _inputs.image_source(small_extractor(), X, image_size=size, reset=True)
     batch = source.load(np.arange(len(X)))
     assert batch.shape == (len(X), *size, 3) and batch.dtype == np.float32
     assert np.isfinite(batch).all() and batch.min() >= 0 and batch.max() <= 255 + 1e-3
@@ -294,7 +285,7 @@ def test_any_valid_pixel_array_becomes_rgb_batches_of_its_pixels(X, size):
 @given(X=pixel_arrays())
 def test_cache_keys_are_equal_exactly_for_equal_images(X):
     X = np.concatenate([X, X[:1]])
-    keys = _images.image_source(small_extractor(), X, image_size=(8, 8), reset=True).keys()
+    keys = _inputs.image_source(small_extractor(), X, image_size=(8, 8), reset=True).keys()
     for i in range(len(X)):
         for j in range(len(X)):
             assert (keys[i] == keys[j]) == np.array_equal(X[i], X[j])
@@ -309,7 +300,7 @@ def test_any_value_outside_0_255_is_refused(X, where, value):
     X.flat[where % X.size] = value
     match = "Input X contains" if not np.isfinite(value) else "expected 0-255"
     with pytest.raises(ValueError, match=match):
-        _images.image_source(small_extractor(), X, image_size=(8, 8), reset=True)
+        _inputs.image_source(small_extractor(), X, image_size=(8, 8), reset=True)
 
 
 @_PROPERTIES
@@ -319,13 +310,13 @@ def test_any_value_outside_0_255_is_refused(X, where, value):
 def test_any_finite_rows_become_bands_within_0_255(rows, size):
     before = rows.copy()
     extractor = small_extractor()
-    source = _images.image_source(extractor, rows, image_size=size, reset=True)
+    source = _inputs.image_source(extractor, rows, image_size=size, reset=True)
     batch = source.load(np.arange(len(rows)))
     assert batch.shape == (len(rows), *size, 3)
     assert np.isfinite(batch).all() and batch.min() >= 0 and batch.max() <= 255
     spread = rows.max(axis=0) > rows.min(axis=0)
     lowest, highest = rows.argmin(axis=0), rows.argmax(axis=0)
-    layout = _images._band_layout(rows.shape[1], size)
+    layout = _sources._band_layout(rows.shape[1], size)
     for column in np.flatnonzero(spread):  # each column spans 0-255 over the rows
         shown = layout == column
         assert batch[lowest[column]][shown].max() == 0
@@ -336,8 +327,8 @@ def test_any_finite_rows_become_bands_within_0_255(rows, size):
 # Persistence
 
 
-def test_pickle_and_joblib_round_trips_are_identical_in_a_fresh_process(two_looks, tmp_path):
-    X, y = two_looks
+def test_pickle_and_joblib_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
+    X, y = few_looks
     fitted = {
         "extractor": small_extractor().fit(X),
         "pipeline": make_pipeline(small_extractor(), LogisticRegression()).fit(X, y),
@@ -374,11 +365,11 @@ def _outputs(estimator, X):
         estimator, "predict_proba") else estimator.predict_proba)(X)
 
 
-def test_keras_models_in_pickles_load_in_safe_mode(two_looks):
+def test_keras_models_in_pickles_load_in_safe_mode(few_looks):
     """A pickled network that would run code (a lambda layer) is refused on loading."""
     import keras
 
-    X, y = two_looks
+    X, y = few_looks
     clf = small_classifier(head_epochs=1, fine_tune_epochs=0).fit(X, y)
     inputs = keras.Input(shape=(32, 32, 3))
     clf.model_ = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 0)(inputs))
@@ -387,8 +378,8 @@ def test_keras_models_in_pickles_load_in_safe_mode(two_looks):
         pickle.loads(tampered)
 
 
-def test_a_pickle_of_another_version_warns(two_looks):
-    X, _ = two_looks
+def test_a_pickle_of_another_version_warns(few_looks):
+    X, _ = few_looks
     state = small_extractor().fit(X).__getstate__()
     assert state["_skconvnet_version"] == skconvnet.__version__
     state["_skconvnet_version"] = "0.0.1"
@@ -403,19 +394,19 @@ def test_a_pickle_of_another_version_warns(two_looks):
 
 
 @pytest.mark.parametrize("fitted_before", [False, True])
-def test_interrupted_extractor_fit_leaves_it_unfitted(two_looks, monkeypatch, fitted_before):
-    X, _ = two_looks
+def test_interrupted_extractor_fit_leaves_it_unfitted(few_looks, monkeypatch, fitted_before):
+    X, _ = few_looks
     rows = np.random.default_rng(1).normal(size=(16, 5))
     extractor = small_extractor()
     if fitted_before:
         extractor.fit(X)
-    images = _images.ImageInput._images
+    images = _inputs.ImageInput._images
 
     def learn_then_interrupt(self, X, reset):  # after the adapter has learned the rows' range
         images(self, X, reset=reset)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_images.ImageInput, "_images", learn_then_interrupt)
+    monkeypatch.setattr(_inputs.ImageInput, "_images", learn_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         extractor.fit(rows)
     assert not [name for name in vars(extractor) if name.endswith("_")]
@@ -426,8 +417,8 @@ def test_interrupted_extractor_fit_leaves_it_unfitted(two_looks, monkeypatch, fi
 
 
 @pytest.mark.parametrize("stage", ["unfreeze", "inference_copy"])
-def test_interrupted_classifier_fit_leaves_it_unfitted(two_looks, monkeypatch, stage):
-    X, y = two_looks
+def test_interrupted_classifier_fit_leaves_it_unfitted(few_looks, monkeypatch, stage):
+    X, y = few_looks
     clf = small_classifier(head_epochs=1, fine_tune_epochs=1).fit(X, y)
     monkeypatch.setattr(_network, stage, _interrupt)
     with pytest.raises(KeyboardInterrupt):
@@ -437,8 +428,8 @@ def test_interrupted_classifier_fit_leaves_it_unfitted(two_looks, monkeypatch, s
         clf.predict(X)
 
 
-def test_a_failed_fit_keeps_the_parameters_and_output_settings(two_looks):
-    X, _ = two_looks
+def test_a_failed_fit_keeps_the_parameters_and_output_settings(few_looks):
+    X, _ = few_looks
     extractor = small_extractor().set_output(transform="pandas").fit(X)
     with pytest.raises(ValueError, match="too small"):
         extractor.set_params(image_size=(2, 2)).fit(X)
@@ -451,8 +442,8 @@ def test_a_failed_fit_keeps_the_parameters_and_output_settings(two_looks):
 
 
 @pytest.mark.parametrize("cache", [False, True])
-def test_transform_from_several_threads_equals_sequential(two_looks, cache, computed):
-    X, _ = two_looks
+def test_transform_from_several_threads_equals_sequential(few_looks, cache, computed):
+    X, _ = few_looks
 
     def forget():  # the threads must compute (and store) every image themselves
         skconvnet.clear_cache()
@@ -464,8 +455,8 @@ def test_transform_from_several_threads_equals_sequential(two_looks, cache, comp
     assert (len(X) if cache else 2 * len(X)) <= computed["block2_pool"] <= 2 * len(X)
 
 
-def test_predict_from_several_threads_equals_sequential(two_looks):
-    X, y = two_looks
+def test_predict_from_several_threads_equals_sequential(few_looks):
+    X, y = few_looks
     clf = small_classifier(head_epochs=1, fine_tune_epochs=0).fit(X, y)
     _assert_threads_agree_with_sequential(clf.predict_proba, X)
 
@@ -481,8 +472,8 @@ def _assert_threads_agree_with_sequential(method, X, between=lambda: None):
         np.testing.assert_array_equal(one, other)
 
 
-def test_cross_validate_in_process_workers(two_looks):
-    X, y = two_looks
+def test_cross_validate_in_process_workers(few_looks):
+    X, y = few_looks
     pipeline = make_pipeline(small_extractor(), LogisticRegression())
     in_process = cross_validate(pipeline, X, y, cv=4, n_jobs=1)
     in_workers = cross_validate(pipeline, X, y, cv=4, n_jobs=2)  # loky: worker processes
@@ -541,11 +532,11 @@ def test_thirty_fits_in_a_loop_keep_memory_flat(kind):
         f"RSS grew from {after_20:.0f} MB to {after_30:.0f} MB in 10 fits")
 
 
-def test_the_network_is_released_with_the_classifier(two_looks):
+def test_the_network_is_released_with_the_classifier(few_looks):
     import gc
     import weakref
 
-    X, y = two_looks
+    X, y = few_looks
     clf = small_classifier(head_epochs=1, fine_tune_epochs=1).fit(X, y)
     network = weakref.ref(clf.model_)
     variables = [weakref.ref(variable) for variable in clf.model_.weights]

@@ -1,8 +1,10 @@
 """scikit-learn's own estimator checks, all of them.
 
-The extractor runs them twice: with the activation cache, and on the computing path
+The VGG16 extractor runs them twice: with the activation cache, and on the computing path
 (``cache=False``), where checks that compare two calls (subsets, sample order, refitting)
-compare two runs of the network rather than the cache with itself.
+compare two runs of the network rather than the cache with itself. ConvNetFeatureExtractor runs
+them on the computing path for VGG16 and two networks with batch normalisation and skip
+connections (ResNet-50, EfficientNetV2-B0); the classifier on VGG16 and EfficientNetV2-B0.
 
 The classifier declares exactly one expected failure: under mini-batch training with dropout
 and augmentation, weighting a sample is not the same as repeating it (scikit-learn marks the
@@ -13,6 +15,7 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import small_classifier, small_extractor
 from sklearn.utils.estimator_checks import (
     check_fit_idempotent,
     check_methods_sample_order_invariance,
@@ -20,8 +23,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from conftest import small_classifier, small_extractor
-from skconvnet import _activations
+from skconvnet import ConvNetFeatureExtractor, _activations
 
 CLASSIFIER_EXPECTED_FAILURES = {
     "check_sample_weight_equivalence_on_dense_data": (
@@ -36,9 +38,23 @@ def test_extractor_is_sklearn_compatible(estimator, check):
     check(estimator)
 
 
+def _convnet(backbone, layer):
+    return ConvNetFeatureExtractor(backbone=backbone, layer=layer, weights=None,
+                                   image_size=(32, 32), pooling="avg", cache=False)
+
+
+@pytest.mark.slow
+@parametrize_with_checks([_convnet("vgg16", "block2_pool"),
+                          _convnet("resnet50", "conv3_block4_out"),
+                          _convnet("efficientnetv2b0", "block3b_add")])
+def test_convnet_extractor_is_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
 @pytest.mark.slow
 @parametrize_with_checks(
-    [small_classifier()], expected_failed_checks=lambda _: CLASSIFIER_EXPECTED_FAILURES
+    [small_classifier(), small_classifier(backbone="efficientnetv2b0", layer="block2b_add")],
+    expected_failed_checks=lambda _: CLASSIFIER_EXPECTED_FAILURES,
 )
 def test_classifier_is_sklearn_compatible(estimator, check):
     check(estimator)

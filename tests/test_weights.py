@@ -8,9 +8,9 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from conftest import small_extractor
 from sklearn.base import clone
 
-from conftest import small_extractor
 from skconvnet import ConvNetFeatureExtractor, _backbone, _backbones
 
 VGG16 = _backbones.get("vgg16")
@@ -66,7 +66,10 @@ def imagenet_stand_in(tmp_path, monkeypatch, fresh_cache):
     return serve
 
 
-@pytest.mark.parametrize("backbone", ["vgg16", "resnet50"])
+@pytest.mark.parametrize("backbone", [
+    name if name == "vgg16" else pytest.param(name, marks=pytest.mark.slow)
+    for name in _backbones.BACKBONES
+])
 def test_imagenet_downloads_through_keras_applications_once(imagenet_stand_in, images, backbone):
     base, origin, requested, cache = imagenet_stand_in(backbone)
     extractor = ConvNetFeatureExtractor(backbone=backbone, weights="imagenet", image_size=32,
