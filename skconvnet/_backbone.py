@@ -287,7 +287,7 @@ def build_base(weights, precision, *, fold_batch_norm=False):
             return operation.__class__.from_config(config)
         config["dtype"] = policy
         if operation.name in batch_norms:
-            return _FoldedAway(name=operation.name, dtype=policy)
+            return _folded_away()(name=operation.name, dtype=policy)
         if operation.name in folded:
             config["use_bias"] = True
         return operation.__class__.from_config(config)
@@ -302,10 +302,11 @@ def build_base(weights, precision, *, fold_batch_norm=False):
     return clone_
 
 
-def _FoldedAway(**kwargs):
-    """A layer that passes its input on: a batch normalisation folded into its convolution.
-    It takes the arguments the batch normalisation was called with (only in process-local
-    extraction models, never saved)."""
+@functools.cache
+def _folded_away():
+    """The class of a layer that passes its input on: a batch normalisation folded into its
+    convolution. It takes the arguments the batch normalisation was called with (it lives
+    only in extraction models of this process, never saved)."""
     import keras
 
     class FoldedAway(keras.layers.Layer):
@@ -315,7 +316,7 @@ def _FoldedAway(**kwargs):
         def compute_output_shape(self, input_shape):
             return input_shape
 
-    return FoldedAway(**kwargs)
+    return FoldedAway
 
 
 def _foldable(model):

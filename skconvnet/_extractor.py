@@ -156,7 +156,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEsti
         Parameters
         ----------
         X : array-like of shape (n_images, height, width, channels) or (n_samples, n_columns), \
-                or list of paths
+                or list of image files
             Training images (see Notes); only tabular rows have something to learn (their
             range).
         y : None
@@ -185,7 +185,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEsti
         Parameters
         ----------
         X : array-like of shape (n_images, height, width, channels) or (n_samples, n_columns), \
-                or list of paths
+                or list of image files
             Images (see Notes).
 
         Returns
@@ -198,8 +198,8 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEsti
         if weights.digest != self.weights_id_:
             raise ValueError(
                 f"weights={self.weights!r} now resolve to other weights than in fit "
-                f"(digest {weights.digest}, fitted {self.weights_id_}): the file changed. "
-                "Fit the extractor again."
+                f"(digest {weights.digest}, fitted {self.weights_id_}): the file changed, or "
+                "the backbone. Fit the extractor again."
             )
         features = extract(
             weights, source, layers=list(self.feature_shapes_), pooling=self.pooling,

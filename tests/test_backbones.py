@@ -165,3 +165,19 @@ def test_bfloat16_features_stay_close_to_float32():
     full, half = features("float32"), features("bfloat16")
     assert np.abs(full - half).max() <= 0.05 * np.abs(full).max()
     assert not np.array_equal(full, half)
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "efficientnetv2b0", "mobilenetv3small"])
+def test_extraction_folds_batch_norm_into_the_convolutions(backbone):
+    """Extraction models run no batch normalisation of their own (each is folded into the
+    convolution before it); their features equal Keras' (test above)."""
+    import keras
+
+    spec = _backbones.get(backbone)
+    weights = _backbone.resolve_weights(spec, None)
+    model = _backbone.segment_model(weights, "float32", None, spec.layer_names[-1])
+    keras_model = _backbone.new_keras_model(spec, "random")
+    norms = [op for op in keras_model.operations
+             if isinstance(op, keras.layers.BatchNormalization)]
+    assert norms
+    assert not [op for op in model.operations if isinstance(op, keras.layers.BatchNormalization)]

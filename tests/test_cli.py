@@ -318,6 +318,36 @@ def test_unknown_layer(photos, capsys):
     assert "--layer takes one layer" in _error_line(capsys)
 
 
+def test_evaluate_compares_backbones(photos, tmp_path, capsys):
+    train, test = photos
+    report, plot = tmp_path / "report.json", tmp_path / "layers.png"
+    layers = "vgg16/block1_pool,vgg16/block2_pool,resnet50/pool1_pool,resnet50/conv2_block3_out"
+    assert main(["evaluate", str(train), "--test", str(test), "--weights", "none",
+                 "--image-size", "32", "--cv", "3", "--backbone", "vgg16,resnet50",
+                 "--layers", layers, "--report", str(report), "--plot", str(plot)]) == 0
+    result = json.loads(report.read_text())
+    assert list(result["cv_accuracy"]) == layers.split(",")
+    assert result["backbones"] == ["vgg16", "resnet50"]
+    assert result["depth"]["resnet50/conv2_block3_out"] == 5
+    assert result["best_layer"] in result["cv_accuracy"]
+    out = capsys.readouterr().out
+    assert "resnet50/pool1_pool" in out and "vgg16/block1_pool" in out
+    assert Image.open(plot).size[0] > 0
+
+
+def test_backbone_and_layer_mistakes(photos, capsys):
+    train, test = photos
+    common = ["evaluate", str(train), "--test", str(test), "--weights", "none"]
+    assert main([*common, "--backbone", "resnet"]) == 1
+    assert "Unknown --backbone='resnet'" in _error_line(capsys)
+    assert main([*common, "--backbone", "vgg16,resnet50", "--layers", "block5_pool"]) == 1
+    assert "Unknown layer 'block5_pool' for --layers. ResNet-50" in _error_line(capsys)
+    assert main([*common, "--backbone", "vgg16", "--layers", "resnet50/pool1_pool"]) == 1
+    assert "'resnet50' is not one of --backbone 'vgg16'" in _error_line(capsys)
+    assert main([*common, "--backbone", "vgg16,resnet50", "--layers", "vgg16/block5_pool"]) == 1
+    assert "names no layer of resnet50; add some as resnet50/LAYER" in _error_line(capsys)
+
+
 def test_batch_size_below_one(photos, capsys):
     train, test = photos
     assert main(["evaluate", str(train), "--test", str(test), *FAST, "--batch-size", "0"]) == 1
