@@ -42,7 +42,8 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
     plan = _plan(spec, store, keys, order, source.n_samples)
     admitted = {
         layer: store is not None and store.admits(
-            source.n_samples * 4 * int(np.prod(_backbone.output_shape(spec, layer, source.image_size)))
+            source.n_samples * 4
+            * int(np.prod(_backbone.output_shape(spec, layer, source.image_size)))
         )
         for layer in order
     }

@@ -1,10 +1,10 @@
-"""The activation cache: VGG16 activations of images already seen, for reuse across fits.
+"""The activation cache: activations of images already seen, for reuse across fits.
 
 A grid search over the cut-off layer transforms the same images once per candidate, fold and
-refit. Keyed by image content, weights, image size and precision, the cache returns those
-activations instead of recomputing them, and a deeper layer resumes from a cached shallower
-one. It lives in the process (never in an estimator), so clones and pickles stay small and
-every process starts empty.
+refit. Keyed by image content, backbone and weights, image size and precision, the cache
+returns those activations instead of recomputing them, and a deeper layer resumes from a
+cached shallower one. It lives in the process (never in an estimator), so clones and pickles
+stay small and every process starts empty.
 """
 
 import threading

@@ -304,8 +304,9 @@ def _finetune(args, backbone, layer, weights, train_paths, train_labels, test_pa
     from . import FineTunedConvNetClassifier
 
     classifier = FineTunedConvNetClassifier(
-        backbone=backbone, layer=layer, weights=weights, image_size=args.image_size, pooling=_pooling(args),
-        precision=args.precision, random_state=args.random_state, verbose=1,
+        backbone=backbone, layer=layer, weights=weights, image_size=args.image_size,
+        pooling=_pooling(args), precision=args.precision, random_state=args.random_state,
+        verbose=1,
     )
     given = {"head_epochs": args.head_epochs, "fine_tune_epochs": args.fine_tune_epochs,
              "batch_size": args.batch_size}  # the classifier's own defaults otherwise
@@ -333,7 +334,8 @@ def _table(report):
     for label, mean in report["cv_accuracy"].items():
         std = report["cv_accuracy_std"][label]
         mark = "  <- best" if label == report["best_layer"] else ""
-        rows.append(f"{label:{width}s} {report['depth'][label]:5d}  {mean:7.3f} ± {std:.3f}{mark}")
+        depth = report["depth"][label]
+        rows.append(f"{label:{width}s} {depth:5d}  {mean:7.3f} ± {std:.3f}{mark}")
     rows.append("")
     rows.append(f"test accuracy, logistic regression on {report['best_layer']}: "
                 f"{report['test_accuracy']:.3f} ({report['n_train']} training, "

@@ -14,7 +14,7 @@ def dask_transform(extractor, X, *, partition_size=256):
 
     Parameters
     ----------
-    extractor : fitted VGGFeatureExtractor
+    extractor : fitted ConvNetFeatureExtractor or VGGFeatureExtractor
     X : list of image file paths, or array of images
         Paths must be readable from every worker (a shared file system).
     partition_size : int, default=256

@@ -53,13 +53,15 @@ def store(source, weights, *, top, pooling, precision, augmentation, n_views, ba
         whole = pooling is False
         (rows,) = extract(weights, source, layers=[top], pooling=None if whole else pooling,
                           precision=precision, batch_size=batch_size, verbose=verbose)
-        shape = _backbone.output_shape(weights.spec, top, source.image_size) if whole else rows.shape[1:]
+        shape = (_backbone.output_shape(weights.spec, top, source.image_size) if whole
+                 else rows.shape[1:])
         return rows.reshape(source.n_samples, 1, *shape).astype(storage_dtype(precision))
     model = None if top is None else _backbone.segment_model(weights, precision, None, top)
     stored = None
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
     chunks = _chunks(source.n_samples, batch_size)
-    for chunk, pixels in zip(chunks, source.stream(chunks, _activations.preprocessor(weights.spec))):
+    pixel_batches = source.stream(chunks, _activations.preprocessor(weights.spec))
+    for chunk, pixels in zip(chunks, pixel_batches):
         for view in range(n_views):
             x = pixels
             for layer in augmentation if view else ():

@@ -41,9 +41,9 @@ def build_network(
     Pixels come in preprocessed as the backbone expects (a per-channel affine map, or none
     for networks that preprocess inside); the augmentation layers, active only in training,
     commute with such maps since they fill with ``nearest``. The base always runs in
-    inference mode (``training=False``): batch normalisation keeps its ImageNet statistics
-    and the dropout inside some networks stays off, in every phase, as in Keras' transfer
-    learning guide.
+    inference mode (:class:`InferenceMode`): batch normalisation keeps its statistics and
+    the dropout inside some networks stays off, in every phase.
+
     The head is a model of its own from the pooled (or flattened) base output to the
     probabilities; it shares its layers with the network, so training either trains both.
     """

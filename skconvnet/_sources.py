@@ -73,7 +73,8 @@ class ArrayImages(ImageSource):
             self.dtype = np.float64
 
     def load(self, indices):
-        return np.stack([_decoding.resize(image, self.image_size) for image in self.images[indices]])
+        return np.stack([_decoding.resize(image, self.image_size)
+                         for image in self.images[indices]])
 
     def keys(self):
         kind = f"array {self.images.dtype.str} {self.images.shape[1:]}".encode()
