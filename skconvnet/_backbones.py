@@ -7,7 +7,7 @@ channels and the spatial reduction of each. Extraction, the activation cache, th
 the command line and the plots read these specs and nothing else.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -137,13 +137,11 @@ def _densenet121():
                     "DenseNet-121")
 
 
-_VGG16 = _vgg("vgg16", "VGG16", (2, 2, 3, 3, 3))
 BACKBONES = {
     spec.name: spec
     for spec in (
         # the book's network, at the book's image size
-        Backbone(_VGG16.name, _VGG16.constructor, _VGG16.module, (150, 150), _VGG16.cut_points,
-                 _VGG16.title),
+        replace(_vgg("vgg16", "VGG16", (2, 2, 3, 3, 3)), image_size=(150, 150)),
         _vgg("vgg19", "VGG19", (2, 2, 4, 4, 4)),
         _resnet50(),
         _efficientnetv2b0(),

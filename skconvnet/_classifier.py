@@ -303,8 +303,9 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         )
         model, _, _, head = network
         probe = self.head_epochs == "auto" and not hidden_layer_sizes
+        top = _backbone.frozen_top(spec, unfreeze_from)  # the deepest cut never trained
         stored, features, n_views = self._store(
-            source, weights, layer, unfreeze_from, image_size, augmentation, probe
+            source, weights, layer, top, image_size, augmentation, probe
         )
         history = {}
         if probe:
@@ -319,7 +320,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
             phases.append(("fine_tune", self.fine_tune_epochs, self.fine_tune_learning_rate))
         for phase, epochs, learning_rate in phases:
             trained, load, views = self._phase_data(
-                phase, network, spec, layer, unfreeze_from, source, stored, features, n_views
+                phase, network, spec, top, unfreeze_from, source, stored, features, n_views
             )
             history[phase] = self._train(
                 trained, load, views, y_index, sample_weight, n_outputs,
@@ -405,7 +406,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         return source, classes, y_index, sample_weight
 
     @staticmethod
-    def _phase_data(phase, network, spec, layer, unfreeze_from, source, stored, features,
+    def _phase_data(phase, network, spec, top, unfreeze_from, source, stored, features,
                     n_views):
         """``(model to train, load(rows), views per image)`` for a phase.
 
@@ -421,7 +422,6 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         if phase == "head" and features is not None:
             return head, _frozen.loader(features), features.shape[1]
         if phase == "fine_tune" and stored is not None:
-            top = _frozen.frozen_top(spec, layer, unfreeze_from, fine_tuning=True)
             upper = _network.upper_model(base, pool, head, spec=spec, top=top)
             return upper, _frozen.loader(stored), n_views
         return model, _network.pixel_loader(source, spec), None
@@ -475,10 +475,11 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
                 "epochs (early_stopping=False, head_epochs=30)."
             ) from None
 
-    def _store(self, source, weights, layer, unfreeze_from, image_size, augmentation, probe):
+    def _store(self, source, weights, layer, top, image_size, augmentation, probe):
         """Run the layers that stay frozen once: ``(stored, features, n_views)``.
 
-        ``stored``: the activations of the highest frozen layer for every training image
+        ``stored``: the activations of ``top``, the deepest cut point that fine-tuning leaves
+        frozen, for every training image
         and view, for fine-tuning (None where fine-tuning runs the whole network in every
         epoch: fresh augmentation, or more than ``max_stored_bytes``). ``features``: the
         pooled rows the head is trained on (None where the head trains on pixels).
@@ -489,7 +490,6 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEs
         common = dict(precision=self.precision, batch_size=self.batch_size,
                       verbose=self.verbose, augmentation=augmentation)
         if self.fine_tune_epochs and not fresh:
-            top = _frozen.frozen_top(weights.spec, layer, unfreeze_from, fine_tuning=True)
             if self._fits(weights.spec, source, n_views, top, image_size, pooling=False):
                 stored = _frozen.store(source, weights, top=top, pooling=False,
                                        n_views=n_views, **common)

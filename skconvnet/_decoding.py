@@ -34,17 +34,23 @@ def resize(image, image_size):
         if image.dtype == np.uint8 or np.array_equal(image, np.rint(image)):
             pixels = image.astype(np.uint8)
             pixels = pixels[..., 0] if pixels.shape[-1] == 1 else pixels
-            image = np.asarray(Image.fromarray(pixels).resize((width, height), _BILINEAR))
+            image = np.asarray(_resized(Image.fromarray(pixels), image_size))
             image = image.reshape(height, width, -1)
         else:
             image = np.stack(
-                [np.asarray(Image.fromarray(image[..., k].astype(np.float32))
-                            .resize((width, height), _BILINEAR))
+                [np.asarray(_resized(Image.fromarray(image[..., k].astype(np.float32)),
+                                     image_size))
                  for k in range(image.shape[-1])],
                 axis=-1,
             )
     image = image.astype(np.float32)
     return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
+
+
+def _resized(image, image_size):
+    """A Pillow image at ``(height, width)``, bilinear: the one resize of every input."""
+    height, width = image_size
+    return image.resize((width, height), _BILINEAR)
 
 
 DECODE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
@@ -64,7 +70,6 @@ def _open(file):
 def decode(file, image_size):
     """One image file (a path or encoded bytes) as float32 RGB pixels ``(height, width, 3)``
     in 0-255, resized as an array of its pixels is (:func:`resize`)."""
-    height, width = image_size
     with _open(file) as image:
         # Decoded at full size, never in JPEG's draft mode: that reduced-scale decoding
         # would give other pixels (up to 5% other features) than the decoded array.
@@ -74,8 +79,8 @@ def decode(file, image_size):
             return resize(levels[..., np.newaxis], image_size)
         if image.mode != "RGB":
             image = image.convert("RGB")
-        if image.size != (width, height):  # resize's 8-bit path, before leaving Pillow
-            image = image.resize((width, height), _BILINEAR)
+        if image.size != image_size[::-1]:  # resize's 8-bit path, before leaving Pillow
+            image = _resized(image, image_size)
         return np.asarray(image, dtype=np.float32)
 
 

@@ -11,13 +11,6 @@ from . import _activations, _backbone
 from ._activations import _chunks, extract, n_pooled, pool
 
 
-def frozen_top(spec, layer, unfreeze_from, fine_tuning):
-    """The deepest cut point that no phase trains (None: even the first layer is trained)."""
-    if not fine_tuning:
-        return layer
-    return _backbone.frozen_top(spec, unfreeze_from)
-
-
 def storage_dtype(precision):
     """Activations are kept in the precision they were computed in: bfloat16 halves them."""
     if precision == "bfloat16":
