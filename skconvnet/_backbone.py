@@ -266,17 +266,21 @@ def build_base(weights, precision, *, fold_batch_norm=False):
     """A new Keras model of the whole base with ``weights``, computing in ``precision``.
 
     ``keras.applications`` takes no dtype: the model is cloned with a dtype policy per layer,
-    so Keras' global policy is never touched. With ``fold_batch_norm`` (for inference only),
-    each batch normalisation that alone follows a convolution is folded into it: in
-    inference mode it is a per-channel affine map, and as a layer of its own it costs a pass
-    over the activation (two casts more in bfloat16, where it computes in float32).
+    so Keras' global policy is never touched. A grouped convolution with one input channel
+    per group (ConvNeXt's 7x7 ones) becomes the depthwise convolution it is: the same
+    arithmetic, but TensorFlow runs grouped convolutions on the CPU some 50x slower. With
+    ``fold_batch_norm`` (for inference only), each batch normalisation that alone follows a
+    convolution is folded into it: in inference mode it is a per-channel affine map, and as
+    a layer of its own it costs a pass over the activation (two casts more in bfloat16,
+    where it computes in float32).
     """
     import keras
 
     model = new_keras_model(weights.spec, "random")
     model.set_weights(list(weights.arrays))
     folded = _foldable(model) if fold_batch_norm else {}
-    if precision == "float32" and not folded:
+    depthwise = {layer.name for layer in model.layers if _is_depthwise(layer)}
+    if precision == "float32" and not folded and not depthwise:
         return model
     policy = dtype_policy(precision)
     batch_norms = set(folded.values())
@@ -288,18 +292,47 @@ def build_base(weights, precision, *, fold_batch_norm=False):
         config["dtype"] = policy
         if operation.name in batch_norms:
             return _folded_away()(name=operation.name, dtype=policy)
+        if operation.name in depthwise:
+            return _as_depthwise(config)
         if operation.name in folded:
             config["use_bias"] = True
         return operation.__class__.from_config(config)
 
     clone_ = keras.models.clone_model(model, clone_function=clone)
     for layer in clone_.layers:
+        if not layer.weights:
+            continue
+        original = model.get_layer(layer.name)
         if layer.name in folded:
-            layer.set_weights(_folded_weights(model.get_layer(layer.name),
-                                              model.get_layer(folded[layer.name])))
-        elif layer.weights:
-            layer.set_weights(model.get_layer(layer.name).get_weights())
+            layer.set_weights(_folded_weights(original, model.get_layer(folded[layer.name])))
+        elif layer.name in depthwise:  # kernel (k, k, 1, groups * m) -> (k, k, groups, m)
+            kernel, *bias = original.get_weights()
+            layer.set_weights([kernel.reshape(layer.kernel.shape), *bias])
+        else:
+            layer.set_weights(original.get_weights())
     return clone_
+
+
+def _is_depthwise(layer):
+    """Whether ``layer`` is a grouped 2-D convolution with one input channel per group."""
+    import keras
+
+    return (type(layer) is keras.layers.Conv2D and layer.groups > 1
+            and layer.kernel.shape[2] == 1 and layer.data_format == "channels_last")
+
+
+def _as_depthwise(config):
+    """The depthwise convolution computing what the grouped convolution of ``config`` does
+    (the same output channel order: each group's filters in turn)."""
+    import keras
+
+    return keras.layers.DepthwiseConv2D(
+        kernel_size=config["kernel_size"], strides=config["strides"],
+        padding=config["padding"], depth_multiplier=config["filters"] // config["groups"],
+        data_format=config["data_format"], dilation_rate=config["dilation_rate"],
+        activation=config["activation"], use_bias=config["use_bias"], name=config["name"],
+        dtype=config["dtype"],
+    )
 
 
 @functools.cache
