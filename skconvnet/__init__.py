@@ -7,6 +7,7 @@ from ._backbones import list_backbones, list_layers
 from ._cache import clear_cache, set_cache_budget
 from ._classifier import BOOK_RECIPE, FineTunedConvNetClassifier
 from ._dask import dask_transform
+from ._diagnostics import confident_errors, plot_confident_errors, plot_training_curves
 from ._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
 from ._search import layer_scores, plot_layer_scores
 from .datasets import load_image_folder
@@ -20,11 +21,14 @@ __all__ = [
     "VGGFeatureExtractor",
     "__version__",
     "clear_cache",
+    "confident_errors",
     "dask_transform",
     "layer_scores",
     "list_backbones",
     "list_layers",
     "load_image_folder",
+    "plot_confident_errors",
     "plot_layer_scores",
+    "plot_training_curves",
     "set_cache_budget",
 ]

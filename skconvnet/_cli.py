@@ -96,6 +96,12 @@ def _parser():
     evaluate.add_argument("--report", metavar="FILE.json", help="write the results as JSON")
     evaluate.add_argument("--plot", metavar="FILE.png",
                           help="plot accuracy against layer depth (needs matplotlib)")
+    evaluate.add_argument("--html", metavar="FILE.html",
+                          help="write a self-contained page to look at: settings, layer curve, "
+                          "confusion matrix, the most confident mistakes, training curves "
+                          "(needs matplotlib)")
+    evaluate.add_argument("--errors", type=int, default=24, metavar="N",
+                          help="with --html: show at most N mistakes (default: 24)")
     evaluate.set_defaults(run=evaluate_command)
 
     extract = commands.add_parser(
@@ -137,8 +143,13 @@ def evaluate_command(args):
 
     candidates = _candidates(args.backbone, args.layers)
     several = len(candidates) > 1
-    if args.plot:
-        _need_plotting()
+    for option in ("report", "plot", "html"):
+        if getattr(args, option):
+            _check_writable(getattr(args, option), f"--{option}")
+    if args.plot or args.html:
+        _need_plotting("--plot" if args.plot else "--html")
+    if args.errors < 0:
+        raise ValueError(f"--errors {args.errors}: give a number of mistakes to show, 0 or more.")
     start = time.perf_counter()
     train_paths, train_labels = _folder(args.train_dir, args)
     test_paths, test_labels = _folder(args.test, args)
@@ -164,7 +175,8 @@ def evaluate_command(args):
     print(f"Scoring {best_label} on {len(test_paths)} test images")
     best = head().fit(best_features, train_labels)
     test_features = _extractor(args, best_backbone, best_layer, weights[best_backbone])
-    test_accuracy = best.score(test_features.fit_transform(test_paths), test_labels)
+    test_proba = best.predict_proba(test_features.fit_transform(test_paths))
+    test_accuracy = np.mean(best.classes_[test_proba.argmax(axis=1)] == test_labels)
 
     report = {
         "cv_accuracy": {label: float(score.mean()) for label, score in scores.items()},
@@ -173,21 +185,28 @@ def evaluate_command(args):
         "test_accuracy": float(test_accuracy),
         "n_train": len(train_paths),
         "n_test": len(test_paths),
-        "classes": sorted(set(train_labels.tolist())),
+        "classes": best.classes_.tolist(),
+        "train_counts": _counts(train_labels),
+        "test_counts": _counts(test_labels),
+        "train_dir": os.fspath(args.train_dir),
+        "test_dir": os.fspath(args.test),
         "backbones": list(candidates),
         "depth": {label: _backbones.get(backbone).depth(layer)
                   for label, (backbone, layer, _) in features.items()},
         "weights": os.fspath(args.weights),
         "image_size": args.image_size,
+        "image_sizes": {backbone: list(_backbones.get(backbone).image_size
+                                       if args.image_size is None else (args.image_size,) * 2)
+                        for backbone in candidates},
         "pooling": args.pooling,
         "precision": args.precision,
         "cv_folds": args.cv,
     }
+    classifier = None
     if args.finetune:
-        report["finetune_test_accuracy"] = _finetune(
-            args, best_backbone, best_layer, weights[best_backbone], train_paths,
-            train_labels, test_paths, test_labels,
-        )
+        classifier = _finetune(args, best_backbone, best_layer, weights[best_backbone],
+                               train_paths, train_labels)
+        report["finetune_test_accuracy"] = float(classifier.score(test_paths, test_labels))
     report["seconds"] = round(time.perf_counter() - start, 1)
 
     print(_table(report))
@@ -196,8 +215,17 @@ def evaluate_command(args):
             json.dump(report, file, indent=2)
         print(f"Report written to {args.report}")
     if args.plot:
-        _plot(report, features, args.plot)
+        _layer_figure(report, features).savefig(args.plot, dpi=120)
         print(f"Plot written to {args.plot}")
+    if args.html:
+        from ._html import write_report_page
+
+        started = time.perf_counter()
+        write_report_page(args.html, report, layer_figure=_layer_figure(report, features),
+                          y_test=test_labels, proba=test_proba, test_paths=test_paths,
+                          classifier=classifier, n_errors=args.errors)
+        print(f"Page written to {args.html} ({os.path.getsize(args.html) / 1e6:.2f} MB in "
+              f"{time.perf_counter() - started:.1f} s)")
 
 
 def extract_command(args):
@@ -299,8 +327,7 @@ def _columns(extractor, layers):
     return columns
 
 
-def _finetune(args, backbone, layer, weights, train_paths, train_labels, test_paths,
-              test_labels):
+def _finetune(args, backbone, layer, weights, train_paths, train_labels):
     from . import FineTunedConvNetClassifier
 
     classifier = FineTunedConvNetClassifier(
@@ -314,8 +341,7 @@ def _finetune(args, backbone, layer, weights, train_paths, train_labels, test_pa
     print(f"Fine-tuning {_backbones.get(backbone).title} on {layer} (head: "
           f"{classifier.head_epochs}, then "
           f"{classifier.fine_tune_epochs} fine-tuning epochs)")
-    classifier.fit(train_paths, train_labels)
-    return float(classifier.score(test_paths, test_labels))
+    return classifier.fit(train_paths, train_labels)
 
 
 def _head_epochs(text):
@@ -347,18 +373,35 @@ def _table(report):
     return "\n".join(rows)
 
 
-def _need_plotting():
+def _counts(labels):
+    names, counts = np.unique(labels, return_counts=True)
+    return dict(zip(names.tolist(), counts.tolist()))
+
+
+def _check_writable(path, option):
+    """Fail now, not after the long run, if ``path`` cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path}: is a folder; name a file.")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option} {path}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path}: cannot write there (permission denied).")
+
+
+def _need_plotting(option):
     try:
         import matplotlib  # noqa: F401
         import pandas  # noqa: F401
     except ImportError:
         raise ImportError(
-            "--plot needs matplotlib and pandas: pip install 'skconvnet[plot]' (or pip install "
-            "matplotlib pandas), or leave out --plot."
+            f"{option} needs matplotlib and pandas: pip install 'skconvnet[plot]' (or pip "
+            f"install matplotlib pandas), or leave out {option}."
         ) from None
 
 
-def _plot(report, features, filename):
+def _layer_figure(report, features):
+    """Cross-validated accuracy against depth, the chosen layer's test accuracy marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -374,4 +417,9 @@ def _plot(report, features, filename):
     }
     ax = plot_layer_scores(results, param="layer")
     ax.set_ylabel(f"{report['cv_folds']}-fold cross-validated accuracy")
-    ax.figure.savefig(filename, dpi=120)
+    ticks = {label.get_text(): x for label, x in zip(ax.get_xticklabels(), ax.get_xticks())}
+    ax.plot([ticks[report["best_layer"]]], [report["test_accuracy"]], "*", markersize=14,
+            color="tab:red", label=f"test accuracy of {report['best_layer']}")
+    ax.legend()
+    ax.figure.tight_layout()
+    return ax.figure

@@ -1,0 +1,71 @@
+"""Does the HTML page stay small and quick to build for thousands of test photos?
+
+Builds the page of ``evaluate --html`` for every shared cats/dogs photo (train and
+validation, 3,000 JPEGs) taken as a test photo, with predicted probabilities drawn at random
+so that about one in ten is wrong, and prints its size and the seconds it took, for each
+``--errors`` limit. (An ``evaluate`` run on 1,000 test photos prints the same two figures
+beside its total time.)
+
+    python benchmarks/bench_report.py [--errors 24,200]
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from common import CATS_AND_DOGS
+
+matplotlib.use("Agg")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--errors", default="24,200")
+    args = parser.parse_args()
+
+    import matplotlib.pyplot as plt
+
+    from skconvnet import load_image_folder
+    from skconvnet._html import write_report_page
+
+    paths, labels = [], []
+    for split in ("train", "validation"):
+        split_paths, split_labels = load_image_folder(CATS_AND_DOGS / split)
+        paths += list(split_paths)
+        labels += list(split_labels)
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(0)
+    right = (labels == "dogs").astype(float)
+    confidence = rng.uniform(0.5, 1.0, len(labels))
+    flip = rng.random(len(labels)) < 0.1
+    dog = np.where(flip, 1 - right, right) * confidence + np.where(flip, right, 1 - right) * (
+        1 - confidence)
+    proba = np.column_stack([1 - dog, dog])
+    counts = dict(zip(*np.unique(labels, return_counts=True)))
+    report = {
+        "classes": ["cats", "dogs"], "test_accuracy": float(np.mean(~flip)),
+        "best_layer": "block5_pool", "train_dir": "train", "test_dir": "test",
+        "backbones": ["vgg16"], "weights": "imagenet", "image_sizes": {"vgg16": [150, 150]},
+        "pooling": "avg", "precision": "float32", "cv_folds": 5, "seconds": 0.0,
+        "train_counts": counts, "test_counts": counts, "n_train": len(labels),
+        "n_test": len(labels),
+    }
+    print(f"{len(paths)} test photos, {int(flip.sum())} wrong")
+    print(f"{'errors shown':>12s}  {'page MB':>8s}  {'seconds':>8s}")
+    with tempfile.TemporaryDirectory() as folder:
+        for n_errors in map(int, args.errors.split(",")):
+            fig, ax = plt.subplots()
+            ax.plot([10, 14, 18], [0.8, 0.93, 0.94])
+            page = Path(folder) / f"page{n_errors}.html"
+            start = time.perf_counter()
+            write_report_page(page, report, layer_figure=fig, y_test=labels, proba=proba,
+                              test_paths=paths, n_errors=n_errors)
+            seconds = time.perf_counter() - start
+            print(f"{n_errors:12d}  {page.stat().st_size / 1e6:8.2f}  {seconds:8.2f}")
+
+
+if __name__ == "__main__":
+    main()

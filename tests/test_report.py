@@ -1,0 +1,267 @@
+"""The evaluate command's HTML page, and the figures it is made of, from Python."""
+
+import base64
+import html
+import io
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from conftest import small_classifier
+from PIL import Image
+from test_cli import FAST, _hand_written, _write_folder
+
+from skconvnet import (
+    confident_errors,
+    load_image_folder,
+    plot_confident_errors,
+    plot_training_curves,
+)
+from skconvnet._cli import main
+
+EPOCHS = ["--finetune", "--head-epochs", "2", "--fine-tune-epochs", "3"]
+MISLABELLED = ["00.png", "01.png"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One evaluate run with --finetune, --report and --html; two test photos of checks are
+    filed under stripes, as mislabelled photos are."""
+    root = tmp_path_factory.mktemp("run")
+    train, test = _write_folder(root / "train", 12, seed=1), _write_folder(root / "test", 8, seed=2)
+    for name in MISLABELLED:
+        (test / "checks" / name).rename(test / "stripes" / f"mislabelled_{name}")
+    page, report = root / "page.html", root / "report.json"
+    assert main(["evaluate", str(train), "--test", str(test), *FAST, *EPOCHS,
+                 "--report", str(report), "--html", str(page), "--errors", "5"]) == 0
+    return train, test, page.read_text(), json.loads(report.read_text())
+
+
+def _images(page, kind):
+    return [base64.b64decode(data) for data in
+            re.findall(rf"src='data:image/{kind};base64,([A-Za-z0-9+/=]+)'", page)]
+
+
+def _text(page):
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_page_shows_the_settings_and_the_accuracy(run):
+    train, test, page, report = run
+    text = " ".join(_text(page).split())
+    assert f"Test accuracy {report['test_accuracy']:.3f}" in text
+    assert f"fine-tuned {report['finetune_test_accuracy']:.3f}" in text
+    for setting in (f"training photos {train}", f"test photos {test}", "backbones vgg16",
+                    "weights none", "image size vgg16: 32×32", "precision float32",
+                    "cross-validation 3 folds", f"wall time {report['seconds']:.0f} s",
+                    "checks 12 6", "stripes 12 10", "all 24 16"):
+        assert setting in text, setting
+    assert report["train_counts"] == {"checks": 12, "stripes": 12}
+    assert report["image_sizes"] == {"vgg16": [32, 32]}
+
+
+def test_page_is_self_contained(run):
+    """Nothing to fetch: every image is embedded, no script, no external link."""
+    page = run[2]
+    assert not re.findall(r"(?:src|href)=['\"](?!data:)", page)
+    assert "<script" not in page and "http" not in page
+    pngs, jpegs = _images(page, "png"), _images(page, "jpeg")
+    assert len(pngs) == 3  # layer curve, confusion matrices, training curves
+    for data in pngs + jpegs:
+        Image.open(io.BytesIO(data)).verify()
+
+
+def test_confusion_matrix_and_scores_are_scikit_learns(run):
+    from sklearn.metrics import classification_report
+
+    train, test, page, report = run
+    X, y = load_image_folder(train)
+    X_test, y_test = load_image_folder(test)
+    predicted = _hand_written(report["best_layer"]).fit(X, y).predict(X_test)
+    scores = classification_report(y_test, predicted, output_dict=True, zero_division=0)
+    text = " ".join(_text(page).split())
+    for label in ("checks", "stripes", "macro avg"):
+        row = scores[label]
+        assert (f"{label} {row['precision']:.3f} {row['recall']:.3f} {row['f1-score']:.3f} "
+                f"{row['support']:.0f}") in text
+
+
+def test_mistakes_are_the_most_confident_wrong_test_photos(run):
+    train, test, page, report = run
+    X, y = load_image_folder(train)
+    X_test, y_test = load_image_folder(test)
+    model = _hand_written(report["best_layer"]).fit(X, y)
+    expected = confident_errors(model, X_test, y_test, n=5)
+    assert 2 <= len(expected) <= 5  # the page has mistakes to show
+    captions = re.findall(r"<figcaption><strong>(.*?)</strong><br>true (\w+), predicted (\w+) "
+                          r"\((\d\.\d\d)\)</figcaption>", page)
+    assert captions == [
+        (X_test[row.index].name, row.true, row.predicted, f"{row.probability:.2f}")
+        for row in expected.itertuples()
+    ]
+    assert {f"mislabelled_{name}" for name in MISLABELLED} <= {name for name, *_ in captions}
+    thumbnails = [Image.open(io.BytesIO(data)) for data in _images(page, "jpeg")]
+    assert len(thumbnails) == len(expected)
+    assert all(max(image.size) <= 128 for image in thumbnails)
+
+
+def test_page_without_finetune_has_no_training_curves(tmp_path):
+    train, test = _write_folder(tmp_path / "train", 6), _write_folder(tmp_path / "test", 4, 1)
+    page = tmp_path / "page.html"
+    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--errors", "0",
+                 "--html", str(page)]) == 0
+    text = page.read_text()
+    assert "Fine-tuning" not in text and "fine-tuned" not in text
+    assert len(_images(text, "png")) == 2 and not _images(text, "jpeg")
+
+
+@pytest.mark.parametrize("make_bad, problem", [
+    (lambda tmp: tmp / "missing" / "page.html", "the folder .*missing does not exist"),
+    (lambda tmp: tmp, "is a folder; name a file"),
+])
+def test_unwritable_html_path_is_named_before_the_run(photos, tmp_path, monkeypatch, capsys,
+                                                      make_bad, problem):
+    import skconvnet._cli as cli
+
+    monkeypatch.setattr(cli, "_folder", lambda *args: pytest.fail("the run started"))
+    train, test = photos
+    bad = make_bad(tmp_path)
+    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--html", str(bad)]) == 1
+    error = capsys.readouterr().err
+    assert re.search(rf"error: --html {re.escape(str(bad))}: {problem}", error), error
+
+
+def test_negative_errors_is_refused_before_the_run(photos, tmp_path, monkeypatch, capsys):
+    import skconvnet._cli as cli
+
+    monkeypatch.setattr(cli, "_folder", lambda *args: pytest.fail("the run started"))
+    train, test = photos
+    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--errors", "-1",
+                 "--html", str(tmp_path / "page.html")]) == 1
+    assert "--errors -1: give a number of mistakes to show, 0 or more" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("photos")
+    return _write_folder(root / "train", 4, seed=1), _write_folder(root / "test", 2, seed=2)
+
+
+# from Python
+
+
+def test_training_curves_of_both_phases(two_looks):
+    X, y = two_looks
+    clf = small_classifier(head_epochs=2, fine_tune_epochs=3, early_stopping=True,
+                           validation_fraction=0.25).fit(X, y)
+    loss, accuracy = plot_training_curves(clf)
+    for ax, metric in ((loss, "loss"), (accuracy, "accuracy")):
+        lines = {line.get_label(): line for line in ax.get_lines() if line.get_xydata().size}
+        n_head = len(clf.history_["head"][metric])
+        n_fine = len(clf.history_["fine_tune"][metric])
+        assert {"head, training", "head, validation", "fine-tuning, training",
+                "fine-tuning, validation"} <= set(lines)
+        np.testing.assert_array_equal(lines["head, training"].get_ydata(),
+                                      clf.history_["head"][metric])
+        np.testing.assert_array_equal(lines["fine-tuning, validation"].get_ydata(),
+                                      clf.history_["fine_tune"][f"val_{metric}"])
+        assert list(lines["fine-tuning, training"].get_xdata()) == list(
+            range(n_head + 1, n_head + n_fine + 1))
+        assert ax.get_ylabel() == metric
+
+
+def test_training_curves_show_a_logistic_head_as_one_point(two_looks):
+    X, y = two_looks
+    clf = small_classifier(head_epochs="auto", fine_tune_epochs=2).fit(X, y)
+    loss, _ = plot_training_curves(clf.history_)
+    (point,) = [line for line in loss.get_lines() if line.get_label().startswith("logistic")]
+    assert point.get_xydata().tolist() == [[0, clf.history_["head"]["loss"][0]]]
+    with pytest.raises(ValueError, match="fitted FineTunedConvNetClassifier or its history_"):
+        plot_training_curves({"loss": [1.0]})
+
+
+class Fixed:
+    """A fitted classifier with given probabilities."""
+
+    classes_ = np.array(["cat", "dog", "fox"])
+
+    def __init__(self, proba):
+        self.proba = np.asarray(proba)
+
+    def predict_proba(self, X):
+        return self.proba[: len(X)]
+
+
+def test_confident_errors_lists_wrong_predictions_most_confident_first():
+    proba = [[0.6, 0.3, 0.1],   # cat, right
+             [0.1, 0.7, 0.2],   # dog for a cat: wrong, 0.7
+             [0.2, 0.2, 0.6],   # fox for a dog: wrong, 0.6
+             [0.05, 0.9, 0.05],  # dog for a fox: wrong, 0.9
+             [0.1, 0.1, 0.8]]   # fox, right
+    y = ["cat", "cat", "dog", "fox", "fox"]
+    table = confident_errors(Fixed(proba), np.zeros((5, 1)), y)
+    assert table["index"].tolist() == [3, 1, 2]
+    assert table["true"].tolist() == ["fox", "cat", "dog"]
+    assert table["predicted"].tolist() == ["dog", "dog", "fox"]
+    np.testing.assert_allclose(table["probability"], [0.9, 0.7, 0.6])
+    np.testing.assert_allclose(table["probability_of_true"], [0.05, 0.1, 0.2])
+    assert confident_errors(Fixed(proba), np.zeros((5, 1)), y, n=1)["index"].tolist() == [3]
+    with pytest.raises(ValueError, match=r"classes the estimator does not know: \['wolf'\]"):
+        confident_errors(Fixed(proba), np.zeros((5, 1)), ["wolf"] * 5)
+
+
+def test_plot_confident_errors_draws_each_mistake(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(5, 200, 300, 3), dtype=np.uint8)
+    proba = [[0.1, 0.8, 0.1]] * 5
+    fig = plot_confident_errors(Fixed(proba), images, ["cat", "dog", "cat", "fox", "cat"], n=12)
+    drawn = [ax for ax in fig.axes if ax.get_images()]
+    assert [ax.get_title() for ax in drawn] == ["cat → dog\n0.80", "cat → dog\n0.80",
+                                                "fox → dog\n0.80", "cat → dog\n0.80"]
+    assert drawn[0].get_images()[0].get_array().shape == (85, 128, 3)  # aspect kept
+    paths = [tmp_path / f"{i}.jpg" for i in range(5)]
+    for image, path in zip(images, paths):
+        Image.fromarray(image).save(path)
+    fig = plot_confident_errors(Fixed(proba), paths, ["cat"] * 5, n=2)
+    assert len([ax for ax in fig.axes if ax.get_images()]) == 2
+
+
+# in a real browser
+
+
+def _browser():
+    webdriver = pytest.importorskip("selenium.webdriver",
+                                    reason="the browser test needs pip install selenium")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("no Chromium here: apt-get install chromium chromium-driver (.ci/run does)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,900"):
+        options.add_argument(argument)
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(driver))
+
+
+def test_page_renders_in_a_headless_browser(run, tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text(run[2])
+    browser = _browser()
+    try:
+        browser.get(page.as_uri())
+        sizes = browser.execute_script(
+            "return Array.from(document.images).map(i => "
+            "[i.complete, i.naturalWidth, i.getBoundingClientRect().width, "
+            "i.getBoundingClientRect().height]);")
+        text = browser.find_element("tag name", "body").text
+        screenshot = Image.open(io.BytesIO(browser.get_screenshot_as_png()))
+    finally:
+        browser.quit()
+    assert len(sizes) == 3 + len(_images(run[2], "jpeg"))
+    for complete, natural_width, width, height in sizes:
+        assert complete and natural_width > 0 and width > 0 and height > 0
+    assert f"Test accuracy {run[3]['test_accuracy']:.3f}" in text
+    colours = np.asarray(screenshot.convert("RGB")).reshape(-1, 3)
+    assert len(np.unique(colours, axis=0)) > 50  # drawn figures, not a blank page
