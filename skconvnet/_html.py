@@ -38,7 +38,9 @@ def write_report_page(path, report, *, layer_figure, y_test, proba, test_paths, 
     sections = [
         _settings(report),
         _section("Accuracy against layer depth", _figure(layer_figure)),
-        _section("Errors on the test photos", _confusion(y_test, predicted, classes)),
+        _section("Errors on the test photos",
+                 f"<p>Predictions of the logistic regression on {_e(report['best_layer'])}.</p>"
+                 + _confusion(y_test, predicted, classes)),
         _section(f"Most confident mistakes (up to {n_errors})",
                  _mistakes(errors_table(y_test, proba, classes, n=n_errors), test_paths)),
     ]
