@@ -153,6 +153,11 @@ def evaluate_command(args):
     start = time.perf_counter()
     train_paths, train_labels = _folder(args.train_dir, args)
     test_paths, test_labels = _folder(args.test, args)
+    unknown = sorted(set(test_labels.tolist()) - set(train_labels.tolist()))
+    if unknown:
+        raise ValueError(f"--test {args.test} has classes that {args.train_dir} lacks: "
+                         f"{', '.join(unknown)}; a classifier cannot predict them. Give both "
+                         "folders the same class sub-folders.")
     weights = _weights(args.weights, list(candidates))
     folds = StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state)
 

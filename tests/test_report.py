@@ -143,6 +143,15 @@ def test_negative_errors_is_refused_before_the_run(photos, tmp_path, monkeypatch
     assert "--errors -1: give a number of mistakes to show, 0 or more" in capsys.readouterr().err
 
 
+def test_test_classes_unknown_to_training_are_named_before_the_run(photos, tmp_path, capsys):
+    train, test = photos
+    other = tmp_path / "test"
+    shutil.copytree(test, other)
+    shutil.copytree(test / "checks", other / "dots")
+    assert main(["evaluate", str(train), "--test", str(other), *FAST]) == 1
+    assert f"--test {other} has classes that {train} lacks: dots;" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     root = tmp_path_factory.mktemp("photos")
