@@ -9,6 +9,7 @@ from ._classifier import BOOK_RECIPE, FineTunedConvNetClassifier
 from ._dask import dask_transform
 from ._diagnostics import confident_errors, plot_confident_errors, plot_training_curves
 from ._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
+from ._persistence import TRUSTED_TYPES
 from ._search import layer_scores, plot_layer_scores
 from .datasets import load_image_folder
 
@@ -16,6 +17,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "BOOK_RECIPE",
+    "TRUSTED_TYPES",
     "ConvNetFeatureExtractor",
     "FineTunedConvNetClassifier",
     "VGGFeatureExtractor",

@@ -24,7 +24,8 @@ def test_docs_build_without_warnings(tmp_path, cats_and_dogs_or_none):
     api = (html / "api.html").read_text()
     for name in ("VGGFeatureExtractor", "ConvNetFeatureExtractor", "FineTunedConvNetClassifier",
                  "list_backbones", "list_layers", "load_image_folder", "layer_scores",
-                 "set_cache_budget"):
+                 "set_cache_budget", "plot_training_curves", "confident_errors",
+                 "plot_confident_errors", "TRUSTED_TYPES"):
         assert name in api
     for page in ("command_line", "feature_extraction", "backbones", "fine_tuning", "weights",
                  "precision_and_backends", "dask", "auto_examples/index"):

@@ -327,7 +327,39 @@ def test_any_finite_rows_become_bands_within_0_255(rows, size):
 # Persistence
 
 
-def test_pickle_and_joblib_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
+SERIALIZERS = ("pickle", "joblib", "cloudpickle", "skops")
+
+
+def _save(estimator, path):
+    import cloudpickle
+    import skops.io as sio
+
+    {"pickle": lambda: path.write_bytes(pickle.dumps(estimator)),
+     "joblib": lambda: joblib.dump(estimator, path),
+     "cloudpickle": lambda: path.write_bytes(cloudpickle.dumps(estimator)),
+     "skops": lambda: sio.dump(estimator, path)}[path.suffix[1:]]()
+
+
+def _load(path):
+    """Load ``path``; a skops file trusting only skconvnet's types, and the scikit-learn ones
+    skops itself does not trust by default (a search's folds and scorer)."""
+    import cloudpickle
+    import skops.io as sio
+
+    kind = path.suffix[1:]
+    if kind == "skops":
+        sklearn_types = [name for name in sio.get_untrusted_types(file=path)
+                         if name.startswith("sklearn.")]
+        return sio.loads(path.read_bytes(), trusted=skconvnet.TRUSTED_TYPES + sklearn_types)
+    return {"pickle": pickle.loads, "cloudpickle": cloudpickle.loads}[kind](
+        path.read_bytes()) if kind != "joblib" else joblib.load(path)
+
+
+def test_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
+    """pickle, joblib, cloudpickle and skops.io; for skops, the only non-scikit-learn types to
+    trust are skconvnet.TRUSTED_TYPES."""
+    import skops.io as sio
+
     X, y = few_looks
     fitted = {
         "extractor": small_extractor().fit(X),
@@ -339,24 +371,55 @@ def test_pickle_and_joblib_round_trips_are_identical_in_a_fresh_process(few_look
     }
     expected = {}
     for name, estimator in fitted.items():
-        (tmp_path / f"{name}.pickle").write_bytes(pickle.dumps(estimator))
-        joblib.dump(estimator, tmp_path / f"{name}.joblib")
+        for kind in SERIALIZERS:
+            _save(estimator, tmp_path / f"{name}.{kind}")
         expected[name] = _outputs(estimator, X)
+        untrusted = sio.get_untrusted_types(file=tmp_path / f"{name}.skops")
+        ours = {type_ for type_ in untrusted if not type_.startswith("sklearn.")}
+        assert ours and ours <= set(skconvnet.TRUSTED_TYPES), untrusted
     np.save(tmp_path / "X.npy", X)
     code = (
-        "import pickle, sys, joblib, numpy as np, pathlib;"
-        "from test_robustness import _outputs;"
+        "import sys, numpy as np, pathlib;"
+        "from test_robustness import _outputs, _load, SERIALIZERS;"
         "d = pathlib.Path(sys.argv[1]); X = np.load(d / 'X.npy');"
-        "np.savez(d / 'out.npz', **{f'{p.stem}-{p.suffix}': _outputs(joblib.load(p) if "
-        "p.suffix == '.joblib' else pickle.loads(p.read_bytes()), X) for p in "
-        "sorted(d.glob('*.*')) if p.suffix in ('.pickle', '.joblib')})"
+        "np.savez(d / 'out.npz', **{f'{p.stem}-{p.suffix[1:]}': _outputs(_load(p), X) for p in "
+        "sorted(d.glob('*.*')) if p.suffix[1:] in SERIALIZERS})"
     )
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True,
                    cwd=Path(__file__).parent)
     loaded = np.load(tmp_path / "out.npz")
-    assert len(loaded.files) == 2 * len(fitted)
+    assert len(loaded.files) == len(SERIALIZERS) * len(fitted)
     for key in loaded.files:
         np.testing.assert_array_equal(loaded[key], expected[key.split("-")[0]])
+
+
+def _tampered(estimator, changes):
+    """A pickle of ``estimator`` whose saved state has ``changes`` (``...``: left out)."""
+    state = {**estimator.__getstate__(), **changes}
+    state = {name: value for name, value in state.items() if value is not ...}
+
+    class Tampered:
+        def __reduce__(self):
+            return object.__new__, (type(estimator),), state
+
+    return pickle.dumps(Tampered())
+
+
+@pytest.mark.parametrize("changes, error, message", [
+    ({"model_": "a string"}, TypeError,
+     r"The saved FineTunedConvNetClassifier's model_ is a str, not the bytes of a \.keras "
+     r"archive.*Save fitted estimators with pickle, joblib or skops\.io, or refit"),
+    ({"model_": b"PK\x03\x04 not a zip"}, ValueError,
+     r"The saved FineTunedConvNetClassifier's model_ \(a \.keras archive of 14 bytes\) could "
+     r"not be loaded: .*Load it with the skconvnet and Keras versions it was saved with"),
+    ({"backbone": ...}, ValueError,
+     r"The saved FineTunedConvNetClassifier has no backbone: it was saved with skconvnet "),
+])
+def test_a_state_that_cannot_be_restored_fails_on_loading(few_looks, changes, error, message):
+    X, y = few_looks
+    clf = small_classifier(head_epochs=1, fine_tune_epochs=0).fit(X, y)
+    with pytest.raises(error, match=message):
+        pickle.loads(_tampered(clf, changes))
 
 
 def _outputs(estimator, X):
@@ -384,7 +447,7 @@ def test_a_pickle_of_another_version_warns(few_looks):
     assert state["_skconvnet_version"] == skconvnet.__version__
     state["_skconvnet_version"] = "0.0.1"
     loaded = VGGFeatureExtractor.__new__(VGGFeatureExtractor)
-    with pytest.warns(UserWarning, match=r"pickled with skconvnet 0.0.1 and is loaded with "
+    with pytest.warns(UserWarning, match=r"saved with skconvnet 0.0.1 and is loaded with "
                                          rf"skconvnet {re.escape(skconvnet.__version__)}.*Refit"):
         loaded.__setstate__(state)
     np.testing.assert_array_equal(loaded.transform(X), small_extractor().fit_transform(X))
