@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 from scipy import sparse
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
@@ -337,7 +338,7 @@ def _save(estimator, path):
     {"pickle": lambda: path.write_bytes(pickle.dumps(estimator)),
      "joblib": lambda: joblib.dump(estimator, path),
      "cloudpickle": lambda: path.write_bytes(cloudpickle.dumps(estimator)),
-     "skops": lambda: sio.dump(estimator, path)}[path.suffix[1:]]()
+     "skops": lambda: path.write_bytes(sio.dumps(estimator))}[path.suffix[1:]]()
 
 
 def _load(path):
@@ -350,24 +351,29 @@ def _load(path):
     if kind == "skops":
         sklearn_types = [name for name in sio.get_untrusted_types(file=path)
                          if name.startswith("sklearn.")]
-        return sio.loads(path.read_bytes(), trusted=skconvnet.TRUSTED_TYPES + sklearn_types)
+        return sio.load(path, trusted=skconvnet.TRUSTED_TYPES + sklearn_types)
     return {"pickle": pickle.loads, "cloudpickle": cloudpickle.loads}[kind](
         path.read_bytes()) if kind != "joblib" else joblib.load(path)
 
 
 def test_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
-    """pickle, joblib, cloudpickle and skops.io; for skops, the only non-scikit-learn types to
-    trust are skconvnet.TRUSTED_TYPES."""
+    """pickle, joblib, cloudpickle and skops.io, each estimator alone, in a pipeline and in a
+    search; for skops, the only non-scikit-learn types to trust are skconvnet.TRUSTED_TYPES."""
     import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
 
     X, y = few_looks
+    classifier = small_classifier(head_epochs=2, fine_tune_epochs=1)
     fitted = {
         "extractor": small_extractor().fit(X),
         "pipeline": make_pipeline(small_extractor(), LogisticRegression()).fit(X, y),
-        "classifier": small_classifier(head_epochs=2, fine_tune_epochs=1).fit(X, y),
         "search": GridSearchCV(make_pipeline(small_extractor(), LogisticRegression()),
                                {"vggfeatureextractor__layer": ["block1_pool", "block2_pool"]},
                                cv=2).fit(X, y),
+        "classifier": clone(classifier).fit(X, y),
+        "classifierpipeline": make_pipeline(FunctionTransformer(), clone(classifier)).fit(X, y),
+        "classifiersearch": GridSearchCV(clone(classifier), {"fine_tune_epochs": [0, 1]},
+                                         cv=2).fit(X, y),
     }
     expected = {}
     for name, estimator in fitted.items():
@@ -391,6 +397,9 @@ def test_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
     assert len(loaded.files) == len(SERIALIZERS) * len(fitted)
     for key in loaded.files:
         np.testing.assert_array_equal(loaded[key], expected[key.split("-")[0]])
+    sio.dump(fitted["classifier"], tmp_path / "dumped.skops")  # and dump + loads
+    back = sio.loads((tmp_path / "dumped.skops").read_bytes(), trusted=skconvnet.TRUSTED_TYPES)
+    np.testing.assert_array_equal(back.predict_proba(X), expected["classifier"])
 
 
 def _tampered(estimator, changes):
