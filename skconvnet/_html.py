@@ -162,7 +162,6 @@ def _data_uri(picture, format):
 
 
 def _encode(data, kind):
-    kind = "jpeg" if kind == "jpg" else kind
     return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
