@@ -63,14 +63,15 @@ def decode_problem(file, image_size):
         return f"cannot be decoded ({error})"
 
 
-def _open(file):
+def open_image(file):
+    """Pillow's lazy image of a file: a path or its encoded bytes."""
     return Image.open(io.BytesIO(file) if is_encoded(file) else file)
 
 
 def decode(file, image_size):
     """One image file (a path or encoded bytes) as float32 RGB pixels ``(height, width, 3)``
     in 0-255, resized as an array of its pixels is (:func:`resize`)."""
-    with _open(file) as image:
+    with open_image(file) as image:
         # Decoded at full size, never in JPEG's draft mode: that reduced-scale decoding
         # would give other pixels (up to 5% other features) than the decoded array.
         ImageOps.exif_transpose(image, in_place=True)
@@ -107,7 +108,7 @@ def _gray_levels(values, mode):
 
 def header_problem(file):
     try:
-        with _open(file):
+        with open_image(file):
             return None
     except FileNotFoundError:
         return "no such file"

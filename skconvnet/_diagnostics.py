@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._decoding import is_encoded
+from ._decoding import open_image
 
 PHASES = {"head": "head", "fine_tune": "fine-tuning"}
 
@@ -160,9 +160,7 @@ def thumbnail(image, size=128):
         raise ValueError(f"Thumbnails need images (files, encoded bytes or (H, W, 3) arrays), "
                          f"got an array of shape {np.shape(image)}.")
     else:
-        import io
-
-        picture = Image.open(io.BytesIO(image) if is_encoded(image) else image)
+        picture = open_image(image)
         picture.draft("RGB", (size, size))  # a thumbnail needs no full-size decoding
         picture = picture.convert("RGB")
     picture.thumbnail((size, size))
