@@ -35,14 +35,23 @@ def keras_archive(model):
 
 
 def load_keras_archive(archive):
-    """The Keras model of a ``.keras`` archive, loaded in safe mode."""
+    """The Keras model of a ``.keras`` archive, loaded in safe mode.
+
+    Keras finds this package's layers by their registered names, which exist only once the
+    module defining them is imported: loading imports it, so that a saved estimator loads in
+    an interpreter that has imported nothing else.
+    """
     import keras
 
+    from ._network import InferenceMode
+
+    custom_objects = {keras.saving.get_registered_name(InferenceMode): InferenceMode}
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.keras")
         with open(path, "wb") as file:
             file.write(archive)
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False,
+                                       safe_mode=True)
 
 
 class KerasArchive(bytes):

@@ -356,9 +356,28 @@ def _load(path):
         path.read_bytes()) if kind != "joblib" else joblib.load(path)
 
 
+def _load_in_a_fresh_interpreter(path, X_path, out_path, trusted):
+    """Load ``path`` with its serializer in a new interpreter that imports nothing but that
+    serializer and NumPy, as a user's script would, and save what the estimator gives."""
+    kind = path.suffix[1:]
+    load = {
+        "pickle": f"import pickle; m = pickle.load(open({str(path)!r}, 'rb'))",
+        "joblib": f"import joblib; m = joblib.load({str(path)!r})",
+        "cloudpickle": f"import cloudpickle; m = cloudpickle.load(open({str(path)!r}, 'rb'))",
+        "skops": f"import skops.io; m = skops.io.load({str(path)!r}, trusted={trusted!r})",
+    }[kind]
+    use = ("import numpy as np; X = np.load({X!r}); "
+           "f = m.predict_proba if hasattr(m, 'predict_proba') else m.transform; "
+           "np.save({out!r}, f(X))").format(X=str(X_path), out=str(out_path))
+    return subprocess.Popen([sys.executable, "-c", f"{load}; {use}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=path.parent)
+
+
+@pytest.mark.slow
 def test_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
     """pickle, joblib, cloudpickle and skops.io, each estimator alone, in a pipeline and in a
-    search; for skops, the only non-scikit-learn types to trust are skconvnet.TRUSTED_TYPES."""
+    search, each loaded in an interpreter of its own that has imported nothing else; for
+    skops, the only non-scikit-learn types to trust are skconvnet.TRUSTED_TYPES."""
     import skops.io as sio
     from sklearn.preprocessing import FunctionTransformer
 
@@ -375,28 +394,29 @@ def test_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
         "classifiersearch": GridSearchCV(clone(classifier), {"fine_tune_epochs": [0, 1]},
                                          cv=2).fit(X, y),
     }
-    expected = {}
+    np.save(tmp_path / "X.npy", X)
+    runs, expected = {}, {}
     for name, estimator in fitted.items():
+        expected[name] = _outputs(estimator, X)
         for kind in SERIALIZERS:
             _save(estimator, tmp_path / f"{name}.{kind}")
-        expected[name] = _outputs(estimator, X)
         untrusted = sio.get_untrusted_types(file=tmp_path / f"{name}.skops")
         ours = {type_ for type_ in untrusted if not type_.startswith("sklearn.")}
         assert ours and ours <= set(skconvnet.TRUSTED_TYPES), untrusted
-    np.save(tmp_path / "X.npy", X)
-    code = (
-        "import sys, numpy as np, pathlib;"
-        "from test_robustness import _outputs, _load, SERIALIZERS;"
-        "d = pathlib.Path(sys.argv[1]); X = np.load(d / 'X.npy');"
-        "np.savez(d / 'out.npz', **{f'{p.stem}-{p.suffix[1:]}': _outputs(_load(p), X) for p in "
-        "sorted(d.glob('*.*')) if p.suffix[1:] in SERIALIZERS})"
-    )
-    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, capture_output=True,
-                   cwd=Path(__file__).parent)
-    loaded = np.load(tmp_path / "out.npz")
-    assert len(loaded.files) == len(SERIALIZERS) * len(fitted)
-    for key in loaded.files:
-        np.testing.assert_array_equal(loaded[key], expected[key.split("-")[0]])
+        trusted = [type_ for type_ in untrusted if type_.startswith("sklearn.")] + sorted(ours)
+        runs.update({(name, kind): (tmp_path / f"{name}.{kind}", trusted)
+                     for kind in SERIALIZERS})
+    pending = list(runs)
+    while pending:  # three interpreters at a time
+        batch, pending = pending[:3], pending[3:]
+        started = {key: _load_in_a_fresh_interpreter(runs[key][0], tmp_path / "X.npy",
+                                                     tmp_path / f"{key[0]}-{key[1]}.npy",
+                                                     runs[key][1]) for key in batch}
+        for (name, kind), process in started.items():
+            _, stderr = process.communicate()
+            assert process.returncode == 0, (name, kind, stderr.decode()[-2000:])
+            np.testing.assert_array_equal(np.load(tmp_path / f"{name}-{kind}.npy"),
+                                          expected[name])
     sio.dump(fitted["classifier"], tmp_path / "dumped.skops")  # and dump + loads
     back = sio.loads((tmp_path / "dumped.skops").read_bytes(), trusted=skconvnet.TRUSTED_TYPES)
     np.testing.assert_array_equal(back.predict_proba(X), expected["classifier"])
