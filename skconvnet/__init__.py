@@ -8,10 +8,11 @@ from ._cache import clear_cache, set_cache_budget
 from ._classifier import BOOK_RECIPE, FineTunedConvNetClassifier
 from ._dask import dask_transform
 from ._diagnostics import confident_errors, plot_confident_errors, plot_training_curves
+from ._export import to_onnx
 from ._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
 from ._persistence import TRUSTED_TYPES
 from ._search import layer_scores, plot_layer_scores
-from .datasets import load_image_folder
+from .datasets import load_image_folder, load_images
 
 __version__ = "0.2.0"
 
@@ -29,8 +30,10 @@ __all__ = [
     "list_backbones",
     "list_layers",
     "load_image_folder",
+    "load_images",
     "plot_confident_errors",
     "plot_layer_scores",
     "plot_training_curves",
     "set_cache_budget",
+    "to_onnx",
 ]

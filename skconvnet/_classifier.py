@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _backbone, _backbones, _frozen, _probe
 from ._activations import run_model
+from ._export import OnnxOperator
 from ._fitting import unfitted_on_failure
 from ._inputs import ImageInput
 from ._persistence import Persistent
@@ -28,7 +29,8 @@ BOOK_RECIPE = {
 ``FineTunedConvNetClassifier(**BOOK_RECIPE, weights=...)``."""
 
 
-class FineTunedConvNetClassifier(Persistent, ImageInput, ClassifierMixin, BaseEstimator):
+class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, ClassifierMixin,
+                                 BaseEstimator):
     """A pretrained convolutional base with a new head, trained in the book's two phases.
 
     1. A new head (pooling or flattening, optional dense layers with dropout, a sigmoid or

@@ -9,13 +9,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _backbone, _backbones
 from ._activations import extract
+from ._export import OnnxOperator
 from ._fitting import unfitted_on_failure
 from ._inputs import ImageInput
 from ._persistence import Persistent
 from ._sklearn import Interval, StrOptions, _check_feature_names_in, _fit_context
 
 
-class ConvNetFeatureExtractor(Persistent, ImageInput, TransformerMixin, BaseEstimator):
+class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerMixin,
+                              BaseEstimator):
     """Activations of a pretrained convolutional network, cut at a chosen layer.
 
     Images go through the backbone's own preprocessing and the network up to ``layer``; the

@@ -84,3 +84,48 @@ def load_image_folder(directory, *, max_per_class=None, random_state=0):
 
 def _hidden(path):
     return path.name.startswith(".")
+
+
+def load_images(images, image_size):
+    """Images decoded and resized exactly as the estimators do, as ``uint8`` pixels.
+
+    What an exported ONNX graph takes (:func:`skconvnet.to_onnx`): decoding and resizing
+    stay outside the graph, and this function gives the pixels ``transform`` and
+    ``predict`` use. It imports no deep-learning backend, so that a server needs only
+    Pillow, NumPy and ONNX Runtime.
+
+    Parameters
+    ----------
+    images : list of image files, or array of shape (n_images, height, width, channels)
+        Paths (``str`` or ``os.PathLike``) or encoded contents (``bytes``) of JPEG, PNG ...
+        files; or uint8 (or whole-number) pixels in 0-255, 1 or 3 channels.
+    image_size : (int, int) or int
+        ``(height, width)`` to resize to: the estimator's ``image_size``.
+
+    Returns
+    -------
+    pixels : ndarray of shape (n_images, height, width, 3), dtype uint8
+        RGB. 16-bit images are rounded to 8 bits.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> from skconvnet import load_images
+    >>> png = io.BytesIO()
+    >>> Image.new("RGB", (64, 48), (200, 100, 50)).save(png, format="PNG")
+    >>> pixels = load_images([png.getvalue()], (32, 32))
+    >>> pixels.shape, pixels.dtype, pixels[0, 0, 0].tolist()
+    ((1, 32, 32, 3), dtype('uint8'), [200, 100, 50])
+    """
+    from ._inputs import check_image_size, image_source
+
+    size = check_image_size(image_size)
+    if np.ndim(images) == 2 and not isinstance(images, (list, tuple)):
+        raise ValueError(
+            f"images has shape {np.shape(images)}: load_images takes image files or a 4-D "
+            "array (n_images, height, width, channels); reshape flattened rows first."
+        )
+    source = image_source(None, images, image_size=size, reset=False)
+    pixels = source.load(np.arange(source.n_samples))
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)

@@ -1,0 +1,216 @@
+"""Keras networks as ONNX graphs, and their static int8 quantization.
+
+A graph takes ``uint8`` images ``(n, height, width, 3)`` — as :func:`skconvnet.load_images`
+gives them — and holds the backbone's preprocessing, the network in float32 (bfloat16
+networks are rebuilt in float32; augmentation layers, identities at inference, are left
+out), and the pooling or the head. tf2onnx converts a ``tf.function`` of it; Keras is
+imported inside the functions, so that ``import skconvnet`` stays light.
+"""
+
+import logging
+import math
+import os
+import tempfile
+import warnings
+
+import numpy as np
+
+from . import _backbone
+
+INPUT = "images"
+MAX_OPSET = 18  # the newest opset tf2onnx 1.17 writes
+EXTRA = "pip install 'skconvnet[onnx]'"
+
+
+def require(*modules):
+    """Import ``modules`` (e.g. ``"onnx"``), or raise an ImportError naming the extra."""
+    import importlib
+
+    missing = []
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(module)
+    if missing:
+        raise ImportError(
+            f"ONNX export needs {', '.join(missing)}: {EXTRA} (onnx, onnxruntime, tf2onnx, "
+            "skl2onnx)."
+        )
+
+
+def feature_graph(weights, layers, pooling, image_size, opset):
+    """The ``features`` of images at ``layers`` (side by side), pooled as ``pooling``."""
+    import keras
+
+    base = _backbone.build_base(weights, "float32", fold_batch_norm=True)
+    spec = weights.spec
+    ends = [_backbone.locate(base, spec, layer).output for layer in layers]
+    network = _portable(keras.Model(base.input, ends, name=spec.name))
+
+    def features(outputs):
+        import tensorflow as tf
+
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        rows = [_pooled(tf, output, pooling) for output in outputs]
+        return {"features": rows[0] if len(rows) == 1 else tf.concat(rows, axis=1)}
+
+    return _convert(network, spec, image_size, features, opset)
+
+
+def classifier_graph(model, spec, image_size, opset):
+    """The class ``probabilities`` of a :class:`FineTunedConvNetClassifier`'s ``model_``:
+    its base, pooling and head, without the augmentation layers in front."""
+    import keras
+
+    from ._network import InferenceMode
+
+    layers = model.layers
+    at = next(i for i, layer in enumerate(layers) if isinstance(layer, InferenceMode))
+    inputs = keras.Input(shape=(*image_size, 3), name="pixels")
+    x = _portable(layers[at].base)(inputs)
+    for layer in layers[at + 1:]:  # pooling and head
+        copy = _portable_layer(layer)
+        x = copy(x)
+        copy.set_weights(layer.get_weights())
+    network = keras.Model(inputs, x, name="classifier")
+
+    def probabilities(output):
+        import tensorflow as tf
+
+        if output.shape[-1] == 1:  # sigmoid: the first class's probability is 1 - p
+            output = tf.concat([1 - output, output], axis=1)
+        return {"probabilities": output}
+
+    return _convert(network, spec, image_size, probabilities, opset)
+
+
+def _pooled(tf, activation, pooling):
+    if pooling == "avg":
+        return tf.reduce_mean(activation, axis=[1, 2])
+    if pooling == "max":
+        return tf.reduce_max(activation, axis=[1, 2])
+    return tf.reshape(activation, [tf.shape(activation)[0], -1])
+
+
+def _portable(model):
+    """A float32 copy of a functional Keras model that tf2onnx converts."""
+    import keras
+
+    copy = keras.models.clone_model(model, clone_function=_portable_layer)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _portable_layer(operation):
+    """A new, float32 layer with ``operation``'s configuration (weights not copied).
+
+    Keras' exact GELU is written with ``erfc``, an operation ONNX lacks: the same function
+    is written with ``erf``.
+    """
+    import keras
+
+    config = operation.get_config()
+    if not isinstance(operation, keras.layers.Layer):
+        return operation.__class__.from_config(config)
+    config["dtype"] = "float32"
+    if isinstance(operation, keras.layers.Activation) and config["activation"] == "gelu":
+        return keras.layers.Activation(_gelu, name=operation.name)
+    return operation.__class__.from_config(config)
+
+
+def _gelu(x):
+    import keras
+
+    return 0.5 * x * (1.0 + keras.ops.erf(x / math.sqrt(2.0)))
+
+
+def _convert(network, spec, image_size, outputs, opset):
+    """``network`` from ``uint8`` images, preprocessed as ``spec`` says, to ``outputs(...)``,
+    converted by tf2onnx."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"ONNX export converts through TensorFlow, but Keras runs on "
+            f"{keras.backend.backend()}: export with KERAS_BACKEND=tensorflow."
+        )
+    import tensorflow as tf
+    import tf2onnx
+
+    signature = [tf.TensorSpec([None, *image_size, 3], tf.uint8, name=INPUT)]
+
+    @tf.function(input_signature=signature)
+    def graph(images):
+        pixels = _backbone.preprocess(spec, tf.cast(images, tf.float32))
+        return outputs(network(pixels, training=False))
+
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        proto, _ = tf2onnx.convert.from_function(graph, input_signature=signature,
+                                                 opset=min(opset, MAX_OPSET))
+    return _constants_as_initializers(proto, graph.get_concrete_function())
+
+
+def _constants_as_initializers(proto, concrete):
+    """Replace the graph inputs tf2onnx makes of captured constants (the normalisation
+    inside EfficientNetV2, ...) by initializers holding their values; drop unused ones.
+
+    ONNX Runtime would otherwise demand them as inputs, and its calibrator too.
+    """
+    import onnx
+
+    captured = {placeholder.name: value for value, placeholder
+                in zip(concrete.captured_inputs, concrete.graph.internal_captures)}
+    used = {name for node in proto.graph.node for name in node.input}
+    kept = []
+    for graph_input in proto.graph.input:
+        if graph_input.name == INPUT:
+            kept.append(graph_input)
+        elif graph_input.name in used:
+            value = np.asarray(captured[graph_input.name])
+            proto.graph.initializer.append(onnx.numpy_helper.from_array(value,
+                                                                        graph_input.name))
+    del proto.graph.input[:]
+    proto.graph.input.extend(kept)
+    return proto
+
+
+def quantize(proto, batches):
+    """``proto`` with its weights in int8 and its activations in uint8 (static QDQ,
+    per-channel weights), the ranges calibrated on ``batches`` of ``uint8`` images."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader, QuantFormat, QuantType, quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(batches)
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {INPUT: batch}
+
+    logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer's advice on pre-processing
+    with tempfile.TemporaryDirectory() as folder:
+        plain, prepared, quantized = (os.path.join(folder, name) for name in
+                                      ("plain.onnx", "prepared.onnx", "int8.onnx"))
+        onnx.save(proto, plain)
+        quant_pre_process(plain, prepared, skip_symbolic_shape=True)
+        quantize_static(
+            prepared, quantized, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        )
+        return onnx.load(quantized)
+
+
+def session(model):
+    """An ONNX Runtime session of ``model`` (a ModelProto, bytes or a path) on the CPU."""
+    import onnxruntime
+
+    if hasattr(model, "SerializeToString"):
+        model = model.SerializeToString()
+    return onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
