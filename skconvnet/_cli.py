@@ -1,4 +1,4 @@
-"""The command line: ``python -m skconvnet evaluate`` and ``extract``."""
+"""The command line: ``python -m skconvnet evaluate``, ``extract`` and ``predict``."""
 
 import argparse
 import json
@@ -19,7 +19,8 @@ from .datasets import load_image_folder
 def main(argv=None):
     """Run the command line; returns the exit status (0, or 1 after a one-line error)."""
     args = _parser().parse_args(argv)
-    _import_keras_quietly()
+    if args.command != "predict" or not args.model.lower().endswith(".onnx"):
+        _import_keras_quietly()  # an .onnx file runs without TensorFlow and Keras
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes of each segment
     try:
         args.run(args)
@@ -100,6 +101,11 @@ def _parser():
                           help="write a self-contained page to look at: settings, layer curve, "
                           "confusion matrix, the most confident mistakes, training curves "
                           "(needs matplotlib)")
+    evaluate.add_argument("--export", metavar="MODEL.onnx",
+                          help="write the refit best pipeline as one ONNX graph for "
+                          "'skconvnet predict' or ONNX Runtime (with --finetune, the "
+                          "fine-tuned classifier too, as MODEL.finetuned.onnx; needs the "
+                          "onnx extra)")
     evaluate.add_argument("--errors", type=int, default=24, metavar="N",
                           help="with --html: show at most N mistakes (default: 24)")
     evaluate.set_defaults(run=evaluate_command)
@@ -114,6 +120,24 @@ def _parser():
     extract.add_argument("--layer", required=True)
     extract.add_argument("--out", required=True, metavar="FEATURES.npz")
     extract.set_defaults(run=extract_command)
+
+    predict = commands.add_parser(
+        "predict", help="a saved model's predictions for photos, written as CSV",
+        description="Run MODEL (an .onnx file from skconvnet.to_onnx or evaluate --export, "
+        "on ONNX Runtime without TensorFlow; or a .skops or .joblib file of a fitted "
+        "estimator) on PHOTOS and write one row per photo: its path, the predicted label and "
+        "each class's probability (an extractor's features instead).",
+    )
+    predict.add_argument("model", metavar="MODEL")
+    predict.add_argument("photos", metavar="PHOTOS", nargs="+",
+                         help="folders (searched recursively), a .txt file listing image "
+                         "paths (one per line), or image files")
+    predict.add_argument("--output", required=True, metavar="PREDICTIONS.csv")
+    predict.add_argument("--skip-bad", action="store_true",
+                         help="skip files that cannot be decoded, and list them at the end")
+    predict.add_argument("--batch-size", type=int, default=32, metavar="N",
+                         help="images per batch (default: 32)")
+    predict.set_defaults(run=_predict_command)
 
     for command in (evaluate, extract):
         command.add_argument("--weights", default="imagenet",
@@ -135,6 +159,14 @@ def _parser():
     return parser
 
 
+def _predict_command(args):
+    from ._predict import predict_command
+
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size}: give 1 or more images per batch.")
+    predict_command(args)
+
+
 def evaluate_command(args):
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
@@ -143,9 +175,13 @@ def evaluate_command(args):
 
     candidates = _candidates(args.backbone, args.layers)
     several = len(candidates) > 1
-    for option in ("report", "plot", "html"):
+    for option in ("report", "plot", "html", "export"):
         if getattr(args, option):
             _check_writable(getattr(args, option), f"--{option}")
+    if args.export:
+        from ._onnx import require
+
+        require("onnx", "onnxruntime", "tf2onnx", "skl2onnx")
     if args.plot or args.html:
         _need_plotting("--plot" if args.plot else "--html")
     if args.errors < 0:
@@ -222,6 +258,8 @@ def evaluate_command(args):
     if args.plot:
         _layer_figure(report, features).savefig(args.plot, dpi=120)
         print(f"Plot written to {args.plot}")
+    if args.export:
+        _export(args.export, test_features, best, classifier)
     if args.html:
         from ._html import write_report_page
 
@@ -231,6 +269,20 @@ def evaluate_command(args):
                           classifier=classifier, n_errors=args.errors)
         print(f"Page written to {args.html} ({os.path.getsize(args.html) / 1e6:.2f} MB in "
               f"{time.perf_counter() - started:.1f} s)")
+
+
+def _export(path, extractor, head, classifier):
+    """Write the best pipeline (and the fine-tuned classifier) as ONNX graphs."""
+    from sklearn.pipeline import Pipeline
+
+    from ._export import to_onnx
+
+    to_onnx(Pipeline([("features", extractor), *head.steps]), path)
+    print(f"Model written to {path}")
+    if classifier is not None:
+        stem, suffix = os.path.splitext(path)
+        to_onnx(classifier, f"{stem}.finetuned{suffix or '.onnx'}")
+        print(f"Fine-tuned classifier written to {stem}.finetuned{suffix or '.onnx'}")
 
 
 def extract_command(args):

@@ -1,0 +1,245 @@
+"""ONNX export (``to_onnx``, skl2onnx's own ``to_onnx``), int8 quantization, ``load_images``."""
+
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from conftest import dark_and_bright, small_classifier, small_extractor
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+import skconvnet
+from skconvnet import ConvNetFeatureExtractor, load_images, to_onnx
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("tf2onnx")
+
+
+def run(graph, images):
+    """The outputs of an ONNX graph on ONNX Runtime, by name."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(graph.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(None, {"images": images})))
+
+
+def assert_features_equal(actual, expected):
+    """Within 1e-4 of the largest feature."""
+    assert actual.shape == expected.shape
+    assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+@pytest.fixture(scope="module")
+def pixels():
+    return np.random.default_rng(0).integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+
+
+BACKBONES = [pytest.param(name, marks=[] if name == "vgg16" else pytest.mark.slow)
+             for name in skconvnet.list_backbones()]
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_features_equal_the_extractors_for_every_backbone(backbone, pixels):
+    layers = skconvnet.list_layers(backbone)
+    extractor = ConvNetFeatureExtractor(
+        backbone=backbone, layer=[layers[len(layers) // 2], layers[-1]], pooling="avg",
+        weights=None, image_size=(32, 32)).fit(pixels)
+    graph = to_onnx(extractor)
+    assert [i.name for i in graph.graph.input] == ["images"]
+    assert [o.name for o in graph.graph.output] == ["features"]
+    assert_features_equal(run(graph, pixels)["features"], extractor.transform(pixels))
+
+
+@pytest.mark.parametrize("pooling", [None, "max"])
+def test_flattened_and_max_pooled_features(pooling, pixels):
+    extractor = small_extractor(pooling=pooling).fit(pixels)
+    assert_features_equal(run(to_onnx(extractor), pixels)["features"],
+                          extractor.transform(pixels))
+
+
+@pytest.mark.parametrize("head", [
+    lambda: [StandardScaler(), LogisticRegression()],
+    lambda: [StandardScaler(), PCA(4), CalibratedClassifierCV(SVC(), ensemble=False, cv=2)],
+], ids=["logistic", "pca-svc"])
+def test_a_pipeline_gives_its_labels_and_probabilities(head, pixels):
+    X = np.concatenate([pixels, pixels[:, ::-1]])
+    y = np.array(["cat", "dog", "emu"] * 4)
+    model = make_pipeline(small_extractor(), *head()).fit(X, y)
+    outputs = run(to_onnx(model), X)
+    assert list(outputs) == ["label", "probabilities"]
+    np.testing.assert_array_equal(outputs["label"], model.predict(X))
+    np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(X), atol=1e-5)
+
+
+def test_a_pipeline_that_ends_in_a_transformer_gives_features(pixels):
+    model = make_pipeline(small_extractor(), PCA(3)).fit(pixels)
+    np.testing.assert_allclose(run(to_onnx(model), pixels)["features"],
+                               model.transform(pixels), atol=1e-4)
+
+
+@pytest.mark.parametrize("labels", [["cat", "dog"], ["a", "b", "c"], [3, 7]])
+def test_the_classifier_gives_its_labels_and_probabilities(labels):
+    X, _ = dark_and_bright(6)
+    y = np.resize(labels, len(X))
+    clf = small_classifier(head_epochs=2, fine_tune_epochs=1).fit(X, y)
+    graph = to_onnx(clf)
+    operations = {node.op_type for node in graph.graph.node}
+    assert not any(op.startswith("Random") for op in operations), operations
+    outputs = run(graph, X)
+    np.testing.assert_array_equal(outputs["label"], clf.predict(X))
+    np.testing.assert_allclose(outputs["probabilities"], clf.predict_proba(X), atol=1e-5)
+
+
+def test_a_bfloat16_classifier_is_exported_in_float32():
+    X, y = dark_and_bright(6)
+    clf = small_classifier(head_epochs=2, fine_tune_epochs=1, precision="bfloat16").fit(X, y)
+    graph = to_onnx(clf)
+    floats = {initializer.data_type for initializer in graph.graph.initializer}
+    assert 16 not in floats  # no bfloat16 tensor
+    np.testing.assert_allclose(run(graph, X)["probabilities"], clf.predict_proba(X),
+                               atol=0.02)  # bfloat16 rounds to 3 significant digits
+
+
+def test_skl2onnx_converts_pipelines_with_skconvnet_steps_in_a_new_interpreter(
+        pixels, tmp_path):
+    """The ecosystem's own way, in an interpreter where skconvnet registered nothing."""
+    y = [0, 1, 2] * 2
+    model = make_pipeline(small_extractor(), StandardScaler(), LogisticRegression()).fit(
+        pixels, y)
+    joblib.dump(model, tmp_path / "model.joblib")
+    np.save(tmp_path / "pixels.npy", pixels)
+    code = (
+        "import joblib, numpy as np, onnxruntime, skl2onnx, sys;"
+        "from skl2onnx.common.data_types import UInt8TensorType;"
+        "d = sys.argv[1]; m = joblib.load(d + '/model.joblib');"
+        "g = skl2onnx.to_onnx(m, initial_types=[('images', UInt8TensorType([None, 32, 32, 3]))],"
+        " options={'zipmap': False});"
+        "s = onnxruntime.InferenceSession(g.SerializeToString());"
+        "np.save(d + '/proba.npy', s.run(None, {'images': np.load(d + '/pixels.npy')})[1])"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True,
+                   capture_output=True)
+    np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), model.predict_proba(pixels),
+                               atol=1e-5)
+
+
+def test_skl2onnx_with_other_input_types_says_what_the_graph_takes(pixels):
+    import skl2onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    model = make_pipeline(small_extractor(), LogisticRegression()).fit(pixels, [0, 1] * 3)
+    with pytest.raises(ValueError, match=r"takes uint8 images of shape \(n, 32, 32, 3\).*"
+                                         r"FloatTensorType.*UInt8TensorType"):
+        skl2onnx.to_onnx(model, initial_types=[("X", FloatTensorType([None, 3072]))])
+
+
+def test_the_graph_is_written_where_a_path_is_given(pixels, tmp_path):
+    import onnx
+
+    extractor = small_extractor().fit(pixels)
+    graph = to_onnx(extractor, tmp_path / "features.onnx")
+    assert onnx.load(tmp_path / "features.onnx") == graph
+    metadata = {entry.key: entry.value for entry in graph.metadata_props}
+    assert metadata["skconvnet.image_size"] == "[32, 32]"
+
+
+def test_int8_is_quantized_and_close(pixels):
+    X, y = dark_and_bright(10)
+    model = make_pipeline(small_extractor(), StandardScaler(), LogisticRegression()).fit(X, y)
+    graph = to_onnx(model, quantize="int8", calibration=X[::2])
+    operations = [node.op_type for node in graph.graph.node]
+    assert "QuantizeLinear" in operations and "DequantizeLinear" in operations
+    int8 = [i for i in graph.graph.initializer if i.data_type == 3]  # INT8 weights
+    assert len(int8) >= 4  # the four convolutions of blocks 1 and 2
+    outputs = run(graph, X)
+    np.testing.assert_array_equal(outputs["label"], model.predict(X))
+    features = run(to_onnx(model[0], quantize="int8", calibration=X[::2]), X)["features"]
+    expected = model[0].transform(X)
+    error = np.abs(features - expected).max() / np.abs(expected).max()
+    assert 0 < error < 0.05
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"quantize": "int8"}, "quantize='int8' needs calibration images"),
+    ({"quantize": "int4", "calibration": [0]}, "quantize='int4': use None"),
+    ({"opset": 21}, "opset=21: choose one from 13 to 18"),
+])
+def test_export_mistakes(kwargs, message, pixels):
+    extractor = small_extractor().fit(pixels)
+    with pytest.raises(ValueError, match=message):
+        to_onnx(extractor, **kwargs)
+
+
+def test_what_cannot_be_exported(pixels):
+    with pytest.raises(TypeError, match="to_onnx exports skconvnet estimators.*"
+                                        "LogisticRegression.*skl2onnx.to_onnx"):
+        to_onnx(LogisticRegression().fit([[0], [1]], [0, 1]))
+    with pytest.raises(NotFittedError):
+        to_onnx(make_pipeline(small_extractor(), LogisticRegression()))
+
+
+def test_a_missing_converter_names_the_extra(monkeypatch, pixels):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # what an absent package does
+    with pytest.raises(ImportError, match=r"needs tf2onnx: pip install 'skconvnet\[onnx\]'"):
+        to_onnx(small_extractor().fit(pixels))
+
+
+# load_images
+
+
+def test_load_images_gives_the_pixels_transform_uses(image_files, tmp_path):
+    rng = np.random.default_rng(1)
+    arrays = [rng.integers(0, 256, size=shape, dtype=np.uint8)
+              for shape in [(40, 50, 3), (32, 32, 3), (20, 70, 1)]]
+    files = image_files(arrays[:2], ".png") + image_files([arrays[2][..., 0]], ".jpg")
+    files.append(files[0].read_bytes())  # encoded bytes too
+    pixels = load_images(files, (32, 32))
+    assert pixels.dtype == np.uint8 and pixels.shape == (4, 32, 32, 3)
+    extractor = small_extractor(pooling=None, layer="block1_conv1").fit(files)
+    np.testing.assert_array_equal(extractor.transform(pixels), extractor.transform(files))
+
+
+def test_load_images_imports_no_keras(image_files):
+    (file,) = image_files([np.zeros((8, 8, 3), np.uint8)])
+    code = ("import sys; from skconvnet import load_images;"
+            f"load_images([{str(file)!r}], 4);"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('keras', 'tensorflow', 'jax')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_load_images_names_bad_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.png: no such file"):
+        load_images([tmp_path / "missing.png"], 32)
+    with pytest.raises(ValueError, match=r"images has shape \(2, 40\)"):
+        load_images(np.zeros((2, 40)), 32)
+
+
+# real photos
+
+
+@pytest.mark.slow
+def test_real_photos_with_imagenet_grade_weights(cats_and_dogs, imagenet_weights):
+    paths, labels = skconvnet.load_image_folder(cats_and_dogs / "train", max_per_class=20)
+    test, test_labels = skconvnet.load_image_folder(cats_and_dogs / "validation",
+                                                    max_per_class=10)
+    model = make_pipeline(
+        ConvNetFeatureExtractor(weights=imagenet_weights, pooling="avg", image_size=150),
+        StandardScaler(), LogisticRegression(max_iter=2000)).fit(paths, labels)
+    outputs = run(to_onnx(model), load_images(test, 150))
+    np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(test), atol=1e-5)
+    assert_features_equal(run(to_onnx(model[0]), load_images(test, 150))["features"],
+                          model[0].transform(test))
+    assert np.mean(outputs["label"] == test_labels) >= 0.8
+
