@@ -171,7 +171,11 @@ def photo_files(photos):
             if not entry.is_file():
                 raise FileNotFoundError(f"PHOTOS {entry}: no such list of paths.")
             lines = [line.strip() for line in entry.read_text().splitlines()]
-            files += [entry.parent / line for line in lines if line and not line.startswith("#")]
+            listed = [entry.parent / line for line in lines
+                      if line and not line.startswith("#")]
+            if not listed:
+                raise ValueError(f"PHOTOS {entry}: the list of paths names no image files.")
+            files += listed
         else:
             files.append(entry)
     if not files:

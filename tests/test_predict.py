@@ -1,0 +1,161 @@
+"""``python -m skconvnet predict`` and ``evaluate --export``."""
+
+import csv
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from conftest import small_classifier, small_extractor
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from test_cli import FAST, _error_line, _write_folder
+
+from skconvnet import load_image_folder, to_onnx
+from skconvnet._cli import main
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("tf2onnx")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return _write_folder(tmp_path_factory.mktemp("photos") / "train", 6, seed=3)
+
+
+@pytest.fixture(scope="module")
+def pipeline(photos):
+    paths, labels = load_image_folder(photos)
+    return make_pipeline(small_extractor(), StandardScaler(),
+                         LogisticRegression()).fit(paths, labels)
+
+
+def read(csv_path):
+    with open(csv_path, newline="") as file:
+        header, *rows = list(csv.reader(file))
+    return header, rows
+
+
+def check_predictions(csv_path, model, paths):
+    """The CSV holds each path, the model's label and its probabilities, in order."""
+    header, rows = read(csv_path)
+    assert header == ["path", "label"] + [f"probability_{c}" for c in model.classes_]
+    assert [row[0] for row in rows] == [str(path) for path in paths]
+    np.testing.assert_array_equal([row[1] for row in rows], model.predict(paths))
+    np.testing.assert_allclose(np.array([row[2:] for row in rows], float),
+                               model.predict_proba(paths), atol=1e-5)
+
+
+def test_an_onnx_model_predicts_without_tensorflow_or_keras(photos, pipeline, tmp_path):
+    to_onnx(pipeline, tmp_path / "model.onnx")
+    output = tmp_path / "predictions.csv"
+    code = ("import sys; from skconvnet._cli import main; status = main(sys.argv[1:]);"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'keras', 'tensorflow', 'tf2onnx', 'jax'})); sys.exit(status)")
+    result = subprocess.run(
+        [sys.executable, "-c", code, "predict", str(tmp_path / "model.onnx"), str(photos),
+         "--output", str(output)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert "12 predictions written" in result.stdout
+    assert "12/12 images" in result.stderr  # the progress bar
+    paths, _ = load_image_folder(photos)
+    check_predictions(output, pipeline, paths)
+
+
+@pytest.mark.parametrize("kind", ["joblib", "skops"])
+def test_a_saved_estimator_predicts(kind, photos, tmp_path):
+    import skops.io as sio
+
+    paths, labels = load_image_folder(photos)
+    clf = small_classifier(head_epochs=2, fine_tune_epochs=0).fit(paths, labels)
+    model = tmp_path / f"model.{kind}"
+    joblib.dump(clf, model) if kind == "joblib" else sio.dump(clf, model)
+    assert main(["predict", str(model), str(photos), "--output",
+                 str(tmp_path / "out.csv")]) == 0
+    check_predictions(tmp_path / "out.csv", clf, paths)
+
+
+def test_an_extractor_writes_features(photos, tmp_path):
+    paths, _ = load_image_folder(photos)
+    extractor = small_extractor().fit(paths)
+    to_onnx(extractor, tmp_path / "features.onnx")
+    assert main(["predict", str(tmp_path / "features.onnx"), str(paths[0]), str(paths[3]),
+                 "--output", str(tmp_path / "out.csv")]) == 0
+    header, rows = read(tmp_path / "out.csv")
+    assert header == ["path", *extractor.get_feature_names_out()]
+    np.testing.assert_allclose(np.array([row[1:] for row in rows], float),
+                               extractor.transform([paths[0], paths[3]]), rtol=1e-4, atol=1e-4)
+
+
+def test_a_list_of_paths(photos, pipeline, tmp_path):
+    paths, _ = load_image_folder(photos)
+    listing = photos / "chosen.txt"
+    listing.write_text("# two photos\n" + "\n".join(
+        str(path.relative_to(photos)) for path in paths[4:6]) + "\n")
+    to_onnx(pipeline, tmp_path / "model.onnx")
+    assert main(["predict", str(tmp_path / "model.onnx"), str(listing), "--output",
+                 str(tmp_path / "out.csv")]) == 0
+    listing.unlink()
+    _, rows = read(tmp_path / "out.csv")
+    assert [row[0] for row in rows] == [str(path) for path in paths[4:6]]
+
+
+def test_bad_files_are_named_or_skipped(photos, pipeline, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    paths, _ = load_image_folder(photos)
+    folder.mkdir()
+    for path in paths[:3]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "broken.png").write_bytes(b"not a png")
+    (folder / "cut.png").write_bytes(paths[0].read_bytes()[:80])  # truncated
+    to_onnx(pipeline, tmp_path / "model.onnx")
+    command = ["predict", str(tmp_path / "model.onnx"), str(folder), "--output",
+               str(tmp_path / "out.csv")]
+    assert main(command) == 1
+    line = _error_line(capsys)
+    assert "broken.png" in line and "--skip-bad" in line
+    assert main(command + ["--skip-bad"]) == 0
+    out = capsys.readouterr().out
+    assert "3 predictions written" in out and "2 files skipped" in out
+    assert "broken.png" in out and "cut.png" in out
+    _, rows = read(tmp_path / "out.csv")
+    assert sorted(row[0].rsplit("/", 1)[1] for row in rows) == sorted(p.name for p in paths[:3])
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["missing.onnx", "."], "MODEL missing.onnx: no such file"),
+    (["{model_txt}", "."], "unknown kind of file '.txt'"),
+    (["{model_onnx}", "{empty}"], "the folder holds no image files"),
+    (["{model_onnx}", "{model_txt}"], "list of paths names no image files"),
+])
+def test_predict_mistakes(arguments, message, tmp_path, pipeline, capsys):
+    (tmp_path / "model.txt").write_text("")
+    to_onnx(pipeline, tmp_path / "model.onnx")
+    (tmp_path / "empty").mkdir()
+    names = {"model_txt": str(tmp_path / "model.txt"), "empty": str(tmp_path / "empty"),
+             "model_onnx": str(tmp_path / "model.onnx")}
+    arguments = [argument.format(**names) for argument in arguments]
+    assert main(["predict", *arguments, "--output", str(tmp_path / "out.csv")]) == 1
+    assert message in _error_line(capsys)
+
+
+def test_evaluate_export_writes_the_best_pipeline_and_the_fine_tuned_classifier(
+        tmp_path, capsys):
+    train = _write_folder(tmp_path / "train", 8, seed=1)
+    test = _write_folder(tmp_path / "test", 4, seed=2)
+    model = tmp_path / "model.onnx"
+    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--finetune",
+                 "--head-epochs", "1", "--fine-tune-epochs", "0", "--export", str(model),
+                 "--report", str(tmp_path / "report.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"Model written to {model}" in out
+    assert (tmp_path / "model.finetuned.onnx").is_file()
+    assert main(["predict", str(model), str(test), "--output", str(tmp_path / "out.csv")]) == 0
+    report = __import__("json").loads((tmp_path / "report.json").read_text())
+    _, rows = read(tmp_path / "out.csv")
+    paths, labels = load_image_folder(test)
+    accuracy = np.mean([row[1] for row in rows] == labels)
+    assert accuracy == pytest.approx(report["test_accuracy"])
