@@ -7,7 +7,6 @@ lead here, so that ``skl2onnx.to_onnx`` converts a pipeline holding one, and so 
 metadata for the ``predict`` command.
 """
 
-import contextlib
 import contextvars
 import json
 import os
@@ -16,6 +15,8 @@ import numpy as np
 
 from . import _backbone, _onnx
 from ._activations import n_pooled
+
+MAX_NAMED_FEATURES = 10_000
 
 #: ``{id(estimator): ModelProto}``: graphs prepared by :func:`to_onnx` (int8) for the
 #: converters to use instead of converting afresh.
@@ -82,10 +83,10 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
 
     register_converters()
     ours = _networks(estimator)
-    if not ours:
+    if not ours or ours[0] is not _first_step(estimator):
         raise TypeError(
-            f"to_onnx exports skconvnet estimators and pipelines that start with one; got "
-            f"{type(estimator).__name__}. Convert other scikit-learn models with "
+            f"to_onnx exports skconvnet estimators and pipelines that start with one (images "
+            f"in); got {_describe_steps(estimator)}. Convert other scikit-learn models with "
             "skl2onnx.to_onnx."
         )
     if not 13 <= opset <= _onnx.MAX_OPSET:
@@ -126,10 +127,27 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
 
 
 def _steps(estimator):
-    """``estimator`` and, in a pipeline, its steps, depth first."""
+    """``estimator`` and, in a pipeline or a fitted search, its steps, depth first."""
     yield estimator
+    if hasattr(estimator, "best_estimator_"):
+        yield from _steps(estimator.best_estimator_)
     for _, step in getattr(estimator, "steps", []):
         yield from _steps(step)
+
+
+def _first_step(estimator):
+    """The step that receives the images."""
+    if hasattr(estimator, "best_estimator_"):
+        return _first_step(estimator.best_estimator_)
+    steps = getattr(estimator, "steps", None)
+    return _first_step(steps[0][1]) if steps else estimator
+
+
+def _describe_steps(estimator):
+    steps = getattr(estimator, "steps", None)
+    if not steps:
+        return type(estimator).__name__
+    return f"a pipeline of {', '.join(type(step).__name__ for _, step in steps)}"
 
 
 def _networks(estimator):
@@ -243,8 +261,9 @@ def _describe(model, estimator, first, image_size, quantize):
         entries["classes"] = [label.item() if hasattr(label, "item") else label
                               for label in classes]
     elif hasattr(estimator, "get_feature_names_out"):
-        with contextlib.suppress(Exception):
-            entries["feature_names"] = [str(name) for name in estimator.get_feature_names_out()]
+        names = estimator.get_feature_names_out()
+        if len(names) <= MAX_NAMED_FEATURES:  # more are numbered by the predict command
+            entries["feature_names"] = [str(name) for name in names]
     model.producer_name = "skconvnet"
     helper.set_model_props(model, {f"skconvnet.{key}": json.dumps(value)
                                    for key, value in entries.items()})

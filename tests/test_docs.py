@@ -25,10 +25,10 @@ def test_docs_build_without_warnings(tmp_path, cats_and_dogs_or_none):
     for name in ("VGGFeatureExtractor", "ConvNetFeatureExtractor", "FineTunedConvNetClassifier",
                  "list_backbones", "list_layers", "load_image_folder", "layer_scores",
                  "set_cache_budget", "plot_training_curves", "confident_errors",
-                 "plot_confident_errors", "TRUSTED_TYPES"):
+                 "plot_confident_errors", "TRUSTED_TYPES", "to_onnx", "load_images"):
         assert name in api
     for page in ("command_line", "feature_extraction", "backbones", "fine_tuning", "weights",
-                 "precision_and_backends", "dask", "auto_examples/index"):
+                 "precision_and_backends", "dask", "deploying", "auto_examples/index"):
         assert (html / f"{page}.html").is_file()
     if cats_and_dogs_or_none is not None:  # the examples ran, and drew their figures
         comparison = (html / "auto_examples" / "plot_book_comparison.html").read_text()

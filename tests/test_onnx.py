@@ -80,6 +80,18 @@ def test_a_pipeline_gives_its_labels_and_probabilities(head, pixels):
     np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(X), atol=1e-5)
 
 
+def test_a_fitted_search_exports_its_best_pipeline(pixels):
+    from sklearn.model_selection import GridSearchCV
+
+    X = np.concatenate([pixels, pixels[:, ::-1]])
+    y = [0, 1] * 6
+    search = GridSearchCV(make_pipeline(small_extractor(), LogisticRegression()),
+                          {"vggfeatureextractor__layer": ["block1_pool", "block2_pool"]},
+                          cv=2).fit(X, y)
+    np.testing.assert_allclose(run(to_onnx(search), X)["probabilities"],
+                               search.predict_proba(X), atol=1e-5)
+
+
 def test_a_pipeline_that_ends_in_a_transformer_gives_features(pixels):
     model = make_pipeline(small_extractor(), PCA(3)).fit(pixels)
     np.testing.assert_allclose(run(to_onnx(model), pixels)["features"],
@@ -183,6 +195,12 @@ def test_what_cannot_be_exported(pixels):
     with pytest.raises(TypeError, match="to_onnx exports skconvnet estimators.*"
                                         "LogisticRegression.*skl2onnx.to_onnx"):
         to_onnx(LogisticRegression().fit([[0], [1]], [0, 1]))
+    from sklearn.preprocessing import FunctionTransformer
+
+    after = make_pipeline(FunctionTransformer(), small_extractor()).fit(pixels)
+    with pytest.raises(TypeError, match="a pipeline of FunctionTransformer, "
+                                        "VGGFeatureExtractor"):
+        to_onnx(after)
     with pytest.raises(NotFittedError):
         to_onnx(make_pipeline(small_extractor(), LogisticRegression()))
 
