@@ -58,7 +58,7 @@ def vgg16(args):
     train = photo_paths(args.train)
     validation = photo_paths(args.validation, "validation")
     if weights is None or not train:
-        print("VGG16 part skipped: the shared weights or photos are absent")
+        print("VGG16 part skipped: --train 0, or the shared weights or photos are absent")
         return
     rng = np.random.default_rng(0)
     started = time.perf_counter()
