@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from . import _backbone, _cache
+from . import _backbone, _cache, _int8
 
 
 def n_pooled(shape, pooling):
@@ -22,8 +22,12 @@ def pool(activations, pooling):
     return activations.reshape(len(activations), -1)
 
 
-def extract(weights, source, *, layers, pooling, precision, batch_size, cache=True, verbose=0):
+def extract(weights, source, *, layers, pooling, precision, batch_size, cache=True, verbose=0,
+            ranges=None):
     """Pooled features of every image of ``source`` at each of ``layers``, in one pass.
+
+    ``precision="int8"`` runs the network quantized with calibrated ``ranges`` (see
+    :mod:`skconvnet._int8`).
 
     Layers are computed shallow to deep, each resuming from the one before. With ``cache``,
     activations already in the process's activation cache are reused — exact hits, or the
@@ -38,6 +42,11 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
     order = sorted(layers, key=spec.layer_names.index)
     store = _cache.activations if cache and _cache.activations.budget else None
     context = (weights.digest, source.image_size, precision)
+    if precision == "int8":
+        context += (_int8.digest(ranges),)
+        segment = functools.partial(_int8.segment_model, weights, source.image_size, ranges)
+    else:
+        segment = functools.partial(_backbone.segment_model, weights, precision)
     keys = [(key, *context) for key in source.keys()] if store is not None else None
     plan = _plan(spec, store, keys, order, source.n_samples)
     admitted = {
@@ -67,7 +76,7 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
                 else:
                     groups[start_layer[i]].append((i, in_hand[i]))
             for start, members in groups.items():
-                model = _backbone.segment_model(weights, precision, start, layer)
+                model = segment(start, layer)
                 outputs = _predict(model, np.stack([array for _, array in members]))
                 for (i, _), output in zip(members, outputs):
                     activations[i] = output

@@ -7,7 +7,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _backbone, _backbones
+from . import _backbone, _backbones, _int8, _onnx
 from ._activations import extract
 from ._export import OnnxOperator
 from ._fitting import unfitted_on_failure
@@ -57,10 +57,14 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
     batch_size : int, default=32
         Images per forward pass. At most three batches of decoded images are held in memory
         at a time.
-    precision : {"float32", "bfloat16"}, default="float32"
+    precision : {"float32", "bfloat16", "int8"}, default="float32"
         Compute precision. ``"bfloat16"`` is about twice as fast on CPUs with bfloat16
-        instructions and on GPUs; features are returned as floats either way. Keras' global
-        dtype policy is left unchanged.
+        instructions and on GPUs. ``"int8"`` runs the network quantized on ONNX Runtime
+        (needs ``pip install 'skconvnet[onnx]'`` and Keras on TensorFlow), its activation
+        ranges calibrated in ``fit`` on a seeded sample of 32 training images (all of them
+        where fewer); about 3.5x float32 for VGG16 on CPUs, less on light networks (see the
+        deployment guide). Features are returned as floats either way. Keras' global dtype
+        policy is left unchanged.
     verbose : int, default=0
         ``1`` shows a progress bar over the images.
     cache : bool, default=True
@@ -75,6 +79,9 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
     weights_id_ : str
         A digest of the backbone and weights used in ``fit``; ``transform`` refuses
         different ones (e.g. a weights file rewritten since).
+    int8_ranges_ : dict
+        ``{tensor: (low, high)}``: the int8 network's calibrated activation ranges (only
+        with ``precision="int8"``).
     n_features_in_ : int
         Number of columns of a 2-D ``X`` seen in ``fit`` (only for 2-D ``X``).
     feature_names_in_ : ndarray of str
@@ -120,7 +127,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         "image_size": [None, "array-like", Interval(Integral, 1, None, closed="left")],
         "image_shape": [None, "array-like"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "precision": [StrOptions({"float32", "bfloat16"})],
+        "precision": [StrOptions({"float32", "bfloat16", "int8"})],
         "verbose": ["verbose"],
         "cache": ["boolean"],
     }
@@ -176,10 +183,22 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
             for layer in _backbone.check_layers(spec, layers)
         }
         weights = _backbone.resolve_weights(spec, self.weights)
-        self._images(X, reset=True)
+        source = self._images(X, reset=True)
+        self.__dict__.pop("int8_ranges_", None)
+        if self.precision == "int8":
+            self.int8_ranges_ = self._calibrate(weights, source)
         self.feature_shapes_ = feature_shapes
         self.weights_id_ = weights.digest
         return self
+
+    def _calibrate(self, weights, source):
+        """The int8 network's ranges, calibrated on a seeded sample of the images."""
+        _onnx.require("onnx", "onnxruntime", "tf2onnx", purpose="precision='int8'")
+        _int8.check_backend()
+        sample = _int8.calibration_sample(source.n_samples)
+        batches = (_backbone.preprocess(weights.spec, source.load(sample[i:i + self.batch_size]))
+                   for i in range(0, len(sample), self.batch_size))
+        return _int8.calibrate(weights, self._image_size(), batches)
 
     def transform(self, X):
         """The features of each image of ``X``.
@@ -203,10 +222,15 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
                 f"(digest {weights.digest}, fitted {self.weights_id_}): the file changed, or "
                 "the backbone. Fit the extractor again."
             )
+        if self.precision == "int8" and not hasattr(self, "int8_ranges_"):
+            raise ValueError(
+                "precision='int8' was set after fit, which calibrates the int8 network on "
+                "the training images: fit the extractor again."
+            )
         features = extract(
             weights, source, layers=list(self.feature_shapes_), pooling=self.pooling,
             precision=self.precision, batch_size=self.batch_size, cache=self.cache,
-            verbose=self.verbose,
+            verbose=self.verbose, ranges=getattr(self, "int8_ranges_", None),
         )
         return features[0] if len(features) == 1 else np.hstack(features)
 
@@ -282,10 +306,14 @@ class VGGFeatureExtractor(ConvNetFeatureExtractor):
     batch_size : int, default=32
         Images per forward pass. At most three batches of decoded images are held in memory
         at a time.
-    precision : {"float32", "bfloat16"}, default="float32"
+    precision : {"float32", "bfloat16", "int8"}, default="float32"
         Compute precision. ``"bfloat16"`` is about twice as fast on CPUs with bfloat16
-        instructions and on GPUs; features are returned as floats either way. Keras' global
-        dtype policy is left unchanged.
+        instructions and on GPUs. ``"int8"`` runs the network quantized on ONNX Runtime
+        (needs ``pip install 'skconvnet[onnx]'`` and Keras on TensorFlow), its activation
+        ranges calibrated in ``fit`` on a seeded sample of 32 training images (all of them
+        where fewer); about 3.5x float32 for VGG16 on CPUs, less on light networks (see the
+        deployment guide). Features are returned as floats either way. Keras' global dtype
+        policy is left unchanged.
     verbose : int, default=0
         ``1`` shows a progress bar over the images.
     cache : bool, default=True
@@ -300,6 +328,9 @@ class VGGFeatureExtractor(ConvNetFeatureExtractor):
     weights_id_ : str
         A digest of the weights used in ``fit``; ``transform`` refuses different weights
         (e.g. a weights file rewritten since).
+    int8_ranges_ : dict
+        ``{tensor: (low, high)}``: the int8 network's calibrated activation ranges (only
+        with ``precision="int8"``).
     n_features_in_ : int
         Number of columns of a 2-D ``X`` seen in ``fit`` (only for 2-D ``X``).
     feature_names_in_ : ndarray of str

@@ -22,7 +22,7 @@ MAX_OPSET = 18  # the newest opset tf2onnx 1.17 writes
 EXTRA = "pip install 'skconvnet[onnx]'"
 
 
-def require(*modules):
+def require(*modules, purpose="ONNX export"):
     """Import ``modules`` (e.g. ``"onnx"``), or raise an ImportError naming the extra."""
     import importlib
 
@@ -34,7 +34,7 @@ def require(*modules):
             missing.append(module)
     if missing:
         raise ImportError(
-            f"ONNX export needs {', '.join(missing)}: {EXTRA} (onnx, onnxruntime, tf2onnx, "
+            f"{purpose} needs {', '.join(missing)}: {EXTRA} (onnx, onnxruntime, tf2onnx, "
             "skl2onnx)."
         )
 
@@ -125,9 +125,40 @@ def _gelu(x):
     return 0.5 * x * (1.0 + keras.ops.erf(x / math.sqrt(2.0)))
 
 
+def cut_point_graph(weights, image_size, input_name):
+    """The base in float32 from preprocessed pixels (input ``input_name``) to every cut
+    point of its spec, each an output named after it."""
+    import keras
+
+    base = _backbone.build_base(weights, "float32", fold_batch_norm=True)
+    spec = weights.spec
+    ends = [_backbone.locate(base, spec, layer).output for layer in spec.layer_names]
+    network = _portable(keras.Model(base.input, ends, name=spec.name))
+    tf = _tensorflow()
+    signature = [tf.TensorSpec([None, *image_size, 3], tf.float32, name=input_name)]
+
+    @tf.function(input_signature=signature)
+    def graph(pixels):
+        return dict(zip(spec.layer_names, network(pixels, training=False)))
+
+    return _from_function(graph, signature, 17)
+
+
 def _convert(network, spec, image_size, outputs, opset):
     """``network`` from ``uint8`` images, preprocessed as ``spec`` says, to ``outputs(...)``,
     converted by tf2onnx."""
+    tf = _tensorflow()
+    signature = [tf.TensorSpec([None, *image_size, 3], tf.uint8, name=INPUT)]
+
+    @tf.function(input_signature=signature)
+    def graph(images):
+        pixels = _backbone.preprocess(spec, tf.cast(images, tf.float32))
+        return outputs(network(pixels, training=False))
+
+    return _from_function(graph, signature, opset)
+
+
+def _tensorflow():
     import keras
 
     if keras.backend.backend() != "tensorflow":
@@ -136,24 +167,24 @@ def _convert(network, spec, image_size, outputs, opset):
             f"{keras.backend.backend()}: export with KERAS_BACKEND=tensorflow."
         )
     import tensorflow as tf
+
+    return tf
+
+
+def _from_function(graph, signature, opset):
+    """The ONNX graph of the ``tf.function`` ``graph``, converted by tf2onnx."""
     import tf2onnx
-
-    signature = [tf.TensorSpec([None, *image_size, 3], tf.uint8, name=INPUT)]
-
-    @tf.function(input_signature=signature)
-    def graph(images):
-        pixels = _backbone.preprocess(spec, tf.cast(images, tf.float32))
-        return outputs(network(pixels, training=False))
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         proto, _ = tf2onnx.convert.from_function(graph, input_signature=signature,
                                                  opset=min(opset, MAX_OPSET))
-    return _constants_as_initializers(proto, graph.get_concrete_function())
+    return _constants_as_initializers(proto, graph.get_concrete_function(),
+                                      keep=signature[0].name)
 
 
-def _constants_as_initializers(proto, concrete):
+def _constants_as_initializers(proto, concrete, keep):
     """Replace the graph inputs tf2onnx makes of captured constants (the normalisation
     inside EfficientNetV2, ...) by initializers holding their values; drop unused ones.
 
@@ -166,7 +197,7 @@ def _constants_as_initializers(proto, concrete):
     used = {name for node in proto.graph.node for name in node.input}
     kept = []
     for graph_input in proto.graph.input:
-        if graph_input.name == INPUT:
+        if graph_input.name == keep:
             kept.append(graph_input)
         elif graph_input.name in used:
             value = np.asarray(captured[graph_input.name])

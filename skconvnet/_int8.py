@@ -1,0 +1,213 @@
+"""int8 inference on ONNX Runtime for ``precision="int8"``: calibrated ranges, quantized
+segments between cut points.
+
+Per process and per backbone, weights and image size, the base is converted once (tf2onnx)
+into a float graph that has every cut point as an output. Calibration records each of its
+tensors' range over some images (ONNX Runtime's MinMax calibrator): that is what an int8
+extractor learns in ``fit``. A segment is the part of the graph from one cut point to
+another, quantized statically with those ranges (QDQ, weights int8 per channel, activations
+uint8). Segments of the same ranges chain exactly — a deeper layer resumes from a cached
+shallower one and gets what it would get from pixels — so the activation cache and the
+one-pass layer search work as in float.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+
+import numpy as np
+
+from . import _backbone, _onnx
+
+#: Training images an int8 extractor calibrates on (a seeded sample; all where fewer).
+CALIBRATION_IMAGES = 32
+
+_PIXELS = "pixels"
+_graphs = {}
+_sessions = {}
+_whole = {}
+_lock = threading.RLock()  # a segment's graph is built under it
+
+
+def check_backend():
+    """Raise where Keras does not run on TensorFlow, which the conversion needs."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"precision='int8' converts the network through TensorFlow, but Keras runs on "
+            f"{keras.backend.backend()}: use KERAS_BACKEND=tensorflow, or precision='bfloat16'."
+        )
+
+
+def calibration_sample(n_samples):
+    """Indices of the images to calibrate on: a seeded sample, in order."""
+    if n_samples <= CALIBRATION_IMAGES:
+        return np.arange(n_samples)
+    rng = np.random.default_rng(_backbone.RANDOM_SEED)
+    return np.sort(rng.choice(n_samples, CALIBRATION_IMAGES, replace=False))
+
+
+def calibrate(weights, image_size, batches):
+    """``{tensor: (low, high)}``: the range of every tensor of the float graph over
+    ``batches`` of preprocessed pixels."""
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod
+    from onnxruntime.quantization import create_calibrator
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(batches)
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {_PIXELS: batch}
+
+    graph = _float_graph(weights, tuple(image_size))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "float.onnx")
+        _save(graph, path)
+        calibrator = create_calibrator(path, augmented_model_path=os.path.join(
+            folder, "augmented.onnx"), calibrate_method=CalibrationMethod.MinMax)
+        calibrator.collect_data(Reader())
+        found = calibrator.compute_data()
+    return {name: tuple(np.asarray(bound).item() for bound in data.range_value)
+            for name, data in sorted(found.data.items())}
+
+
+def digest(ranges):
+    """A short digest of calibrated ranges, to key cached activations and segments."""
+    text = json.dumps(sorted((name, list(bounds)) for name, bounds in ranges.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def segment_model(weights, image_size, ranges, start, end):
+    """The int8 part of the base after cut point ``start`` (None: pixels) up to ``end``,
+    quantized with ``ranges``; built once per process. Called as a Keras model is
+    (``predict_on_batch``, ``name``)."""
+    image_size = tuple(image_size)
+    key = (weights.digest, image_size, digest(ranges), start, end)
+    with _lock:
+        if key not in _sessions:
+            graph = _float_graph(weights, image_size)
+            scales = _scales(graph, ranges, key[:3])
+            _sessions[key] = Segment(_quantized(_cut(graph, start, end), ranges, scales),
+                                     _backbone.segment_name(weights.spec, start, end))
+        return _sessions[key]
+
+
+def _scales(graph, ranges, key):
+    """``{tensor: (scale, zero point)}`` of every activation of the whole graph quantized
+    with ``ranges``.
+
+    The quantizer gives some outputs their input's scale (pooling, transposition) rather
+    than their own range, which depends on what comes before them: a segment fixes each of
+    its tensors to the whole graph's, so that segments chain exactly.
+    """
+    from onnx import numpy_helper
+
+    if key not in _whole:
+        whole = _quantized(graph, ranges, {})
+        values = {tensor.name: numpy_helper.to_array(tensor)
+                  for tensor in whole.graph.initializer}
+        _whole[key] = {
+            node.input[0].removesuffix("_QuantizeLinear_Input"):
+                (values[node.input[1]], values[node.input[2]])
+            for node in whole.graph.node if node.op_type == "QuantizeLinear"
+        }
+    return _whole[key]
+
+
+class Segment:
+    """An ONNX Runtime session of one quantized segment."""
+
+    def __init__(self, proto, name):
+        self.name = name
+        self.session = _onnx.session(proto)
+        self.input = self.session.get_inputs()[0].name
+
+    def predict_on_batch(self, batch):
+        return self.session.run(None, {self.input: np.ascontiguousarray(batch, np.float32)})[0]
+
+
+def _float_graph(weights, image_size):
+    """The float32 graph of the base: preprocessed pixels in, each cut point an output."""
+    key = (weights.digest, image_size)
+    with _lock:
+        if key not in _graphs:
+            _graphs[key] = _onnx.cut_point_graph(weights, image_size, _PIXELS)
+        return _graphs[key]
+
+
+def _cut(graph, start, end):
+    """The part of ``graph`` from cut point ``start`` (its NHWC activation as the input)
+    to cut point ``end``.
+
+    tf2onnx computes in NCHW: the next layers may read a cut point's activation before its
+    transposition to NHWC, so the segment takes the NHWC activation and transposes it back.
+    """
+    import onnx
+    from onnx import helper
+    FLOAT = onnx.TensorProto.FLOAT
+
+    if start is None:
+        return onnx.utils.Extractor(graph).extract_model([_PIXELS], [end])
+    nodes = graph.graph.node
+    producer = next(node for node in nodes if start in node.output)
+    read = any(start in node.input for node in nodes)
+    if read or producer.op_type != "Transpose":
+        return onnx.utils.Extractor(graph).extract_model([start], [end])
+    inner = producer.input[0]
+    perm = list(next(a.ints for a in producer.attribute if a.name == "perm"))
+    nhwc = next(output for output in graph.graph.output if output.name == start)
+    shape = [dim.dim_value or None for dim in nhwc.type.tensor_type.shape.dim]
+    nchw = [None] * len(perm)
+    for axis, source in enumerate(perm):
+        nchw[source] = shape[axis]
+    graph = onnx.ModelProto.FromString(graph.SerializeToString())  # one with inner's shape
+    graph.graph.value_info.append(helper.make_tensor_value_info(inner, FLOAT, nchw))
+    segment = onnx.utils.Extractor(graph).extract_model([inner], [end])
+    del segment.graph.input[:]
+    segment.graph.input.append(helper.make_tensor_value_info(start, FLOAT, shape))
+    segment.graph.node.insert(0, helper.make_node(
+        "Transpose", [start], [inner], name=f"{start}_to_nchw",
+        perm=[perm.index(axis) for axis in range(len(perm))]))
+    return segment
+
+
+def _quantized(segment, ranges, scales):
+    """``segment`` quantized statically (QDQ) with the calibrated ``ranges``, its tensors
+    named in ``scales`` at those scales and zero points."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
+
+    import onnx
+
+    logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer's advice
+    data = TensorsData(CalibrationMethod.MinMax, {
+        name: TensorData(lowest=np.array(low, np.float32), highest=np.array(high, np.float32))
+        for name, (low, high) in ranges.items()
+    })
+    tensors = {name for node in segment.graph.node for name in node.output}
+    tensors.update(tensor.name for tensor in segment.graph.input)
+    overrides = {name: [{"scale": scale, "zero_point": zero_point}]
+                 for name, (scale, zero_point) in scales.items() if name in tensors}
+    with tempfile.TemporaryDirectory() as folder:
+        plain, cached, quantized = (os.path.join(folder, name) for name in
+                                    ("float.onnx", "ranges.json", "int8.onnx"))
+        _save(segment, plain)
+        save_tensors_data(data, cached)
+        quantize_static(plain, quantized, None, quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibration_cache_path=cached,
+                        extra_options={"TensorQuantOverrides": overrides})
+        return onnx.load(quantized)
+
+
+def _save(proto, path):
+    import onnx
+
+    onnx.save(proto, path)
