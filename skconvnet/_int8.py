@@ -5,10 +5,10 @@ Per process and per backbone, weights and image size, the base is converted once
 into a float graph that has every cut point as an output. Calibration records each of its
 tensors' range over some images (ONNX Runtime's MinMax calibrator): that is what an int8
 extractor learns in ``fit``. A segment is the part of the graph from one cut point to
-another, quantized statically with those ranges (QDQ, weights int8 per channel, activations
-uint8). Segments of the same ranges chain exactly — a deeper layer resumes from a cached
-shallower one and gets what it would get from pixels — so the activation cache and the
-one-pass layer search work as in float.
+another, quantized statically with those ranges (QDQ: see
+:func:`skconvnet._onnx.quantization_options`). Segments of the same ranges chain exactly: a
+deeper layer resumes from a cached shallower one and gets what it would get from pixels, so
+the activation cache serves estimators fitted on the same images as in float.
 """
 
 import hashlib
@@ -180,8 +180,7 @@ def _cut(graph, start, end):
 def _quantized(segment, ranges, scales):
     """``segment`` quantized statically (QDQ) with the calibrated ``ranges``, its tensors
     named in ``scales`` at those scales and zero points."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
-    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization import CalibrationMethod, quantize_static
     from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
 
     import onnx
@@ -200,10 +199,9 @@ def _quantized(segment, ranges, scales):
                                     ("float.onnx", "ranges.json", "int8.onnx"))
         _save(segment, plain)
         save_tensors_data(data, cached)
-        quantize_static(plain, quantized, None, quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibration_cache_path=cached,
-                        extra_options={"TensorQuantOverrides": overrides})
+        quantize_static(plain, quantized, None, calibration_cache_path=cached,
+                        extra_options={"TensorQuantOverrides": overrides},
+                        **_onnx.quantization_options())
         return onnx.load(quantized)
 
 

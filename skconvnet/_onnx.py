@@ -212,9 +212,7 @@ def quantize(proto, batches):
     """``proto`` with its weights in int8 and its activations in uint8 (static QDQ,
     per-channel weights), the ranges calibrated on ``batches`` of ``uint8`` images."""
     import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader, QuantFormat, QuantType, quantize_static,
-    )
+    from onnxruntime.quantization import CalibrationDataReader, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
@@ -231,11 +229,21 @@ def quantize(proto, batches):
                                       ("plain.onnx", "prepared.onnx", "int8.onnx"))
         onnx.save(proto, plain)
         quant_pre_process(plain, prepared, skip_symbolic_shape=True)
-        quantize_static(
-            prepared, quantized, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        )
+        quantize_static(prepared, quantized, Reader(), **quantization_options())
         return onnx.load(quantized)
+
+
+def quantization_options():
+    """How skconvnet quantizes: QDQ, activations uint8, weights int8 per channel in 7 bits.
+
+    On CPUs without VNNI instructions ONNX Runtime's uint8 x int8 products saturate with
+    8-bit weights (VGG16 features measured off by up to 59% of the largest at block3_pool,
+    against 4% with 7 bits).
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType
+
+    return dict(quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
 def session(model):

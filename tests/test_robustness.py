@@ -385,6 +385,7 @@ def test_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
     classifier = small_classifier(head_epochs=2, fine_tune_epochs=1)
     fitted = {
         "extractor": small_extractor().fit(X),
+        "int8extractor": small_extractor(precision="int8").fit(X),
         "pipeline": make_pipeline(small_extractor(), LogisticRegression()).fit(X, y),
         "search": GridSearchCV(make_pipeline(small_extractor(), LogisticRegression()),
                                {"vggfeatureextractor__layer": ["block1_pool", "block2_pool"]},

@@ -2,7 +2,8 @@
 
 The VGG16 extractor runs them twice: with the activation cache, and on the computing path
 (``cache=False``), where checks that compare two calls (subsets, sample order, refitting)
-compare two runs of the network rather than the cache with itself. ConvNetFeatureExtractor
+compare two runs of the network rather than the cache with itself. The int8
+extractor runs them on the computing path too. ConvNetFeatureExtractor
 also runs them on the computing path for two networks with batch normalisation and skip
 connections (ResNet-50, EfficientNetV2-B0); the classifier on VGG16 and EfficientNetV2-B0.
 
@@ -43,6 +44,13 @@ def _convnet(backbone, layer, cache=False):
 @parametrize_with_checks([_convnet("vgg16", "block2_pool", cache=True),
                           small_extractor(cache=False)])
 def test_extractor_is_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# int8 on ONNX Runtime, on the computing path: each fit calibrates on its own images
+@pytest.mark.slow
+@parametrize_with_checks([small_extractor(precision="int8", cache=False)])
+def test_int8_extractor_is_sklearn_compatible(estimator, check):
     check(estimator)
 
 
