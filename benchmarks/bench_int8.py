@@ -8,8 +8,11 @@
    logistic regression, cv=3, activation cache on) in float32 and in int8: each layer's
    cross-validated accuracy, the refit best pipeline's accuracy on validation photos, and
    the search's time (goal: int8 within 0.01 of float32).
+3. Why weights are quantized in 7 bits: int8 features' error at ``block3_pool`` and
+   ``block5_pool`` against float32 with 8-bit and 7-bit weights (``--weight-bits``, alone).
 
     python benchmarks/bench_int8.py [--train 600] [--validation 400] [--rounds 3]
+    python benchmarks/bench_int8.py --weight-bits
 """
 
 import argparse
@@ -38,9 +41,12 @@ def main():
     parser.add_argument("--validation", type=int, default=400)
     parser.add_argument("--timed-images", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--weight-bits", action="store_true")
     args = parser.parse_args()
     print(device())
     weights = shared_weights()
+    if args.weight_bits:
+        return weight_bits(weights, photo_paths(64))
     train = photo_paths(args.train)
     validation = photo_paths(args.validation, "validation")
     throughput(weights, train, args)
@@ -96,6 +102,24 @@ def layer_search(weights, train, validation):
               + f" {search.best_params_['vgg__layer']:>12s} {score:11.3f} {seconds:9.1f}")
     difference = results["int8"][2] - results["float32"][2]
     print(f"int8 - float32 validation accuracy: {difference:+.3f}")
+
+
+def weight_bits(weights, photos):
+    from skconvnet import _int8, _onnx
+
+    pixels = load_images(photos, 150) if photos else random_images(64, (150, 150))
+    options = _onnx.quantization_options
+    print(f"\nint8 feature error (of the largest float32 feature), {len(pixels)} images")
+    for bits in (8, 7):
+        _onnx.quantization_options = lambda: {**options(), "reduce_range": bits == 7}
+        _int8._calibrated.clear()  # segments quantized the other way
+        for layer in ("block3_pool", "block5_pool"):
+            common = dict(weights=weights, layer=layer, pooling="avg", cache=False)
+            reference = VGGFeatureExtractor(**common).fit(pixels).transform(pixels)
+            int8 = VGGFeatureExtractor(**common, precision="int8").fit(pixels).transform(pixels)
+            error = np.abs(int8 - reference).max() / np.abs(reference).max()
+            print(f"{bits}-bit weights, {layer}: {error:.3f}")
+    _onnx.quantization_options = options
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -26,9 +27,9 @@ from . import _backbone, _onnx
 CALIBRATION_IMAGES = 32
 
 _PIXELS = "pixels"
+_MAX_CALIBRATIONS = 8  # whose segments are kept: a layer search's folds and refit
 _graphs = {}
-_sessions = {}
-_whole = {}
+_calibrated = OrderedDict()  # {(weights, image size, ranges): scales and segments}
 _lock = threading.RLock()  # a segment's graph is built under it
 
 
@@ -85,20 +86,26 @@ def digest(ranges):
 
 def segment_model(weights, image_size, ranges, start, end):
     """The int8 part of the base after cut point ``start`` (None: pixels) up to ``end``,
-    quantized with ``ranges``; built once per process. Called as a Keras model is
-    (``predict_on_batch``, ``name``)."""
+    quantized with ``ranges``; built once per process for the last few calibrations.
+    Called as a Keras model is (``predict_on_batch``, ``name``)."""
     image_size = tuple(image_size)
-    key = (weights.digest, image_size, digest(ranges), start, end)
+    key = (weights.digest, image_size, digest(ranges))
     with _lock:
-        if key not in _sessions:
-            graph = _float_graph(weights, image_size)
-            scales = _scales(graph, ranges, key[:3])
-            _sessions[key] = Segment(_quantized(_cut(graph, start, end), ranges, scales),
-                                     _backbone.segment_name(weights.spec, start, end))
-        return _sessions[key]
+        graph = _float_graph(weights, image_size)
+        if key not in _calibrated:
+            _calibrated[key] = {"scales": _scales(graph, ranges), "segments": {}}
+            while len(_calibrated) > _MAX_CALIBRATIONS:
+                _calibrated.popitem(last=False)
+        _calibrated.move_to_end(key)
+        found = _calibrated[key]
+        if (start, end) not in found["segments"]:
+            proto = _quantized(_cut(graph, start, end), ranges, found["scales"])
+            found["segments"][start, end] = Segment(
+                proto, _backbone.segment_name(weights.spec, start, end))
+        return found["segments"][start, end]
 
 
-def _scales(graph, ranges, key):
+def _scales(graph, ranges):
     """``{tensor: (scale, zero point)}`` of every activation of the whole graph quantized
     with ``ranges``.
 
@@ -108,16 +115,11 @@ def _scales(graph, ranges, key):
     """
     from onnx import numpy_helper
 
-    if key not in _whole:
-        whole = _quantized(graph, ranges, {})
-        values = {tensor.name: numpy_helper.to_array(tensor)
-                  for tensor in whole.graph.initializer}
-        _whole[key] = {
-            node.input[0].removesuffix("_QuantizeLinear_Input"):
-                (values[node.input[1]], values[node.input[2]])
-            for node in whole.graph.node if node.op_type == "QuantizeLinear"
-        }
-    return _whole[key]
+    whole = _quantized(graph, ranges, {})
+    values = {tensor.name: numpy_helper.to_array(tensor) for tensor in whole.graph.initializer}
+    return {node.input[0].removesuffix("_QuantizeLinear_Input"):
+            (values[node.input[1]], values[node.input[2]])
+            for node in whole.graph.node if node.op_type == "QuantizeLinear"}
 
 
 class Segment:
