@@ -138,3 +138,13 @@ def test_real_photos_layer_probe_within_a_point_of_float32(cats_and_dogs, imagen
             ]).fit(train, label(train))
             scores[precision] = model.score(test, label(test))
         assert abs(scores["int8"] - scores["float32"]) <= 0.03, (layer, scores)
+
+
+def test_export_without_quantize_gives_the_float32_graph(forty):
+    from skconvnet import to_onnx
+    from skconvnet._onnx import session
+
+    int8 = small_extractor(precision="int8").fit(forty)
+    exported = session(to_onnx(int8)).run(None, {"images": forty})[0]
+    float32 = small_extractor().fit(forty).transform(forty)
+    assert np.abs(exported - float32).max() <= 1e-4 * np.abs(float32).max()
