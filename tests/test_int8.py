@@ -119,7 +119,8 @@ def test_another_backend_is_refused_clearly(monkeypatch, forty):
 
 
 @pytest.mark.slow
-def test_real_photos_probes_at_three_depths_within_0_03_of_float32(cats_and_dogs, imagenet_weights):
+def test_real_photos_probes_at_three_depths_within_0_03_of_float32(cats_and_dogs,
+                                                                  imagenet_weights):
     """Linear probes at three depths on real photos: int8 within 0.03 of float32 (the
     benchmark measures the search on more photos)."""
     from sklearn.preprocessing import StandardScaler
