@@ -63,8 +63,8 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         (needs ``pip install 'skconvnet[onnx]'`` and Keras on TensorFlow), its activation
         ranges calibrated in ``fit`` on a seeded sample of 32 training images (all of them
         where fewer); VGG16 ran 2.6x-3.6x faster than in float32 on the CPUs measured, light
-        networks gain less (see the deployment guide). Features are returned as floats either way. Keras' global dtype
-        policy is left unchanged.
+        networks gain less (see the deployment guide). Features are returned as floats
+        either way. Keras' global dtype policy is left unchanged.
     verbose : int, default=0
         ``1`` shows a progress bar over the images.
     cache : bool, default=True
@@ -312,8 +312,8 @@ class VGGFeatureExtractor(ConvNetFeatureExtractor):
         (needs ``pip install 'skconvnet[onnx]'`` and Keras on TensorFlow), its activation
         ranges calibrated in ``fit`` on a seeded sample of 32 training images (all of them
         where fewer); VGG16 ran 2.6x-3.6x faster than in float32 on the CPUs measured, light
-        networks gain less (see the deployment guide). Features are returned as floats either way. Keras' global dtype
-        policy is left unchanged.
+        networks gain less (see the deployment guide). Features are returned as floats
+        either way. Keras' global dtype policy is left unchanged.
     verbose : int, default=0
         ``1`` shows a progress bar over the images.
     cache : bool, default=True

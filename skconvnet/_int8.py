@@ -55,24 +55,16 @@ def calibration_sample(n_samples):
 def calibrate(weights, image_size, batches):
     """``{tensor: (low, high)}``: the range of every tensor of the float graph over
     ``batches`` of preprocessed pixels."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod
-    from onnxruntime.quantization import create_calibrator
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter(batches)
-
-        def get_next(self):
-            batch = next(self.batches, None)
-            return None if batch is None else {_PIXELS: batch}
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, create_calibrator
 
     graph = _float_graph(weights, tuple(image_size))
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "float.onnx")
-        _save(graph, path)
+        onnx.save(graph, path)
         calibrator = create_calibrator(path, augmented_model_path=os.path.join(
             folder, "augmented.onnx"), calibrate_method=CalibrationMethod.MinMax)
-        calibrator.collect_data(Reader())
+        calibrator.collect_data(_onnx.calibration_reader(batches, _PIXELS))
         found = calibrator.compute_data()
     return {name: tuple(np.asarray(bound).item() for bound in data.range_value)
             for name, data in sorted(found.data.items())}
@@ -199,15 +191,9 @@ def _quantized(segment, ranges, scales):
     with tempfile.TemporaryDirectory() as folder:
         plain, cached, quantized = (os.path.join(folder, name) for name in
                                     ("float.onnx", "ranges.json", "int8.onnx"))
-        _save(segment, plain)
+        onnx.save(segment, plain)
         save_tensors_data(data, cached)
         quantize_static(plain, quantized, None, calibration_cache_path=cached,
                         extra_options={"TensorQuantOverrides": overrides},
                         **_onnx.quantization_options())
         return onnx.load(quantized)
-
-
-def _save(proto, path):
-    import onnx
-
-    onnx.save(proto, path)

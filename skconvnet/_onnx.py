@@ -41,12 +41,7 @@ def require(*modules, purpose="ONNX export"):
 
 def feature_graph(weights, layers, pooling, image_size, opset):
     """The ``features`` of images at ``layers`` (side by side), pooled as ``pooling``."""
-    import keras
-
-    base = _backbone.build_base(weights, "float32", fold_batch_norm=True)
-    spec = weights.spec
-    ends = [_backbone.locate(base, spec, layer).output for layer in layers]
-    network = _portable(keras.Model(base.input, ends, name=spec.name))
+    network = _base_to(weights, layers)
 
     def features(outputs):
         import tensorflow as tf
@@ -55,7 +50,7 @@ def feature_graph(weights, layers, pooling, image_size, opset):
         rows = [_pooled(tf, output, pooling) for output in outputs]
         return {"features": rows[0] if len(rows) == 1 else tf.concat(rows, axis=1)}
 
-    return _convert(network, spec, image_size, features, opset)
+    return _convert(network, weights.spec, image_size, features, opset)
 
 
 def classifier_graph(model, spec, image_size, opset):
@@ -83,6 +78,16 @@ def classifier_graph(model, spec, image_size, opset):
         return {"probabilities": output}
 
     return _convert(network, spec, image_size, probabilities, opset)
+
+
+def _base_to(weights, layers):
+    """A float32 model of the base, batch norm folded, with an output at each of ``layers``."""
+    import keras
+
+    base = _backbone.build_base(weights, "float32", fold_batch_norm=True)
+    spec = weights.spec
+    ends = [_backbone.locate(base, spec, layer).output for layer in layers]
+    return _portable(keras.Model(base.input, ends, name=spec.name))
 
 
 def _pooled(tf, activation, pooling):
@@ -128,12 +133,8 @@ def _gelu(x):
 def cut_point_graph(weights, image_size, input_name):
     """The base in float32 from preprocessed pixels (input ``input_name``) to every cut
     point of its spec, each an output named after it."""
-    import keras
-
-    base = _backbone.build_base(weights, "float32", fold_batch_norm=True)
     spec = weights.spec
-    ends = [_backbone.locate(base, spec, layer).output for layer in spec.layer_names]
-    network = _portable(keras.Model(base.input, ends, name=spec.name))
+    network = _base_to(weights, spec.layer_names)
     tf = _tensorflow()
     signature = [tf.TensorSpec([None, *image_size, 3], tf.float32, name=input_name)]
 
@@ -212,16 +213,8 @@ def quantize(proto, batches):
     """``proto`` with its weights in int8 and its activations in uint8 (static QDQ,
     per-channel weights), the ranges calibrated on ``batches`` of ``uint8`` images."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, quantize_static
+    from onnxruntime.quantization import quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter(batches)
-
-        def get_next(self):
-            batch = next(self.batches, None)
-            return None if batch is None else {INPUT: batch}
 
     logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer's advice on pre-processing
     with tempfile.TemporaryDirectory() as folder:
@@ -229,8 +222,24 @@ def quantize(proto, batches):
                                       ("plain.onnx", "prepared.onnx", "int8.onnx"))
         onnx.save(proto, plain)
         quant_pre_process(plain, prepared, skip_symbolic_shape=True)
-        quantize_static(prepared, quantized, Reader(), **quantization_options())
+        quantize_static(prepared, quantized, calibration_reader(batches, INPUT),
+                        **quantization_options())
         return onnx.load(quantized)
+
+
+def calibration_reader(batches, input_name):
+    """ONNX Runtime's calibration data reader over ``batches`` fed as ``input_name``."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(batches)
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {input_name: batch}
+
+    return Reader()
 
 
 def quantization_options():
