@@ -13,6 +13,7 @@ that it runs in a few minutes (``benchmarks/bench_book.py`` runs the book's full
 The accuracies are what this run measured, printed below and plotted.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -36,14 +37,17 @@ test_paths, test_labels = load_image_folder(PHOTOS / "validation", max_per_class
 # -------------------
 # All share the input size, the cut at ``block4_pool`` (64x64 photos leave too little of
 # block5) and bfloat16 compute (about twice as fast as float32 on CPUs with bfloat16
-# instructions; weights stay float32). From scratch, every layer starts random and is trained for 15 epochs. The other
+# instructions; weights stay float32; on CPUs without them TensorFlow emulates bfloat16,
+# slower than float32, and the docs build sets ``SKCONVNET_PRECISION=float32``). From
+# scratch, every layer starts random and is trained for 15 epochs. The other
 # three start from the pretrained base with the classifier's defaults: a logistic head fit
 # to convergence on the frozen features ("frozen features", without augmentation); the same
 # on each photo and three augmented views of it ("+ augmentation"); and then block4
 # fine-tuned with that head for 10 epochs on the stored block3_pool activations of the views
 # ("fine-tuning").
 
-common = dict(image_size=(64, 64), layer="block4_pool", precision="bfloat16", random_state=0)
+precision = os.environ.get("SKCONVNET_PRECISION", "bfloat16")
+common = dict(image_size=(64, 64), layer="block4_pool", precision=precision, random_state=0)
 contenders = {
     "from scratch": FineTunedConvNetClassifier(
         weights=None, unfreeze_from="block1_conv1", head_epochs=0, fine_tune_epochs=15,

@@ -1,10 +1,12 @@
 """The documentation builds without a warning: user guide, API reference, example gallery."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import FAST_PRECISION
 
 pytestmark = pytest.mark.slow
 
@@ -19,6 +21,7 @@ def test_docs_build_without_warnings(tmp_path, cats_and_dogs_or_none):
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
          "-d", str(tmp_path / "doctrees"), str(DOCS), str(html)],
         capture_output=True, text=True,
+        env={**os.environ, "SKCONVNET_PRECISION": FAST_PRECISION},  # the gallery's precision
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     api = (html / "api.html").read_text()

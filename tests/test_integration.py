@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import FAST_PRECISION
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -24,14 +25,14 @@ def photos(root, split, per_class):
 
 
 def test_pretrained_features_beat_random_ones(cats_and_dogs, imagenet_weights):
-    """In bfloat16, to halve the time."""
+    """In bfloat16 where the CPU has it, to halve the time."""
     X_train, y_train = photos(cats_and_dogs, "train", 150)
     X_test, y_test = photos(cats_and_dogs, "validation", 100)
 
     def accuracy(weights):
         model = Pipeline([
             ("vgg", VGGFeatureExtractor(weights=weights, layer="block4_pool", pooling="avg",
-                                        precision="bfloat16")),
+                                        precision=FAST_PRECISION)),
             ("clf", LogisticRegression(max_iter=2000)),
         ])
         return model.fit(X_train, y_train).score(X_test, y_test)
@@ -76,8 +77,8 @@ def test_defaults_match_the_best_frozen_pipeline_on_100_photos_per_class(
     not lose to frozen features + a cross-validated logistic regression by more than 0.01.
 
     Both are scored on the same 500 validation images (the comparison is paired), in
-    bfloat16 to halve the time (float32 figures: ``bench_book.py``). Four classes: the same
-    photos, and each turned upside down.
+    bfloat16 where the CPU has it, to halve the time (float32 figures: ``bench_book.py``).
+    Four classes: the same photos, and each turned upside down.
     """
     X_train, y_train = photos(cats_and_dogs, "train", 100)
     X_test, y_test = photos(cats_and_dogs, "validation", 250 if n_classes == 2 else 125)
@@ -85,9 +86,9 @@ def test_defaults_match_the_best_frozen_pipeline_on_100_photos_per_class(
         (X_train, y_train), (X_test, y_test) = (
             upright_and_upside_down(X_train, y_train), upright_and_upside_down(X_test, y_test))
     frozen = best_frozen_pipeline(imagenet_weights, X_train, y_train, X_test, y_test,
-                                  precision="bfloat16")
+                                  precision=FAST_PRECISION)
     classifier = FineTunedConvNetClassifier(
-        weights=imagenet_weights, precision="bfloat16", random_state=0,
+        weights=imagenet_weights, precision=FAST_PRECISION, random_state=0,
     ).fit(X_train, y_train)
     fine_tuned = classifier.score(X_test, y_test)
     print(f"{n_classes} classes: accuracy fine-tuned {fine_tuned:.3f}, best frozen pipeline "
