@@ -59,12 +59,13 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         at a time.
     precision : {"float32", "bfloat16", "int8"}, default="float32"
         Compute precision. ``"bfloat16"`` is about twice as fast on CPUs with bfloat16
-        instructions and on GPUs. ``"int8"`` runs the network quantized on ONNX Runtime
-        (needs ``pip install 'skconvnet[onnx]'`` and Keras on TensorFlow), its activation
-        ranges calibrated in ``fit`` on a seeded sample of 32 training images (all of them
-        where fewer); VGG16 ran 2.6x-3.6x faster than in float32 on the CPUs measured, light
-        networks gain less (see the deployment guide). Features are returned as floats
-        either way. Keras' global dtype policy is left unchanged.
+        instructions (more with AMX) and on GPUs. ``"int8"`` runs the network quantized on
+        ONNX Runtime (needs ``pip install 'skconvnet[onnx]'`` and Keras on TensorFlow), its
+        activation ranges calibrated in ``fit`` on a seeded sample of 32 training images
+        (all of them where fewer); VGG16 ran 2.6x-3.6x faster than in float32 on the CPUs
+        measured, light networks gain less, and on CPUs with AMX bfloat16 is faster still
+        (see the deployment guide). Features are returned as floats either way. Keras'
+        global dtype policy is left unchanged.
     verbose : int, default=0
         ``1`` shows a progress bar over the images.
     cache : bool, default=True
@@ -308,12 +309,13 @@ class VGGFeatureExtractor(ConvNetFeatureExtractor):
         at a time.
     precision : {"float32", "bfloat16", "int8"}, default="float32"
         Compute precision. ``"bfloat16"`` is about twice as fast on CPUs with bfloat16
-        instructions and on GPUs. ``"int8"`` runs the network quantized on ONNX Runtime
-        (needs ``pip install 'skconvnet[onnx]'`` and Keras on TensorFlow), its activation
-        ranges calibrated in ``fit`` on a seeded sample of 32 training images (all of them
-        where fewer); VGG16 ran 2.6x-3.6x faster than in float32 on the CPUs measured, light
-        networks gain less (see the deployment guide). Features are returned as floats
-        either way. Keras' global dtype policy is left unchanged.
+        instructions (more with AMX) and on GPUs. ``"int8"`` runs the network quantized on
+        ONNX Runtime (needs ``pip install 'skconvnet[onnx]'`` and Keras on TensorFlow), its
+        activation ranges calibrated in ``fit`` on a seeded sample of 32 training images
+        (all of them where fewer); VGG16 ran 2.6x-3.6x faster than in float32 on the CPUs
+        measured, light networks gain less, and on CPUs with AMX bfloat16 is faster still
+        (see the deployment guide). Features are returned as floats either way. Keras'
+        global dtype policy is left unchanged.
     verbose : int, default=0
         ``1`` shows a progress bar over the images.
     cache : bool, default=True

@@ -14,9 +14,8 @@ from PIL import Image  # noqa: E402
 
 
 def _native_bfloat16():
-    """Whether this CPU has bfloat16 instructions. Without them TensorFlow emulates bfloat16:
-    training a small convnet took 6.6 times as long as in float32 (57 times as long as in
-    native bfloat16), which made the slow tests on real photos outlast CI."""
+    """Whether this CPU has bfloat16 instructions. Without them TensorFlow emulates bfloat16,
+    and training takes several times as long as in float32."""
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
