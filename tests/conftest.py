@@ -12,7 +12,6 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
-
 def _native_bfloat16():
     """Whether this CPU has bfloat16 instructions. Without them TensorFlow emulates bfloat16,
     and training takes several times as long as in float32."""
