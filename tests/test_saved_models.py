@@ -1,0 +1,48 @@
+"""Estimators saved by an earlier layout of the package load and predict as they did."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SAVED = Path(__file__).parent / "data" / "saved_before_packages"
+
+# Run in an interpreter that imports only what a user loading a model would.
+LOAD = """
+import pickle, sys
+import joblib, numpy as np, skops.io
+import skconvnet
+
+folder, name, kind = sys.argv[1:]
+path = f"{folder}/{name}.{kind}"
+if kind == "skops":
+    untrusted = skops.io.get_untrusted_types(file=path)
+    ours = [t for t in untrusted if not t.startswith("sklearn.")]
+    assert set(ours) <= set(skconvnet.TRUSTED_TYPES), ours
+    estimator = skops.io.load(path, trusted=untrusted)
+elif kind == "joblib":
+    estimator = joblib.load(path)
+else:
+    with open(path, "rb") as file:
+        estimator = pickle.load(file)
+saved = np.load(f"{folder}/outputs.npz")
+method = estimator.transform if name == "extractor" else estimator.predict_proba
+np.testing.assert_allclose(method(saved["images"]), saved[name], rtol=1e-5, atol=1e-6)
+if name != "extractor":
+    expected = estimator.classes_[saved[name].argmax(axis=1)]
+    np.testing.assert_array_equal(estimator.predict(saved["images"]), expected)
+print(type(estimator).__module__, type(estimator).__name__)
+"""
+
+
+@pytest.mark.parametrize("kind", ["pkl", "joblib", "skops"])
+@pytest.mark.parametrize("name", ["pipeline", "extractor", "classifier"])
+def test_models_saved_before_the_move_to_packages_load_and_predict_identically(name, kind):
+    """Saved by skconvnet 0.2.0 with its flat modules (``skconvnet._classifier``, ...); loaded
+    in a fresh interpreter, with skops trusting only scikit-learn's types and TRUSTED_TYPES."""
+    assert (SAVED / f"{name}.{kind}").is_file()
+    result = subprocess.run([sys.executable, "-c", LOAD, str(SAVED), name, kind],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Pipeline" in result.stdout or "skconvnet" in result.stdout, result.stdout
