@@ -56,7 +56,9 @@ def main():
 
     import keras
 
-    from skconvnet import ConvNetFeatureExtractor, _backbone, _backbones, list_backbones
+    from skconvnet import ConvNetFeatureExtractor, list_backbones
+    from skconvnet.backbones import specs as _backbones
+    from skconvnet.backbones import weights as backbone_weights
 
     names = args.backbones.split(",") if args.backbones else list_backbones()
     print(f"device: {device()}")
@@ -74,7 +76,7 @@ def main():
         def raw_model(policy):
             keras.config.set_dtype_policy(policy)
             try:
-                return _backbone.new_keras_model(spec, "random")
+                return backbone_weights.new_keras_model(spec, "random")
             finally:
                 keras.config.set_dtype_policy("float32")
 

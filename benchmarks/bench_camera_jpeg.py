@@ -36,7 +36,7 @@ def main():
     from sklearn.base import clone
 
     from skconvnet import VGGFeatureExtractor, clear_cache
-    from skconvnet._decoding import decode
+    from skconvnet.inputs.decoding import decode
 
     camera = (1600, 1200)
     sources = photo_paths(args.images)

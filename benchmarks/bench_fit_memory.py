@@ -29,7 +29,8 @@ def rss_mb():
 
 
 def growth_per_fit(kind, warm_up, fits):
-    from skconvnet import FineTunedConvNetClassifier, VGGFeatureExtractor, _network
+    from skconvnet import FineTunedConvNetClassifier, VGGFeatureExtractor
+    from skconvnet.training import network as _network
 
     if kind == "classifier-keras-all-reduce":
         _network._without_single_replica_all_reduce = lambda optimizer: optimizer

@@ -105,7 +105,8 @@ def layer_search(weights, train, validation):
 
 
 def weight_bits(weights, photos):
-    from skconvnet import _int8, _onnx
+    from skconvnet.compute import int8 as _int8
+    from skconvnet.export import graphs as _onnx
 
     pixels = load_images(photos, 150) if photos else random_images(64, (150, 150))
     options = _onnx.quantization_options

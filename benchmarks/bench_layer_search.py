@@ -32,7 +32,8 @@ def main():
     args = parser.parse_args()
 
     import skconvnet
-    from skconvnet import ConvNetFeatureExtractor, _backbones
+    from skconvnet import ConvNetFeatureExtractor
+    from skconvnet.backbones import specs as _backbones
 
     layers = _backbones.get(args.backbone).default_search()
 

@@ -29,7 +29,7 @@ def main():
     import matplotlib.pyplot as plt
 
     from skconvnet import load_image_folder
-    from skconvnet._html import write_report_page
+    from skconvnet.report.page import write_report_page
 
     paths, labels = [], []
     for split in ("train", "validation"):

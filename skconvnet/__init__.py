@@ -3,16 +3,20 @@
 Importing the package loads no deep-learning backend; Keras is imported on first fit.
 """
 
-from ._backbones import list_backbones, list_layers
-from ._cache import clear_cache, set_cache_budget
 from ._classifier import BOOK_RECIPE, FineTunedConvNetClassifier
 from ._dask import dask_transform
-from ._diagnostics import confident_errors, plot_confident_errors, plot_training_curves
-from ._export import to_onnx
 from ._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
 from ._persistence import TRUSTED_TYPES
-from ._search import layer_scores, plot_layer_scores
+from .backbones.specs import list_backbones, list_layers
+from .compute.cache import clear_cache, set_cache_budget
 from .datasets import load_image_folder, load_images
+from .export.estimators import to_onnx
+from .report.diagnostics import (
+    confident_errors,
+    plot_confident_errors,
+    plot_training_curves,
+)
+from .report.layers import layer_scores, plot_layer_scores
 
 __version__ = "0.2.0"
 

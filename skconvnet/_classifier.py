@@ -11,13 +11,18 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from . import _backbone, _backbones, _frozen, _probe
-from ._activations import run_model
-from ._export import OnnxOperator
 from ._fitting import unfitted_on_failure
-from ._inputs import ImageInput
 from ._persistence import Persistent
 from ._sklearn import Interval, StrOptions, _check_sample_weight, _fit_context
+from .backbones import specs
+from .backbones.checks import check_layer, check_unfreeze_from, output_shape
+from .backbones.graph import frozen_top
+from .backbones.weights import resolve_weights
+from .compute.activations import run_model
+from .export.estimators import OnnxOperator
+from .inputs.adapters import ImageInput
+from .training import probe as _probe
+from .training import stored as _stored
 
 BOOK_RECIPE = {
     "layer": "block5_pool", "pooling": None, "hidden_layer_sizes": (256,), "dropout": 0.5,
@@ -175,7 +180,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
     _keras_models = ("model_",)
 
     _parameter_constraints = {
-        "backbone": [StrOptions(set(_backbones.BACKBONES))],
+        "backbone": [StrOptions(set(specs.BACKBONES))],
         "layer": [None, str],
         "weights": [None, str, os.PathLike],
         "image_size": [None, "array-like", Interval(Integral, 1, None, closed="left")],
@@ -279,17 +284,17 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         spec = self._spec()
         layer, unfreeze_from = self._check_layers(spec)
         image_size = self._image_size()
-        _backbone.output_shape(spec, layer, image_size)
+        output_shape(spec, layer, image_size)
         if self.head_epochs == 0 and self.fine_tune_epochs == 0:
             raise ValueError(
                 "head_epochs and fine_tune_epochs are both 0: nothing would be trained. Set "
                 "head_epochs >= 1 or 'auto' (and fine_tune_epochs >= 0)."
             )
-        weights = _backbone.resolve_weights(spec, self.weights)
+        weights = resolve_weights(spec, self.weights)
         source, classes, y_index, sample_weight = self._check_data(X, y, sample_weight)
         seed = check_random_state(self.random_state).randint(2**31 - 1000)
 
-        from . import _network
+        from .training import network as _network
 
         n_outputs = 1 if len(classes) == 2 else len(classes)
         augmentation = (
@@ -305,7 +310,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         )
         model, _, _, head = network
         probe = self.head_epochs == "auto" and not hidden_layer_sizes
-        top = _backbone.frozen_top(spec, unfreeze_from)  # the deepest cut never trained
+        top = frozen_top(spec, unfreeze_from)  # the deepest cut never trained
         stored, features, n_views = self._store(
             source, weights, layer, top, image_size, augmentation, probe
         )
@@ -377,15 +382,15 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         return hasattr(self, "model_")
 
     def _spec(self):
-        return _backbones.get(self.backbone)
+        return specs.get(self.backbone)
 
     def _check_layers(self, spec):
         """``(layer, unfreeze_from)``, by default the deepest cut and the stage it ends."""
         layer = spec.layer_names[-1] if self.layer is None else self.layer
-        layer = _backbone.check_layer(spec, layer)
+        layer = check_layer(spec, layer)
         if self.unfreeze_from is None:
             return layer, spec.default_unfreeze_from(layer)
-        return layer, _backbone.check_unfreeze_from(spec, self.unfreeze_from, layer)
+        return layer, check_unfreeze_from(spec, self.unfreeze_from, layer)
 
     def _check_data(self, X, y, sample_weight):
         """``(source, classes, y_index, sample_weight)`` of the training data."""
@@ -416,16 +421,17 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         stored activations of the highest frozen layer; otherwise the whole network trains
         on pixels.
         """
-        from . import _network
+
+        from .training import network as _network
 
         model, base, pool, head = network
         if phase == "fine_tune":
             _network.unfreeze(base, spec, unfreeze_from)
         if phase == "head" and features is not None:
-            return head, _frozen.loader(features), features.shape[1]
+            return head, _stored.loader(features), features.shape[1]
         if phase == "fine_tune" and stored is not None:
             upper = _network.upper_model(base, pool, head, spec=spec, top=top)
-            return upper, _frozen.loader(stored), n_views
+            return upper, _stored.loader(stored), n_views
         return model, _network.pixel_loader(source, spec), None
 
     def _check_y(self, y):
@@ -493,11 +499,11 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
                       verbose=self.verbose, augmentation=augmentation)
         if self.fine_tune_epochs and not fresh:
             if self._fits(weights.spec, source, n_views, top, image_size, pooling=False):
-                stored = _frozen.store(source, weights, top=top, pooling=False,
+                stored = _stored.store(source, weights, top=top, pooling=False,
                                        n_views=n_views, **common)
                 features = None
                 if head_on_features:
-                    features = _frozen.pooled(
+                    features = _stored.pooled(
                         stored, weights, top=top, layer=layer, pooling=self.pooling,
                         precision=self.precision, batch_size=self.batch_size,
                     )
@@ -506,11 +512,11 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
             return None, None, n_views
         views = 1 if fresh else n_views
         if self._fits(weights.spec, source, views, layer, image_size, pooling=self.pooling):
-            features = _frozen.store(source, weights, top=layer, pooling=self.pooling,
+            features = _stored.store(source, weights, top=layer, pooling=self.pooling,
                                      n_views=views, **common)
             return None, features, n_views
         if probe:
-            size = _frozen.nbytes(weights.spec, source.n_samples, views, top=layer,
+            size = _stored.nbytes(weights.spec, source.n_samples, views, top=layer,
                                   image_size=image_size,
                                   pooling=self.pooling, precision=self.precision)
             pool_them = ", pool the features (pooling='avg')" if self.pooling is None else ""
@@ -523,14 +529,15 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         return None, None, n_views
 
     def _fits(self, spec, source, n_views, top, image_size, pooling):
-        size = _frozen.nbytes(spec, source.n_samples, n_views, top=top, image_size=image_size,
+        size = _stored.nbytes(spec, source.n_samples, n_views, top=top, image_size=image_size,
                               pooling=pooling, precision=self.precision)
         return size <= self.max_stored_bytes
 
     def _train(self, trained, load, views, y_index, sample_weight, n_outputs, *,
                epochs, early_stopping, learning_rate, seed):
         """Train ``trained`` on batches of ``load``; Keras' per-epoch history."""
-        from . import _network
+        from .training import network as _network
+
 
         targets = y_index.astype(np.float32 if n_outputs == 1 else np.int32)
         train_rows, validation_rows = self._split(y_index, seed[0], early_stopping)

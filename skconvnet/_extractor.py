@@ -7,13 +7,18 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _backbone, _backbones, _int8, _onnx
-from ._activations import extract
-from ._export import OnnxOperator
 from ._fitting import unfitted_on_failure
-from ._inputs import ImageInput
 from ._persistence import Persistent
 from ._sklearn import Interval, StrOptions, _check_feature_names_in, _fit_context
+from .backbones import specs
+from .backbones.checks import check_layers, output_shape
+from .backbones.graph import preprocess
+from .backbones.weights import resolve_weights
+from .compute import int8
+from .compute.activations import extract
+from .export import graphs
+from .export.estimators import OnnxOperator
+from .inputs.adapters import ImageInput
 
 
 class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerMixin,
@@ -121,7 +126,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
     """
 
     _parameter_constraints = {
-        "backbone": [StrOptions(set(_backbones.BACKBONES))],
+        "backbone": [StrOptions(set(specs.BACKBONES))],
         "layer": [None, str, list, tuple],
         "weights": [None, str, os.PathLike],
         "pooling": [None, StrOptions({"avg", "max"})],
@@ -180,10 +185,10 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         image_size = self._image_size()
         layers = spec.layer_names[-1:] if self.layer is None else self.layer
         feature_shapes = {
-            layer: _backbone.output_shape(spec, layer, image_size)
-            for layer in _backbone.check_layers(spec, layers)
+            layer: output_shape(spec, layer, image_size)
+            for layer in check_layers(spec, layers)
         }
-        weights = _backbone.resolve_weights(spec, self.weights)
+        weights = resolve_weights(spec, self.weights)
         source = self._images(X, reset=True)
         self.__dict__.pop("int8_ranges_", None)
         if self.precision == "int8":
@@ -194,12 +199,12 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
 
     def _calibrate(self, weights, source):
         """The int8 network's ranges, calibrated on a seeded sample of the images."""
-        _onnx.require("onnx", "onnxruntime", "tf2onnx", purpose="precision='int8'")
-        _int8.check_backend()
-        sample = _int8.calibration_sample(source.n_samples)
-        batches = (_backbone.preprocess(weights.spec, source.load(sample[i:i + self.batch_size]))
+        graphs.require("onnx", "onnxruntime", "tf2onnx", purpose="precision='int8'")
+        int8.check_backend()
+        sample = int8.calibration_sample(source.n_samples)
+        batches = (preprocess(weights.spec, source.load(sample[i:i + self.batch_size]))
                    for i in range(0, len(sample), self.batch_size))
-        return _int8.calibrate(weights, self._image_size(), batches)
+        return int8.calibrate(weights, self._image_size(), batches)
 
     def transform(self, X):
         """The features of each image of ``X``.
@@ -216,7 +221,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         """
         check_is_fitted(self)
         source = self._images(X, reset=False)
-        weights = _backbone.resolve_weights(self._spec(), self.weights)
+        weights = resolve_weights(self._spec(), self.weights)
         if weights.digest != self.weights_id_:
             raise ValueError(
                 f"weights={self.weights!r} now resolve to other weights than in fit "
@@ -263,7 +268,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         return np.asarray(names, dtype=object)
 
     def _spec(self):
-        return _backbones.get(self.backbone)
+        return specs.get(self.backbone)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "weights_id_")
@@ -401,4 +406,4 @@ class VGGFeatureExtractor(ConvNetFeatureExtractor):
         self.cache = cache
 
     def _spec(self):
-        return _backbones.get("vgg16")
+        return specs.get("vgg16")

@@ -43,7 +43,7 @@ def load_keras_archive(archive):
     """
     import keras
 
-    from ._network import InferenceMode
+    from .training.network import InferenceMode
 
     custom_objects = {keras.saving.get_registered_name(InferenceMode): InferenceMode}
     with tempfile.TemporaryDirectory() as folder:

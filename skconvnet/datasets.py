@@ -118,7 +118,7 @@ def load_images(images, image_size):
     >>> pixels.shape, pixels.dtype, pixels[0, 0, 0].tolist()
     ((1, 32, 32, 3), dtype('uint8'), [200, 100, 50])
     """
-    from ._inputs import check_image_size, image_source
+    from .inputs.adapters import check_image_size, image_source
 
     size = check_image_size(image_size)
     if np.ndim(images) == 2 and not isinstance(images, (list, tuple)):

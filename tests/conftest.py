@@ -69,7 +69,8 @@ def computed(monkeypatch):
     """
     import threading
 
-    from skconvnet import _activations, _backbones
+    from skconvnet.backbones import specs as _backbones
+    from skconvnet.compute import activations as _activations
 
     counts = {}
     lock = threading.Lock()

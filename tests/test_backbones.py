@@ -10,13 +10,11 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 import skconvnet
-from skconvnet import (
-    ConvNetFeatureExtractor,
-    _backbone,
-    _backbones,
-    list_backbones,
-    list_layers,
-)
+from skconvnet import ConvNetFeatureExtractor, list_backbones, list_layers
+from skconvnet.backbones import checks
+from skconvnet.backbones import graph as backbone_graph
+from skconvnet.backbones import specs as _backbones
+from skconvnet.backbones import weights as backbone_weights
 
 BACKBONES = list_backbones()
 
@@ -45,14 +43,14 @@ def test_spec_matches_the_keras_model(backbone):
     is its output; each cut point carries the whole state (a segment from it to the next
     one is a model of its own)."""
     spec = _backbones.get(backbone)
-    model = _backbone.new_keras_model(spec, "random")
+    model = backbone_weights.new_keras_model(spec, "random")
     for cut in spec.cut_points:
         side = 224 // cut.reduction
-        assert _backbone.output_shape(spec, cut.name, (224, 224)) == (side, side, cut.channels)
-    assert _backbone.locate(model, spec, spec.layer_names[-1]).output is model.output
+        assert checks.output_shape(spec, cut.name, (224, 224)) == (side, side, cut.channels)
+    assert backbone_graph.locate(model, spec, spec.layer_names[-1]).output is model.output
     for start, end in zip(spec.layer_names, spec.layer_names[1:]):
-        _backbone._cut(model, _backbone.locate(model, spec, end),
-                       start=_backbone.locate(model, spec, start), name="segment")
+        backbone_graph.cut(model, backbone_graph.locate(model, spec, end),
+                       start=backbone_graph.locate(model, spec, start), name="segment")
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -62,7 +60,7 @@ def test_deepest_features_equal_the_keras_model(backbone, tmp_path):
     import keras
 
     spec = _backbones.get(backbone)
-    model = _backbone.new_keras_model(spec, "random")
+    model = backbone_weights.new_keras_model(spec, "random")
     path = tmp_path / f"{backbone}.weights.h5"
     model.save_weights(path)
     images = np.random.default_rng(1).integers(0, 256, size=(3, 40, 48, 3), dtype=np.uint8)
@@ -76,12 +74,12 @@ def test_deepest_features_equal_the_keras_model(backbone, tmp_path):
 
 
 def test_random_weights_are_the_same_in_every_process():
-    code = ("from skconvnet import _backbone, _backbones\n"
+    code = ("from skconvnet.backbones import specs as _backbones, weights as backbone_weights\n"
             "for name in _backbones.BACKBONES:\n"
-            "    print(_backbone.resolve_weights(_backbones.get(name), None).digest)")
+            "    print(backbone_weights.resolve_weights(_backbones.get(name), None).digest)")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.split()
-    here = [_backbone.resolve_weights(_backbones.get(name), None).digest for name in BACKBONES]
+    here = [backbone_weights.resolve_weights(_backbones.get(name), None).digest for name in BACKBONES]
     assert other == here and len(set(here)) == len(BACKBONES)
 
 
@@ -89,8 +87,8 @@ def test_random_weights_are_the_same_in_every_process():
 def test_random_weights_draw_every_kernel_and_keep_constants(backbone):
     """Kernels come from the seeded generator; batch-norm statistics keep their constants."""
     spec = _backbones.get(backbone)
-    keras_model = _backbone.new_keras_model(spec, "random")
-    arrays = _backbone.resolve_weights(spec, None).arrays
+    keras_model = backbone_weights.new_keras_model(spec, "random")
+    arrays = backbone_weights.resolve_weights(spec, None).arrays
     for variable, array in zip(keras_model.weights, arrays, strict=True):
         if variable.path.endswith("kernel"):
             assert not np.array_equal(array, np.asarray(variable)) and array.std() > 0
@@ -174,9 +172,9 @@ def test_extraction_folds_batch_norm_into_the_convolutions(backbone):
     import keras
 
     spec = _backbones.get(backbone)
-    weights = _backbone.resolve_weights(spec, None)
-    model = _backbone.segment_model(weights, "float32", None, spec.layer_names[-1])
-    keras_model = _backbone.new_keras_model(spec, "random")
+    weights = backbone_weights.resolve_weights(spec, None)
+    model = backbone_graph.segment_model(weights, "float32", None, spec.layer_names[-1])
+    keras_model = backbone_weights.new_keras_model(spec, "random")
     norms = [op for op in keras_model.operations
              if isinstance(op, keras.layers.BatchNormalization)]
     assert norms
@@ -190,11 +188,11 @@ def test_grouped_convolutions_run_as_depthwise_ones():
     import keras
 
     spec = _backbones.get("convnexttiny")
-    weights = _backbone.resolve_weights(spec, None)
-    grouped = [layer.name for layer in _backbone.new_keras_model(spec, "random").layers
+    weights = backbone_weights.resolve_weights(spec, None)
+    grouped = [layer.name for layer in backbone_weights.new_keras_model(spec, "random").layers
                if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
     assert len(grouped) == 18  # one per block
-    for model in (_backbone.build_base(weights, "float32"),
-                  _backbone.segment_model(weights, "bfloat16", None, spec.layer_names[-1])):
+    for model in (backbone_graph.build_base(weights, "float32"),
+                  backbone_graph.segment_model(weights, "bfloat16", None, spec.layer_names[-1])):
         for name in grouped:
             assert type(model.get_layer(name)) is keras.layers.DepthwiseConv2D

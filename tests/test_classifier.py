@@ -8,14 +8,12 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skconvnet import (
-    _backbone,
-    _backbones,
-    _classifier,
-    _network,
-    _sources,
-    clear_cache,
-)
+from skconvnet import _classifier, clear_cache
+from skconvnet.backbones import graph as backbone_graph
+from skconvnet.backbones import specs as _backbones
+from skconvnet.backbones import weights as backbone_weights
+from skconvnet.inputs import sources as _sources
+from skconvnet.training import network as _network
 
 
 def quick(**params):
@@ -34,7 +32,7 @@ def base_kernels(clf):
 def base_kernels_at_start():
     """The kernels of the random VGG16 base the classifier starts from."""
     spec = _backbones.get("vgg16")
-    return _conv_kernels(_backbone.build_base(_backbone.resolve_weights(spec, None), "float32"))
+    return _conv_kernels(backbone_graph.build_base(backbone_weights.resolve_weights(spec, None), "float32"))
 
 
 def _conv_kernels(base):
@@ -109,7 +107,7 @@ def test_other_backbones_fine_tune_with_batch_norm_in_inference_mode(
     X, y = two_looks
     clf = quick(backbone=backbone, layer=layer, unfreeze_from=unfreeze_from).fit(X, y)
     spec = _backbones.get(backbone)
-    start = _backbone.build_base(_backbone.resolve_weights(spec, None), "float32")
+    start = backbone_graph.build_base(backbone_weights.resolve_weights(spec, None), "float32")
     base = clf.model_.get_layer(backbone).base
     for before, after in zip(_variables(start, frozen), _variables(base, frozen), strict=True):
         np.testing.assert_array_equal(after, before)

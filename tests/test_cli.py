@@ -11,8 +11,10 @@ import pytest
 from conftest import small_extractor
 from PIL import Image
 
-from skconvnet import _activations, _backbone, load_image_folder
-from skconvnet._cli import main
+from skconvnet import load_image_folder
+from skconvnet.backbones import weights as backbone_weights
+from skconvnet.cli.commands import main
+from skconvnet.compute import activations as _activations
 
 LAYERS = ["block2_pool", "block1_pool", "block3_pool"]  # the best one neither first nor last
 FAST = ["--weights", "none", "--image-size", "32", "--layers", ",".join(LAYERS), "--cv", "3"]
@@ -377,11 +379,11 @@ def test_weights_that_cannot_be_had_say_how_to_pass_a_file(photos, tmp_path, mon
     monkeypatch.setattr(file_utils, "get_file", unreachable)
     (tmp_path / "keras_home").mkdir()
     monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path / "keras_home"))
-    _backbone._load.cache_clear()
+    backbone_weights._load.cache_clear()
     try:
         assert main(["evaluate", str(train), "--test", str(test), "--weights", "imagenet"]) == 1
     finally:
-        _backbone._load.cache_clear()
+        backbone_weights._load.cache_clear()
     line = _error_line(capsys)
     assert "Could not download the ImageNet weights of vgg16" in line and "--weights PATH" in line
     assert main(["evaluate", str(train), "--test", str(test),

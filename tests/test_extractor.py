@@ -11,12 +11,11 @@ import pytest
 from conftest import small_extractor
 from sklearn.base import clone
 
-from skconvnet import (
-    ConvNetFeatureExtractor,
-    VGGFeatureExtractor,
-    _backbone,
-    _backbones,
-)
+from skconvnet import ConvNetFeatureExtractor, VGGFeatureExtractor
+from skconvnet.backbones import checks
+from skconvnet.backbones import graph as backbone_graph
+from skconvnet.backbones import specs as _backbones
+from skconvnet.backbones import weights as backbone_weights
 
 
 def test_import_loads_no_backend():
@@ -49,11 +48,11 @@ VGG16 = _backbones.get("vgg16")
 @pytest.mark.parametrize("layer", VGG16.layer_names)
 def test_every_layer_cuts_the_model_there(images, layer):
     extractor = small_extractor(layer=layer, pooling=None).fit(images[:2])
-    shape = _backbone.output_shape(VGG16, layer, (32, 32))
+    shape = checks.output_shape(VGG16, layer, (32, 32))
     assert extractor.feature_shapes_ == {layer: shape}
     assert extractor.transform(images[:2]).shape == (2, int(np.prod(shape)))
-    weights = _backbone.resolve_weights(VGG16, None)
-    model = _backbone.segment_model(weights, "float32", None, layer)
+    weights = backbone_weights.resolve_weights(VGG16, None)
+    model = backbone_graph.segment_model(weights, "float32", None, layer)
     computed = [op.name for op in model.operations if op.name in VGG16.layer_names]
     assert computed == list(VGG16.layer_names[: VGG16.depth(layer)])
 
@@ -117,7 +116,7 @@ def test_float64_input_gives_float64_features(images):
 
 def test_random_weights_agree_between_fits(images, computed):
     first = small_extractor(cache=False).fit_transform(images)
-    _backbone._load.cache_clear()  # draw the random weights again
+    backbone_weights._load.cache_clear()  # draw the random weights again
     second = clone(small_extractor(cache=False)).fit_transform(images)
     assert computed["block2_pool"] == 2 * len(images)  # both computed by the network
     np.testing.assert_array_equal(first, second)

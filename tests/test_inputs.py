@@ -8,7 +8,10 @@ import pytest
 from conftest import small_extractor
 from PIL import Image
 
-from skconvnet import _activations, _backbones, _decoding, _sources
+from skconvnet.backbones import specs as _backbones
+from skconvnet.compute import activations as _activations
+from skconvnet.inputs import decoding as _decoding
+from skconvnet.inputs import sources as _sources
 
 VGG16_PREPROCESSING = _activations.preprocessor(_backbones.get("vgg16"))
 

@@ -11,7 +11,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 import skconvnet
-from skconvnet import ConvNetFeatureExtractor, _int8, list_layers
+from skconvnet import ConvNetFeatureExtractor, list_layers
+from skconvnet.compute import int8 as _int8
 
 pytest.importorskip("onnxruntime")
 
@@ -143,7 +144,7 @@ def test_real_photos_probes_at_three_depths_within_0_03_of_float32(cats_and_dogs
 
 def test_export_without_quantize_gives_the_float32_graph(forty):
     from skconvnet import to_onnx
-    from skconvnet._onnx import session
+    from skconvnet.export.graphs import session
 
     int8 = small_extractor(precision="int8").fit(forty)
     exported = session(to_onnx(int8)).run(None, {"images": forty})[0]

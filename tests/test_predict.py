@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from test_cli import FAST, _error_line, _write_folder
 
 from skconvnet import load_image_folder, to_onnx
-from skconvnet._cli import main
+from skconvnet.cli.commands import main
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
@@ -51,7 +51,7 @@ def check_predictions(csv_path, model, paths):
 def test_an_onnx_model_predicts_without_tensorflow_or_keras(photos, pipeline, tmp_path):
     to_onnx(pipeline, tmp_path / "model.onnx")
     output = tmp_path / "predictions.csv"
-    code = ("import sys; from skconvnet._cli import main; status = main(sys.argv[1:]);"
+    code = ("import sys; from skconvnet.cli.commands import main; status = main(sys.argv[1:]);"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'keras', 'tensorflow', 'tf2onnx', 'jax'})); sys.exit(status)")
     result = subprocess.run(

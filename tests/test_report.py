@@ -19,7 +19,7 @@ from skconvnet import (
     plot_confident_errors,
     plot_training_curves,
 )
-from skconvnet._cli import main
+from skconvnet.cli.commands import main
 
 EPOCHS = ["--finetune", "--head-epochs", "2", "--fine-tune-epochs", "3"]
 MISLABELLED = ["00.png", "01.png"]
@@ -123,7 +123,7 @@ def test_page_without_finetune_has_no_training_curves(tmp_path):
 ])
 def test_unwritable_html_path_is_named_before_the_run(photos, tmp_path, monkeypatch, capsys,
                                                       make_bad, problem):
-    import skconvnet._cli as cli
+    import skconvnet.cli.commands as cli
 
     monkeypatch.setattr(cli, "_folder", lambda *args: pytest.fail("the run started"))
     train, test = photos
@@ -134,7 +134,7 @@ def test_unwritable_html_path_is_named_before_the_run(photos, tmp_path, monkeypa
 
 
 def test_negative_errors_is_refused_before_the_run(photos, tmp_path, monkeypatch, capsys):
-    import skconvnet._cli as cli
+    import skconvnet.cli.commands as cli
 
     monkeypatch.setattr(cli, "_folder", lambda *args: pytest.fail("the run started"))
     train, test = photos

@@ -26,7 +26,10 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import make_pipeline
 
 import skconvnet
-from skconvnet import VGGFeatureExtractor, _inputs, _network, _sources
+from skconvnet import VGGFeatureExtractor
+from skconvnet.inputs import adapters as _inputs
+from skconvnet.inputs import sources as _sources
+from skconvnet.training import network as _network
 
 
 def _interrupt(*args, **kwargs):
@@ -578,7 +581,7 @@ def test_cross_validate_in_process_workers(few_looks):
 _FITS_IN_A_LOOP = """
 import ctypes, gc, sys, numpy as np
 from conftest import small_classifier, small_extractor
-from skconvnet import _activations
+from skconvnet.compute import activations as _activations
 X = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
 y = np.array(["dark", "bright"] * 8)
 fitted = {"extractor": lambda: small_extractor(cache=False).fit(X).transform,

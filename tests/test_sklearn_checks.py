@@ -24,7 +24,8 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
-from skconvnet import ConvNetFeatureExtractor, _activations
+from skconvnet import ConvNetFeatureExtractor
+from skconvnet.compute import activations as _activations
 
 CLASSIFIER_EXPECTED_FAILURES = {
     "check_sample_weight_equivalence_on_dense_data": (

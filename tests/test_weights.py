@@ -11,7 +11,9 @@ import pytest
 from conftest import small_extractor
 from sklearn.base import clone
 
-from skconvnet import ConvNetFeatureExtractor, _backbone, _backbones
+from skconvnet import ConvNetFeatureExtractor
+from skconvnet.backbones import specs as _backbones
+from skconvnet.backbones import weights as backbone_weights
 
 VGG16 = _backbones.get("vgg16")
 
@@ -19,9 +21,9 @@ VGG16 = _backbones.get("vgg16")
 @pytest.fixture
 def fresh_cache():
     """Forget the weights resolved so far in this process (and again afterwards)."""
-    _backbone._load.cache_clear()
+    backbone_weights._load.cache_clear()
     yield
-    _backbone._load.cache_clear()
+    backbone_weights._load.cache_clear()
 
 
 def _save_legacy_h5(model, path):
@@ -48,7 +50,7 @@ def imagenet_stand_in(tmp_path, monkeypatch, fresh_cache):
     download = file_utils.get_file
 
     def serve(backbone):
-        base = _backbone.new_keras_model(_backbones.get(backbone), "random")
+        base = backbone_weights.new_keras_model(_backbones.get(backbone), "random")
         origin = tmp_path / "origin" / f"{backbone}.h5"
         origin.parent.mkdir(exist_ok=True)
         _save_legacy_h5(base, origin)
@@ -77,13 +79,13 @@ def test_imagenet_downloads_through_keras_applications_once(imagenet_stand_in, i
     # Keras' own file name for the network without its top
     assert len(requested) == 1 and ("notop" in requested[0] or "no_top" in requested[0])
     assert (cache / requested[0]).is_file()  # stored in Keras' cache
-    weights = _backbone.resolve_weights(_backbones.get(backbone), "imagenet")
+    weights = backbone_weights.resolve_weights(_backbones.get(backbone), "imagenet")
     for array, expected in zip(weights.arrays, base.get_weights(), strict=True):
         np.testing.assert_array_equal(array, expected)
     # A new process (simulated by clearing the cache) reuses the cached file: the origin
     # can be gone.
     origin.unlink()
-    _backbone._load.cache_clear()
+    backbone_weights._load.cache_clear()
     np.testing.assert_array_equal(
         clone(extractor).fit_transform(images), extractor.transform(images)
     )
@@ -99,8 +101,8 @@ def test_imagenet_download_failure_says_how_to_work_offline(imagenet_stand_in, i
 
 def test_weights_are_read_once_per_process(hed_weights, images, monkeypatch, fresh_cache):
     reads = []
-    read = _backbone._read_weights_file
-    monkeypatch.setattr(_backbone, "_read_weights_file",
+    read = backbone_weights._read_weights_file
+    monkeypatch.setattr(backbone_weights, "_read_weights_file",
                         lambda spec, path: reads.append(path) or read(spec, path))
     extractor = small_extractor(weights=hed_weights).fit(images)
     clone(extractor).fit(images).transform(images)
@@ -124,10 +126,10 @@ def test_rewritten_weights_file_is_read_again_and_refused_until_refit(tmp_path, 
 
 
 def test_random_weights_are_the_same_in_another_process(fresh_cache):
-    code = ("from skconvnet import _backbone, _backbones; "
-            "print(_backbone.resolve_weights(_backbones.get('vgg16'), None).digest)")
+    code = ("from skconvnet.backbones import specs as _backbones, weights as backbone_weights; "
+            "print(backbone_weights.resolve_weights(_backbones.get('vgg16'), None).digest)")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert other.stdout.strip() == _backbone.resolve_weights(VGG16, None).digest
+    assert other.stdout.strip() == backbone_weights.resolve_weights(VGG16, None).digest
 
 
 def test_full_vgg16_weights_file_gives_its_conv_base(tmp_path, fresh_cache):
@@ -136,7 +138,7 @@ def test_full_vgg16_weights_file_gives_its_conv_base(tmp_path, fresh_cache):
     full = keras.applications.VGG16(include_top=True, weights=None)
     path = tmp_path / "full.weights.h5"
     full.save_weights(path)
-    arrays = _backbone.resolve_weights(VGG16, path).arrays
+    arrays = backbone_weights.resolve_weights(VGG16, path).arrays
     np.testing.assert_array_equal(arrays[-2], full.get_layer("block5_conv3").get_weights()[0])
 
 

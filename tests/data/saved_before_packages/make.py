@@ -10,7 +10,11 @@ import skops.io
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from skconvnet import ConvNetFeatureExtractor, FineTunedConvNetClassifier, VGGFeatureExtractor
+from skconvnet import (
+    ConvNetFeatureExtractor,
+    FineTunedConvNetClassifier,
+    VGGFeatureExtractor,
+)
 
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)

@@ -5,7 +5,14 @@ import math
 import keras
 import numpy as np
 
-from . import _backbone
+from ..backbones.graph import (
+    build_base,
+    cut_base,
+    dtype_policy,
+    first_trained,
+    locate,
+    preprocess,
+)
 
 
 def book_augmentation(seed):
@@ -47,12 +54,12 @@ def build_network(
     The head is a model of its own from the pooled (or flattened) base output to the
     probabilities; it shares its layers with the network, so training either trains both.
     """
-    policy = _backbone.dtype_policy(precision)
+    policy = dtype_policy(precision)
     inputs = keras.Input(shape=(*image_size, 3), name="pixels")
     x = inputs
     for augment in augmentation:
         x = augment(x)
-    base = _backbone.cut_base(_backbone.build_base(weights, precision), weights.spec, layer)
+    base = cut_base(build_base(weights, precision), weights.spec, layer)
     base.trainable = False
     x = InferenceMode(base, name=weights.spec.name)(x)
     pool = {
@@ -87,7 +94,7 @@ def upper_model(base, pool, head, *, spec, top):
     """
     upper = base
     if top is not None:
-        upper = keras.Model(_backbone.locate(base, spec, top).output, base.output)
+        upper = keras.Model(locate(base, spec, top).output, base.output)
     inputs = keras.Input(shape=upper.input.shape[1:], name=top or "pixels")
     x = InferenceMode(upper)(inputs)
     return keras.Model(inputs, head(pool(x)), name=f"above_{top or 'pixels'}")
@@ -128,7 +135,7 @@ def _stack(layers, x):
 def unfreeze(base, spec, unfreeze_from):
     """Make the base's layers from ``unfreeze_from`` up to its top trainable."""
     base.trainable = True
-    first = _backbone.first_trained(base, spec, unfreeze_from)
+    first = first_trained(base, spec, unfreeze_from)
     for index, operation in enumerate(base.operations):
         if isinstance(operation, keras.layers.Layer):
             operation.trainable = index >= first
@@ -190,7 +197,7 @@ def inference_copy(model):
 
 def pixel_loader(source, spec):
     """``load(indices)``: those images of ``source``, preprocessed for ``spec``."""
-    return lambda indices: _backbone.preprocess(spec, source.load(indices))
+    return lambda indices: preprocess(spec, source.load(indices))
 
 
 class Batches(keras.utils.PyDataset):

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from . import _backbone
+from ..backbones.graph import build_base, locate, preprocess
 
 INPUT = "images"
 MAX_OPSET = 18  # the newest opset tf2onnx 1.17 writes
@@ -58,7 +58,7 @@ def classifier_graph(model, spec, image_size, opset):
     its base, pooling and head, without the augmentation layers in front."""
     import keras
 
-    from ._network import InferenceMode
+    from ..training.network import InferenceMode
 
     layers = model.layers
     at = next(i for i, layer in enumerate(layers) if isinstance(layer, InferenceMode))
@@ -84,9 +84,9 @@ def _base_to(weights, layers):
     """A float32 model of the base, batch norm folded, with an output at each of ``layers``."""
     import keras
 
-    base = _backbone.build_base(weights, "float32", fold_batch_norm=True)
+    base = build_base(weights, "float32", fold_batch_norm=True)
     spec = weights.spec
-    ends = [_backbone.locate(base, spec, layer).output for layer in layers]
+    ends = [locate(base, spec, layer).output for layer in layers]
     return _portable(keras.Model(base.input, ends, name=spec.name))
 
 
@@ -153,7 +153,7 @@ def _convert(network, spec, image_size, outputs, opset):
 
     @tf.function(input_signature=signature)
     def graph(images):
-        pixels = _backbone.preprocess(spec, tf.cast(images, tf.float32))
+        pixels = preprocess(spec, tf.cast(images, tf.float32))
         return outputs(network(pixels, training=False))
 
     return _from_function(graph, signature, opset)

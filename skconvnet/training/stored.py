@@ -7,8 +7,10 @@ layers above on what they produced: an epoch then costs only what is trained.
 
 import numpy as np
 
-from . import _activations, _backbone
-from ._activations import _chunks, extract, n_pooled, pool
+from ..backbones.checks import output_shape
+from ..backbones.graph import segment_model
+from ..compute import activations
+from ..compute.activations import _chunks, extract, n_pooled, pool
 
 
 def storage_dtype(precision):
@@ -24,9 +26,9 @@ def nbytes(spec, n_images, n_views, *, top, image_size, pooling, precision):
     """Bytes that :func:`store` would take."""
     if pooling is False:
         size = 3 * int(np.prod(image_size)) if top is None else int(
-            np.prod(_backbone.output_shape(spec, top, image_size)))
+            np.prod(output_shape(spec, top, image_size)))
     else:
-        size = n_pooled(_backbone.output_shape(spec, top, image_size), pooling)
+        size = n_pooled(output_shape(spec, top, image_size), pooling)
     return n_images * n_views * size * storage_dtype(precision).itemsize
 
 
@@ -46,22 +48,22 @@ def store(source, weights, *, top, pooling, precision, augmentation, n_views, ba
         whole = pooling is False
         (rows,) = extract(weights, source, layers=[top], pooling=None if whole else pooling,
                           precision=precision, batch_size=batch_size, verbose=verbose)
-        shape = (_backbone.output_shape(weights.spec, top, source.image_size) if whole
+        shape = (output_shape(weights.spec, top, source.image_size) if whole
                  else rows.shape[1:])
         return rows.reshape(source.n_samples, 1, *shape).astype(storage_dtype(precision))
-    model = None if top is None else _backbone.segment_model(weights, precision, None, top)
+    model = None if top is None else segment_model(weights, precision, None, top)
     stored = None
     progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
     chunks = _chunks(source.n_samples, batch_size)
-    pixel_batches = source.stream(chunks, _activations.preprocessor(weights.spec))
+    pixel_batches = source.stream(chunks, activations.preprocessor(weights.spec))
     for chunk, pixels in zip(chunks, pixel_batches):
         for view in range(n_views):
             x = pixels
             for layer in augmentation if view else ():
                 x = layer(x, training=True)
             x = np.asarray(x, dtype=np.float32)
-            activations = x if model is None else _activations._predict(model, x)
-            rows = activations if pooling is False else pool(activations, pooling)
+            output = x if model is None else activations._predict(model, x)
+            rows = output if pooling is False else pool(output, pooling)
             if stored is None:
                 shape = (source.n_samples, n_views, *rows.shape[1:])
                 stored = np.empty(shape, storage_dtype(precision))
@@ -74,10 +76,10 @@ def store(source, weights, *, top, pooling, precision, augmentation, n_views, ba
 def pooled(stored, weights, *, top, layer, pooling, precision, batch_size):
     """The pooled rows at ``layer`` of stored ``top`` activations, ``(n_images, n_views,
     n_features)`` float32: what the head sees before any fine-tuning."""
-    model = _backbone.segment_model(weights, precision, top, layer)
+    model = segment_model(weights, precision, top, layer)
     flat = stored.reshape(-1, *stored.shape[2:])
     rows = np.concatenate([
-        pool(_activations._predict(model, flat[chunk].astype(np.float32)), pooling)
+        pool(activations._predict(model, flat[chunk].astype(np.float32)), pooling)
         for chunk in _chunks(len(flat), batch_size)
     ])
     return rows.reshape(*stored.shape[:2], -1)

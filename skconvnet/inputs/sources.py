@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import _decoding
+from . import decoding
 
 
 class ImageSource:
@@ -73,7 +73,7 @@ class ArrayImages(ImageSource):
             self.dtype = np.float64
 
     def load(self, indices):
-        return np.stack([_decoding.resize(image, self.image_size)
+        return np.stack([decoding.resize(image, self.image_size)
                          for image in self.images[indices]])
 
     def keys(self):
@@ -140,23 +140,23 @@ class FileImages(ImageSource):
     def __init__(self, files, image_size):
         files = list(files)
         for index, file in enumerate(files):
-            if not isinstance(file, _decoding.FILE_TYPES):
+            if not isinstance(file, decoding.FILE_TYPES):
                 raise TypeError(
                     f"X[{index}] is {file!r} ({type(file).__name__}); a list of image files "
                     "must hold only paths (str, bytes or os.PathLike) or encoded images (bytes)."
                 )
         super().__init__(len(files), image_size)
         self.files = files
-        problems = [_decoding.header_problem(file) for file in files]
+        problems = [decoding.header_problem(file) for file in files]
         if any(problems):  # name the truncated files too, at once
-            problems = [problem or _decoding.decode_problem(file, image_size)
+            problems = [problem or decoding.decode_problem(file, image_size)
                         for file, problem in zip(files, problems)]
-        _decoding.raise_for(files, problems)
+        decoding.raise_for(files, problems)
 
     def keys(self):
         keys = []
         for file in self.files:
-            if _decoding.is_encoded(file):
+            if decoding.is_encoded(file):
                 keys.append(_digest(b"file", file))
                 continue
             with open(file, "rb") as opened:
@@ -165,8 +165,8 @@ class FileImages(ImageSource):
 
     def load(self, indices):
         try:
-            return np.stack([_decoding.decode(self.files[i], self.image_size) for i in indices])
-        except _decoding.DECODE_ERRORS:  # decode every file, to name all the bad ones at once
-            _decoding.raise_for(self.files, [_decoding.decode_problem(file, self.image_size)
+            return np.stack([decoding.decode(self.files[i], self.image_size) for i in indices])
+        except decoding.DECODE_ERRORS:  # decode every file, to name all the bad ones at once
+            decoding.raise_for(self.files, [decoding.decode_problem(file, self.image_size)
                                     for file in self.files])
             raise

@@ -5,7 +5,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from . import _backbone, _cache, _int8
+from ..backbones.checks import output_shape
+from ..backbones.graph import preprocess, segment_model
+from . import int8
+from .cache import activation_cache
 
 
 def n_pooled(shape, pooling):
@@ -27,7 +30,7 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
     """Pooled features of every image of ``source`` at each of ``layers``, in one pass.
 
     ``precision="int8"`` runs the network quantized with calibrated ``ranges`` (see
-    :mod:`skconvnet._int8`).
+    :mod:`skconvnet.compute.int8`).
 
     Layers are computed shallow to deep, each resuming from the one before. With ``cache``,
     activations already in the process's activation cache are reused — exact hits, or the
@@ -40,19 +43,19 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
 
     spec = weights.spec
     order = sorted(layers, key=spec.layer_names.index)
-    store = _cache.activations if cache and _cache.activations.budget else None
+    store = activation_cache if cache and activation_cache.budget else None
     context = (weights.digest, source.image_size, precision)
     if precision == "int8":
-        context += (_int8.digest(ranges),)
-        segment = functools.partial(_int8.segment_model, weights, source.image_size, ranges)
+        context += (int8.digest(ranges),)
+        segment = functools.partial(int8.segment_model, weights, source.image_size, ranges)
     else:
-        segment = functools.partial(_backbone.segment_model, weights, precision)
+        segment = functools.partial(segment_model, weights, precision)
     keys = [(key, *context) for key in source.keys()] if store is not None else None
     plan = _plan(spec, store, keys, order, source.n_samples)
     admitted = {
         layer: store is not None and store.admits(
             source.n_samples * 4
-            * int(np.prod(_backbone.output_shape(spec, layer, source.image_size)))
+            * int(np.prod(output_shape(spec, layer, source.image_size)))
         )
         for layer in order
     }
@@ -117,7 +120,7 @@ def _plan(spec, store, keys, order, n_samples):
 
 def preprocessor(spec):
     """``spec``'s preprocessing as a function of a batch."""
-    return functools.partial(_backbone.preprocess, spec)
+    return functools.partial(preprocess, spec)
 
 
 def run_model(model, spec, source, *, batch_size, verbose=0):

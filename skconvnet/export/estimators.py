@@ -13,8 +13,9 @@ import os
 
 import numpy as np
 
-from . import _backbone, _onnx
-from ._activations import n_pooled
+from ..backbones.weights import resolve_weights
+from ..compute.activations import n_pooled
+from . import graphs
 
 MAX_NAMED_FEATURES = 10_000
 
@@ -76,7 +77,7 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
     >>> bool((label == model.predict(images)).all())
     True
     """
-    _onnx.require("onnx", "onnxruntime", "tf2onnx", "skl2onnx")
+    graphs.require("onnx", "onnxruntime", "tf2onnx", "skl2onnx")
     from skl2onnx import to_onnx as skl2onnx_to_onnx
     from skl2onnx.common.data_types import FloatTensorType, UInt8TensorType
     from sklearn.utils.validation import check_is_fitted
@@ -89,8 +90,8 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
             f"in); got {_describe_steps(estimator)}. Convert other scikit-learn models with "
             "skl2onnx.to_onnx."
         )
-    if not 13 <= opset <= _onnx.MAX_OPSET:
-        raise ValueError(f"opset={opset}: choose one from 13 to {_onnx.MAX_OPSET}.")
+    if not 13 <= opset <= graphs.MAX_OPSET:
+        raise ValueError(f"opset={opset}: choose one from 13 to {graphs.MAX_OPSET}.")
     check_is_fitted(estimator)
     first = ours[0]
     image_size = first._image_size()
@@ -103,7 +104,7 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
             )
         for network in ours:
             batches = list(_calibration_batches(network, calibration))
-            prepared[id(network)] = _onnx.quantize(_graph(network, opset), batches)
+            prepared[id(network)] = graphs.quantize(_graph(network, opset), batches)
     elif quantize is not None:
         raise ValueError(f"quantize={quantize!r}: use None (float32) or 'int8'.")
     classifier = hasattr(estimator, "predict_proba") or hasattr(estimator, "predict")
@@ -113,7 +114,7 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
     token = _prepared.set(prepared)
     try:
         model = skl2onnx_to_onnx(
-            estimator, initial_types=[(_onnx.INPUT, UInt8TensorType([None, *image_size, 3]))],
+            estimator, initial_types=[(graphs.INPUT, UInt8TensorType([None, *image_size, 3]))],
             target_opset={"": opset, "ai.onnx.ml": 3}, options=options,
             final_types=final_types,
         )
@@ -151,8 +152,8 @@ def _describe_steps(estimator):
 
 
 def _networks(estimator):
-    from ._classifier import FineTunedConvNetClassifier
-    from ._extractor import ConvNetFeatureExtractor
+    from .._classifier import FineTunedConvNetClassifier
+    from .._extractor import ConvNetFeatureExtractor
 
     return [step for step in _steps(estimator)
             if isinstance(step, (ConvNetFeatureExtractor, FineTunedConvNetClassifier))]
@@ -173,15 +174,15 @@ def _graph(network, opset):
         return prepared
     spec = network._spec()
     if hasattr(network, "feature_shapes_"):
-        weights = _backbone.resolve_weights(spec, network.weights)
+        weights = resolve_weights(spec, network.weights)
         if weights.digest != network.weights_id_:
             raise ValueError(
                 f"weights={network.weights!r} now resolve to other weights than in fit: "
                 "fit the extractor again before exporting it."
             )
-        return _onnx.feature_graph(weights, list(network.feature_shapes_), network.pooling,
+        return graphs.feature_graph(weights, list(network.feature_shapes_), network.pooling,
                                    network._image_size(), opset)
-    proto = _onnx.classifier_graph(network.model_, spec, network._image_size(), opset)
+    proto = graphs.classifier_graph(network.model_, spec, network._image_size(), opset)
     return _with_label(proto, network.classes_)
 
 
@@ -218,7 +219,10 @@ def _class_values(classes):
 def shape_calculator(operator):
     """skl2onnx's shape calculator for skconvnet's estimators."""
     from skl2onnx.common.data_types import (
-        FloatTensorType, Int64TensorType, StringTensorType, UInt8TensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+        UInt8TensorType,
     )
 
     estimator = operator.raw_operator
@@ -246,7 +250,7 @@ def converter(scope, operator, container):
     """skl2onnx's converter for skconvnet's estimators: the network's graph, inlined."""
     from skl2onnx.helpers.integration import add_onnx_graph
 
-    opset = min(container.target_opset, _onnx.MAX_OPSET)
+    opset = min(container.target_opset, graphs.MAX_OPSET)
     add_onnx_graph(scope, operator, container, _graph(operator.raw_operator, opset))
 
 
@@ -274,8 +278,8 @@ def register_converters():
     (``zipmap``), which skl2onnx accepts only for registered converters."""
     from skl2onnx import update_registered_converter
 
-    from ._classifier import FineTunedConvNetClassifier
-    from ._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
+    from .._classifier import FineTunedConvNetClassifier
+    from .._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
 
     for estimator in (ConvNetFeatureExtractor, VGGFeatureExtractor):
         update_registered_converter(estimator, f"Skconvnet{estimator.__name__}",

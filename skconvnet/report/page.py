@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from ._diagnostics import errors_table, plot_training_curves, thumbnail
+from .diagnostics import errors_table, plot_training_curves, thumbnail
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }

@@ -11,9 +11,11 @@ import time
 
 import numpy as np
 
-from . import _backbone, _backbones
-from ._activations import n_pooled
-from .datasets import load_image_folder
+from ..backbones import specs
+from ..backbones.checks import check_layer
+from ..backbones.weights import resolve_weights
+from ..compute.activations import n_pooled
+from ..datasets import load_image_folder
 
 
 def main(argv=None):
@@ -81,7 +83,7 @@ def _parser():
     evaluate.add_argument("--test", required=True, metavar="TEST_DIR")
     evaluate.add_argument("--backbone", default="vgg16", metavar="NAME[,NAME...]",
                           help="comma-separated backbones to compare (default: vgg16; "
-                          f"known: {', '.join(_backbones.BACKBONES)})")
+                          f"known: {', '.join(specs.BACKBONES)})")
     evaluate.add_argument("--layers",
                           help="comma-separated layers, BACKBONE/LAYER to name one backbone's "
                           "(default: the last cut point of each of the three deepest stages, "
@@ -160,7 +162,7 @@ def _parser():
 
 
 def _predict_command(args):
-    from ._predict import predict_command
+    from .predict import predict_command
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}: give 1 or more images per batch.")
@@ -179,7 +181,7 @@ def evaluate_command(args):
         if getattr(args, option):
             _check_writable(getattr(args, option), f"--{option}")
     if args.export:
-        from ._onnx import require
+        from ..export.graphs import require
 
         require("onnx", "onnxruntime", "tf2onnx", "skl2onnx")
     if args.plot or args.html:
@@ -232,11 +234,11 @@ def evaluate_command(args):
         "train_dir": os.fspath(args.train_dir),
         "test_dir": os.fspath(args.test),
         "backbones": list(candidates),
-        "depth": {label: _backbones.get(backbone).depth(layer)
+        "depth": {label: specs.get(backbone).depth(layer)
                   for label, (backbone, layer, _) in features.items()},
         "weights": os.fspath(args.weights),
         "image_size": args.image_size,
-        "image_sizes": {backbone: list(_backbones.get(backbone).image_size
+        "image_sizes": {backbone: list(specs.get(backbone).image_size
                                        if args.image_size is None else (args.image_size,) * 2)
                         for backbone in candidates},
         "pooling": args.pooling,
@@ -261,7 +263,7 @@ def evaluate_command(args):
     if args.export:
         _export(args.export, test_features, best, classifier)
     if args.html:
-        from ._html import write_report_page
+        from ..report.page import write_report_page
 
         started = time.perf_counter()
         write_report_page(args.html, report, layer_figure=_layer_figure(report, features),
@@ -275,7 +277,7 @@ def _export(path, extractor, head, classifier):
     """Write the best pipeline (and the fine-tuned classifier) as ONNX graphs."""
     from sklearn.pipeline import Pipeline
 
-    from ._export import to_onnx
+    from ..export.estimators import to_onnx
 
     to_onnx(Pipeline([("features", extractor), *head.steps]), path)
     print(f"Model written to {path}")
@@ -286,11 +288,11 @@ def _export(path, extractor, head, classifier):
 
 
 def extract_command(args):
-    spec = _backbones.get(args.backbone, "--backbone")
+    spec = specs.get(args.backbone, "--backbone")
     layers = [name.strip() for name in args.layer.split(",") if name.strip()]
     if len(layers) != 1:
         raise ValueError(f"--layer takes one layer, got {args.layer!r}; evaluate compares several.")
-    layer = _backbone.check_layer(spec, layers[0], "--layer")
+    layer = check_layer(spec, layers[0], "--layer")
     paths, labels = _folder(args.directory, args)
     weights = _weights(args.weights, [spec.name])[spec.name]
     extractor = _extractor(args, spec.name, layer, weights)
@@ -311,17 +313,17 @@ def _candidates(backbone_text, layers_text):
     ``--layers`` leaves without layers is searched at its default cut points.
     """
     backbones = _names(backbone_text, "--backbone", "backbones, e.g. resnet50")
-    specs = [_backbones.get(name, "--backbone") for name in backbones]
+    chosen = [specs.get(name, "--backbone") for name in backbones]
     if layers_text is None:
-        return {spec.name: spec.default_search() for spec in specs}
-    candidates = {spec.name: [] for spec in specs}
+        return {spec.name: spec.default_search() for spec in chosen}
+    candidates = {spec.name: [] for spec in chosen}
     for entry in _names(layers_text, "--layers", "layers, e.g. block4_pool"):
         backbone, _, layer = entry.rpartition("/")
         if backbone and backbone not in candidates:
             raise ValueError(f"--layers {entry!r}: {backbone!r} is not one of --backbone "
                              f"{backbone_text!r}.")
-        for spec in specs if not backbone else [_backbones.get(backbone)]:
-            candidates[spec.name].append(_backbone.check_layer(spec, layer, "--layers"))
+        for spec in chosen if not backbone else [specs.get(backbone)]:
+            candidates[spec.name].append(check_layer(spec, layer, "--layers"))
     empty = [name for name, layers in candidates.items() if not layers]
     if empty:
         raise ValueError(f"--layers {layers_text!r} names no layer of {', '.join(empty)}; "
@@ -354,14 +356,14 @@ def _weights(text, backbones):
     for backbone, value in zip(backbones, values):
         weights[backbone] = None if value.lower() == "none" else value
         try:
-            _backbone.resolve_weights(_backbones.get(backbone), weights[backbone])
+            resolve_weights(specs.get(backbone), weights[backbone])
         except OSError as error:
             raise OSError(f"{error} On the command line: --weights PATH.") from None
     return weights
 
 
 def _extractor(args, backbone, layer, weights):
-    from . import ConvNetFeatureExtractor
+    from .. import ConvNetFeatureExtractor
 
     return ConvNetFeatureExtractor(
         backbone=backbone, layer=layer, weights=weights, image_size=args.image_size,
@@ -385,7 +387,7 @@ def _columns(extractor, layers):
 
 
 def _finetune(args, backbone, layer, weights, train_paths, train_labels):
-    from . import FineTunedConvNetClassifier
+    from .. import FineTunedConvNetClassifier
 
     classifier = FineTunedConvNetClassifier(
         backbone=backbone, layer=layer, weights=weights, image_size=args.image_size,
@@ -395,7 +397,7 @@ def _finetune(args, backbone, layer, weights, train_paths, train_labels):
     given = {"head_epochs": args.head_epochs, "fine_tune_epochs": args.fine_tune_epochs,
              "batch_size": args.batch_size}  # the classifier's own defaults otherwise
     classifier.set_params(**{name: value for name, value in given.items() if value is not None})
-    print(f"Fine-tuning {_backbones.get(backbone).title} on {layer} (head: "
+    print(f"Fine-tuning {specs.get(backbone).title} on {layer} (head: "
           f"{classifier.head_epochs}, then "
           f"{classifier.fine_tune_epochs} fine-tuning epochs)")
     return classifier.fit(train_paths, train_labels)
@@ -462,7 +464,7 @@ def _layer_figure(report, features):
     import matplotlib
 
     matplotlib.use("Agg")
-    from ._search import plot_layer_scores
+    from ..report.layers import plot_layer_scores
 
     labels = list(report["cv_accuracy"])
     results = {

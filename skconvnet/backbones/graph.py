@@ -1,105 +1,15 @@
-"""Backbones as Keras models: weights resolved once per process, and models cut at a layer.
+"""A backbone as Keras models: the base built at a precision (batch norm folded, grouped
+convolutions made depthwise), cut between cut points, and where fine-tuning starts.
 
-Everything about a particular network comes from its spec in :mod:`skconvnet._backbones`.
-Keras is imported inside the functions so that ``import skconvnet`` stays light.
+Everything about a particular network comes from its spec in :mod:`skconvnet.backbones.specs`.
 """
 
 import functools
-import hashlib
-import os
 import threading
-import warnings
 
 import numpy as np
 
-RANDOM_SEED = 0
-
-
-def check_layer(spec, layer, parameter="layer"):
-    """Return ``layer`` if it names a cut point of ``spec``, else raise a listing error."""
-    if not isinstance(layer, str) or layer not in spec.layer_names:
-        raise ValueError(
-            f"Unknown layer {layer!r} for {parameter}. {spec.title} can be cut at these "
-            f"layers, shallow to deep: {', '.join(spec.layer_names)}."
-        )
-    return layer
-
-
-def check_layers(spec, layer):
-    """The list of layer names in a ``layer`` parameter: one name, or a list of them."""
-    if isinstance(layer, str):
-        return [check_layer(spec, layer)]
-    layers = list(layer)
-    if not layers or len(set(layers)) != len(layers):
-        raise ValueError(
-            f"layer={layer!r}: a list of layers must name at least one layer, each once."
-        )
-    return [check_layer(spec, name) for name in layers]
-
-
-def output_shape(spec, layer, image_size):
-    """``(height, width, channels)`` of ``layer``'s activation for images of ``image_size``."""
-    shape = _output_shape(spec, layer, tuple(image_size))
-    if shape is None:
-        minimum = _minimum_size(spec, layer)
-        raise ValueError(
-            f"image_size={tuple(image_size)} is too small for layer={layer!r}: {spec.title} "
-            f"reduces height and width {spec.cut(layer).reduction}x up to that layer, so "
-            f"they must each be at least {minimum}. Increase image_size or choose a "
-            "shallower layer."
-        )
-    return shape
-
-
-@functools.lru_cache(maxsize=1024)
-def _output_shape(spec, layer, image_size):
-    """The shape Keras infers, or None where the image is too small for the layer."""
-    model = _shape_model(spec, layer)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            shape = tuple(model.compute_output_shape((1, *image_size, 3))[1:])
-    except Exception:  # a layer found a negative size
-        return None
-    return shape if all(size is not None and size > 0 for size in shape) else None
-
-
-def _minimum_size(spec, layer):
-    """The smallest square image size with a non-empty activation at ``layer``."""
-    low, high = 1, 4 * spec.cut(layer).reduction
-    while low < high:
-        middle = (low + high) // 2
-        if _output_shape(spec, layer, (middle, middle)) is None:
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
-@functools.cache
-def _shape_model(spec, layer):
-    skeleton = _skeleton(spec)
-    return _cut(skeleton, locate(skeleton, spec, layer), name="shapes")
-
-
-@functools.cache
-def _skeleton(spec):
-    """A float32 model of ``spec`` with Keras' initial weights, for shapes only."""
-    return new_keras_model(spec, "random")
-
-
-def new_keras_model(spec, weights):
-    """``keras.applications.<constructor>(include_top=False)`` for any image size.
-
-    ``weights`` is passed on: ``"random"`` for Keras' own initialisation, ``"imagenet"``.
-    """
-    import keras
-
-    constructor = getattr(keras.applications, spec.constructor)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. "input_shape is undefined or non-square"
-        return constructor(include_top=False, input_shape=(None, None, 3),
-                           weights=None if weights == "random" else weights)
+from .weights import new_keras_model, skeleton
 
 
 def locate(model, spec, name):
@@ -118,108 +28,13 @@ def locate(model, spec, name):
                 None)
 
 
-def _cut(model, end, *, start=None, name):
+def cut(model, end, *, start=None, name):
     """The part of ``model`` from ``start``'s output (None: its input) to ``end``'s output,
     sharing its layers."""
     import keras
 
     inputs = model.input if start is None else start.output
     return keras.Model(inputs, end.output, name=name)
-
-
-class Weights:
-    """A backbone's weights as read-only NumPy arrays, with a digest that names them."""
-
-    def __init__(self, spec, arrays):
-        self.spec = spec
-        self.arrays = arrays  # in the order of the Keras model's ``weights``
-        digest = hashlib.sha256(spec.name.encode())
-        for array in arrays:
-            array.setflags(write=False)
-            digest.update(str(array.shape).encode())
-            digest.update(np.ascontiguousarray(array).data)
-        self.digest = digest.hexdigest()[:16]
-
-
-def resolve_weights(spec, weights):
-    """Return the :class:`Weights` for a ``weights`` parameter, reading them once per process.
-
-    ``"imagenet"`` downloads through ``keras.applications`` (and its cache), ``None`` draws
-    seeded random weights, and a path loads a weights file saved from the Keras model. A
-    path is keyed by its size and modification time, so a rewritten file is read again.
-    """
-    if weights is None:
-        return _load(spec, None)
-    if isinstance(weights, str) and weights == "imagenet":
-        return _load(spec, "imagenet")
-    path = os.path.abspath(os.fspath(weights))
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"weights={os.fspath(weights)!r}: no such file. Pass 'imagenet' (downloaded by "
-            "Keras), None (random initialisation) or the path to a weights file saved from "
-            f"keras.applications.{spec.constructor}(include_top=False), e.g. with "
-            "model.save_weights('base.weights.h5')."
-        )
-    stat = os.stat(path)
-    return _load(spec, (path, stat.st_size, stat.st_mtime_ns))
-
-
-@functools.lru_cache(maxsize=4)
-def _load(spec, key):
-    if key is None:
-        return Weights(spec, _random_arrays(spec, RANDOM_SEED))
-    if key == "imagenet":
-        return Weights(spec, _imagenet_arrays(spec))
-    return Weights(spec, _read_weights_file(spec, key[0]))
-
-
-def _random_arrays(spec, seed):
-    """Keras' initial weights, with every kernel drawn anew from a seeded NumPy generator.
-
-    Keras draws kernels from its own seed generators, which gave other weights in a Dask
-    worker than in its parent; kernels are drawn here (Glorot-uniform) instead. Every other
-    variable — biases, batch-normalisation statistics, layer scales — starts at constants.
-    """
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for variable in _skeleton(spec).weights:
-        value = np.array(variable, dtype=np.float32)
-        if variable.path.endswith("kernel"):
-            receptive = int(np.prod(value.shape[:-2]))
-            fan_in, fan_out = receptive * value.shape[-2], receptive * value.shape[-1]
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            value = rng.uniform(-limit, limit, size=value.shape).astype(np.float32)
-        arrays.append(value)
-    return arrays
-
-
-def _imagenet_arrays(spec):
-    try:
-        model = new_keras_model(spec, "imagenet")
-    except Exception as error:
-        raise OSError(
-            f"Could not download the ImageNet weights of {spec.name} through "
-            f"keras.applications.{spec.constructor} ({str(error).splitlines()[0]}). Without "
-            "network access, copy the weights file into Keras' cache (~/.keras/models, or "
-            "$KERAS_HOME/models) or pass weights=<path to a weights file saved from "
-            f"keras.applications.{spec.constructor}(include_top=False)>."
-        ) from None
-    return [np.array(array) for array in model.get_weights()]
-
-
-def _read_weights_file(spec, path):
-    model = new_keras_model(spec, "random")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Keras warns per skipped object before it raises
-            model.load_weights(path)
-    except Exception as error:
-        raise ValueError(
-            f"weights={path!r} is not a Keras {spec.title} convolutional base "
-            f"(keras.applications.{spec.constructor}(include_top=False)): loading it failed "
-            f"with: {str(error).splitlines()[0]}"
-        ) from None
-    return [np.array(array) for array in model.get_weights()]
 
 
 _models = {}
@@ -239,7 +54,7 @@ def segment_model(weights, precision, start, end):
             spec = weights.spec
             base = _base_model(weights, precision)
             start_op = None if start is None else locate(base, spec, start)
-            _models[key] = _cut(base, locate(base, spec, end), start=start_op,
+            _models[key] = cut(base, locate(base, spec, end), start=start_op,
                                 name=segment_name(spec, start, end))
         return _models[key]
 
@@ -391,7 +206,7 @@ def _folded_weights(conv, batch_norm):
 
 def cut_base(base, spec, layer):
     """``base`` (from :func:`build_base`) up to cut point ``layer``, sharing its layers."""
-    return _cut(base, locate(base, spec, layer), name=spec.name)
+    return cut(base, locate(base, spec, layer), name=spec.name)
 
 
 def preprocess(spec, batch):
@@ -402,24 +217,6 @@ def preprocess(spec, batch):
     return getattr(keras.applications, spec.module).preprocess_input(batch)
 
 
-def check_unfreeze_from(spec, unfreeze_from, layer):
-    """``unfreeze_from`` if it is a cut point or layer of ``spec`` at or below ``layer``."""
-    model = _skeleton(spec)
-    found = locate(model, spec, unfreeze_from) if isinstance(unfreeze_from, str) else None
-    below = ", ".join(spec.layer_names[: spec.depth(layer)])
-    if found is None:
-        raise ValueError(
-            f"Unknown layer {unfreeze_from!r} for unfreeze_from. Name a cut point of "
-            f"{spec.title} up to layer={layer!r} ({below}), or another of its layers below it."
-        )
-    if _position(model, found) > _position(model, locate(model, spec, layer)):
-        raise ValueError(
-            f"unfreeze_from={unfreeze_from!r} lies above the cut layer={layer!r}; it must be "
-            f"one of the layers the head sits on, e.g. a cut point: {below}."
-        )
-    return unfreeze_from
-
-
 def first_trained(model, spec, unfreeze_from):
     """Position in ``model.operations`` of the first operation fine-tuning trains.
 
@@ -427,23 +224,23 @@ def first_trained(model, spec, unfreeze_from):
     before it); any other layer unfreezes itself and what follows it.
     """
     if unfreeze_from not in spec.layer_names:
-        return _position(model, locate(model, spec, unfreeze_from))
+        return position(model, locate(model, spec, unfreeze_from))
     depth = spec.depth(unfreeze_from)
     if depth == 1:
         return 0
-    return _position(model, locate(model, spec, spec.layer_names[depth - 2])) + 1
+    return position(model, locate(model, spec, spec.layer_names[depth - 2])) + 1
 
 
 def frozen_top(spec, unfreeze_from):
     """The deepest cut point below everything that fine-tuning from ``unfreeze_from``
     trains (None where that starts at the first layer)."""
-    model = _skeleton(spec)
+    model = skeleton(spec)
     first = first_trained(model, spec, unfreeze_from)
     below = [name for name in spec.layer_names
-             if _position(model, locate(model, spec, name)) < first]
+             if position(model, locate(model, spec, name)) < first]
     return below[-1] if below else None
 
 
-def _position(model, operation):
+def position(model, operation):
     return next(index for index, candidate in enumerate(model.operations)
                 if candidate is operation)

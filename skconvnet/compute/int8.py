@@ -6,7 +6,7 @@ into a float graph that has every cut point as an output. Calibration records ea
 tensors' range over some images (ONNX Runtime's MinMax calibrator): that is what an int8
 extractor learns in ``fit``. A segment is the part of the graph from one cut point to
 another, quantized statically with those ranges (QDQ: see
-:func:`skconvnet._onnx.quantization_options`). Segments of the same ranges chain exactly: a
+:func:`skconvnet.graphs.quantization_options`). Segments of the same ranges chain exactly: a
 deeper layer resumes from a cached shallower one and gets what it would get from pixels, so
 the activation cache serves estimators fitted on the same images as in float.
 """
@@ -21,7 +21,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from . import _backbone, _onnx
+from ..backbones.graph import segment_name
+from ..backbones.weights import RANDOM_SEED
+from ..export import graphs
 
 #: Training images an int8 extractor calibrates on (a seeded sample; all where fewer).
 CALIBRATION_IMAGES = 32
@@ -48,7 +50,7 @@ def calibration_sample(n_samples):
     """Indices of the images to calibrate on: a seeded sample, in order."""
     if n_samples <= CALIBRATION_IMAGES:
         return np.arange(n_samples)
-    rng = np.random.default_rng(_backbone.RANDOM_SEED)
+    rng = np.random.default_rng(RANDOM_SEED)
     return np.sort(rng.choice(n_samples, CALIBRATION_IMAGES, replace=False))
 
 
@@ -64,7 +66,7 @@ def calibrate(weights, image_size, batches):
         onnx.save(graph, path)
         calibrator = create_calibrator(path, augmented_model_path=os.path.join(
             folder, "augmented.onnx"), calibrate_method=CalibrationMethod.MinMax)
-        calibrator.collect_data(_onnx.calibration_reader(batches, _PIXELS))
+        calibrator.collect_data(graphs.calibration_reader(batches, _PIXELS))
         found = calibrator.compute_data()
     return {name: tuple(np.asarray(bound).item() for bound in data.range_value)
             for name, data in sorted(found.data.items())}
@@ -93,7 +95,7 @@ def segment_model(weights, image_size, ranges, start, end):
         if (start, end) not in found["segments"]:
             proto = _quantized(_cut(graph, start, end), ranges, found["scales"])
             found["segments"][start, end] = Segment(
-                proto, _backbone.segment_name(weights.spec, start, end))
+                proto, segment_name(weights.spec, start, end))
         return found["segments"][start, end]
 
 
@@ -119,7 +121,7 @@ class Segment:
 
     def __init__(self, proto, name):
         self.name = name
-        self.session = _onnx.session(proto)
+        self.session = graphs.session(proto)
         self.input = self.session.get_inputs()[0].name
 
     def predict_on_batch(self, batch):
@@ -131,7 +133,7 @@ def _float_graph(weights, image_size):
     key = (weights.digest, image_size)
     with _lock:
         if key not in _graphs:
-            _graphs[key] = _onnx.cut_point_graph(weights, image_size, _PIXELS)
+            _graphs[key] = graphs.cut_point_graph(weights, image_size, _PIXELS)
         return _graphs[key]
 
 
@@ -174,10 +176,13 @@ def _cut(graph, start, end):
 def _quantized(segment, ranges, scales):
     """``segment`` quantized statically (QDQ) with the calibrated ``ranges``, its tensors
     named in ``scales`` at those scales and zero points."""
-    from onnxruntime.quantization import CalibrationMethod, quantize_static
-    from onnxruntime.quantization.calibrate import TensorData, TensorsData, save_tensors_data
-
     import onnx
+    from onnxruntime.quantization import CalibrationMethod, quantize_static
+    from onnxruntime.quantization.calibrate import (
+        TensorData,
+        TensorsData,
+        save_tensors_data,
+    )
 
     logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer's advice
     data = TensorsData(CalibrationMethod.MinMax, {
@@ -195,5 +200,5 @@ def _quantized(segment, ranges, scales):
         save_tensors_data(data, cached)
         quantize_static(plain, quantized, None, calibration_cache_path=cached,
                         extra_options={"TensorQuantOverrides": overrides},
-                        **_onnx.quantization_options())
+                        **graphs.quantization_options())
         return onnx.load(quantized)

@@ -1,6 +1,6 @@
 """Every accepted ``X`` checked and adapted to an image source.
 
-Three kinds of input, one interface (:class:`skconvnet._sources.ImageSource`):
+Three kinds of input, one interface (:class:`skconvnet.ImageSource`):
 
 - a 4-D array ``(n, height, width, channels)``, channels 1 or 3;
 - a 2-D array: rows that flatten an image (``image_shape``, or ``height * width * 3`` values
@@ -18,8 +18,8 @@ from scipy import sparse
 from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
-from ._decoding import FILE_TYPES, is_encoded
-from ._sources import ArrayImages, BandImages, FileImages
+from .decoding import FILE_TYPES, is_encoded
+from .sources import ArrayImages, BandImages, FileImages
 
 
 def check_image_size(image_size):

@@ -1,6 +1,8 @@
+from ..backbones import specs
+from ..backbones.checks import check_layers
+
 """Reading a search over ``layer``: cross-validated score against depth."""
 
-from . import _backbone, _backbones
 
 
 def layer_scores(search, param=None):
@@ -68,15 +70,15 @@ def layer_scores(search, param=None):
     ):
         layer = params[param]
         backbone = params.get(backbone_param, estimator_params.get(backbone_param))
-        spec = _backbones.get(backbone) if backbone else _spec_with(layer)
-        layers = _backbone.check_layers(spec, layer)
+        spec = specs.get(backbone) if backbone else _spec_with(layer)
+        layers = check_layers(spec, layer)
         label = (spec.name, "+".join(layers))
         if label not in best or mean > best[label]["mean_test_score"]:
             depth = max(spec.depth(layer) for layer in layers)
             best[label] = {"backbone": spec.name, "layer": label[1], "depth": depth,
                            "mean_test_score": float(mean), "std_test_score": float(std),
                            "params": params}
-    order = list(_backbones.BACKBONES)
+    order = list(specs.BACKBONES)
     rows = sorted(best.values(), key=lambda row: (order.index(row["backbone"]), row["depth"]))
     if len({row["backbone"] for row in rows}) > 1:
         for row in rows:
@@ -87,7 +89,7 @@ def layer_scores(search, param=None):
 def _spec_with(layer):
     """The first backbone that has ``layer`` (a name or a list of names)."""
     layers = [layer] if isinstance(layer, str) else list(layer)
-    for spec in _backbones.BACKBONES.values():
+    for spec in specs.BACKBONES.values():
         if set(layers) <= set(spec.layer_names):
             return spec
     raise ValueError(
@@ -125,17 +127,17 @@ def plot_layer_scores(search, param=None, ax=None):
     backbones = list(dict.fromkeys(table["backbone"]))
     x = table["depth"].astype(float)
     if len(backbones) > 1:  # depth as a share of each network's cut points, so they align
-        x /= [len(_backbones.get(backbone).cut_points) for backbone in table["backbone"]]
+        x /= [len(specs.get(backbone).cut_points) for backbone in table["backbone"]]
     for backbone in backbones:
         rows = table["backbone"] == backbone
         ax.errorbar(x[rows], table["mean_test_score"][rows], yerr=table["std_test_score"][rows],
-                    marker="o", capsize=3, label=_backbones.get(backbone).title)
+                    marker="o", capsize=3, label=specs.get(backbone).title)
     ax.set_xticks(x, table.index, rotation=30, ha="right")
     if len(backbones) > 1:
         ax.legend()
         ax.set_xlabel("layer (shallow to deep, as a share of each network's cut points)")
     else:
-        ax.set_xlabel(f"{_backbones.get(backbones[0]).title} layer (shallow to deep)")
+        ax.set_xlabel(f"{specs.get(backbones[0]).title} layer (shallow to deep)")
     ax.set_ylabel("cross-validated score")
     ax.grid(alpha=0.3)
     best = table["mean_test_score"].idxmax()

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._decoding import open_image
+from ..inputs.decoding import open_image
 
 PHASES = {"head": "head", "fine_tune": "fine-tuning"}
 

@@ -68,7 +68,7 @@ class ActivationCache:
         return len(self._entries)
 
 
-activations = ActivationCache()
+activation_cache = ActivationCache()
 
 
 def set_cache_budget(n_bytes):
@@ -93,9 +93,9 @@ def set_cache_budget(n_bytes):
     """
     if isinstance(n_bytes, bool) or not isinstance(n_bytes, int) or n_bytes < 0:
         raise ValueError(f"n_bytes must be a non-negative integer, got {n_bytes!r}.")
-    activations.resize(n_bytes)
+    activation_cache.resize(n_bytes)
 
 
 def clear_cache():
     """Drop every cached activation of this process."""
-    activations.clear()
+    activation_cache.clear()

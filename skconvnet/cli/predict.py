@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _decoding
-from .datasets import load_images
+from ..datasets import load_images
+from ..inputs import decoding
 
 
 def predict_command(args):
     model = load_model(args.model)
     files = photo_files(args.photos)
-    problems = {file: _decoding.header_problem(file) for file in files}
+    problems = {file: decoding.header_problem(file) for file in files}
     bad = {file: problem for file, problem in problems.items() if problem}
     if bad and not args.skip_bad:
         _refuse(bad, len(files))
@@ -81,7 +81,7 @@ def _load_estimator(path):
         return joblib.load(path)
     import skops.io as sio
 
-    from ._persistence import TRUSTED_TYPES
+    from .._persistence import TRUSTED_TYPES
 
     untrusted = sio.get_untrusted_types(file=path)
     unknown = [name for name in untrusted
@@ -97,7 +97,7 @@ class OnnxModel:
     """An exported graph on ONNX Runtime: ``uint8`` images in."""
 
     def __init__(self, path):
-        from ._onnx import require, session
+        from ..export.graphs import require, session
 
         require("onnxruntime")
         try:
@@ -191,7 +191,7 @@ def _registered_extensions():
 
 def _decodable(files):
     """``(files that decode, {file: problem})`` of a batch."""
-    problems = {file: _decoding.decode_problem(file, (8, 8)) for file in files}
+    problems = {file: decoding.decode_problem(file, (8, 8)) for file in files}
     return ([file for file in files if not problems[file]],
             {file: problem for file, problem in problems.items() if problem})
 
