@@ -11,6 +11,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
+# tests/data holds saved models and the script that wrote them, which must not run here.
+collect_ignore_glob = ["data/*"]
+
 
 def _native_bfloat16():
     """Whether this CPU has bfloat16 instructions. Without them TensorFlow emulates bfloat16,
