@@ -30,10 +30,10 @@ def rss_mb():
 
 def growth_per_fit(kind, warm_up, fits):
     from skconvnet import FineTunedConvNetClassifier, VGGFeatureExtractor
-    from skconvnet.training import network as _network
+    from skconvnet.training import network
 
     if kind == "classifier-keras-all-reduce":
-        _network._without_single_replica_all_reduce = lambda optimizer: optimizer
+        network.without_single_replica_all_reduce = lambda optimizer: optimizer
     X = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
     y = np.array(["dark", "bright"] * 8)
     small = dict(weights=None, image_size=(32, 32), layer="block2_pool")

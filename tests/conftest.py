@@ -77,7 +77,7 @@ def computed(monkeypatch):
 
     counts = {}
     lock = threading.Lock()
-    predict = _activations._predict
+    predict = _activations.predict_batch
 
     def counting(model, batch):
         if model.name.count("__") == 2:  # a segment between two cut points
@@ -89,7 +89,7 @@ def computed(monkeypatch):
                     counts[name] = counts.get(name, 0) + len(batch)
         return predict(model, batch)
 
-    monkeypatch.setattr(_activations, "_predict", counting)
+    monkeypatch.setattr(_activations, "predict_batch", counting)
     return counts
 
 

@@ -164,8 +164,8 @@ def test_evaluate_options_reach_the_extractor(photos, tmp_path, monkeypatch):
     train, test = photos
     report = tmp_path / "report.json"
     batches = []
-    predict = _activations._predict
-    monkeypatch.setattr(_activations, "_predict",
+    predict = _activations.predict_batch
+    monkeypatch.setattr(_activations, "predict_batch",
                         lambda model, batch: batches.append(len(batch)) or predict(model, batch))
     main(["evaluate", str(train), "--test", str(test), *FAST, "--pooling", "max",
           "--precision", "bfloat16", "--random-state", "3", "--max-per-class", "9",

@@ -587,8 +587,8 @@ y = np.array(["dark", "bright"] * 8)
 fitted = {"extractor": lambda: small_extractor(cache=False).fit(X).transform,
           "classifier": lambda: small_classifier().fit(X, y).predict}[sys.argv[1]]
 computed, counting = [], []  # images the network computed for transform / predict
-predict = _activations._predict
-_activations._predict = lambda model, batch: (
+predict = _activations.predict_batch
+_activations.predict_batch = lambda model, batch: (
     counting and computed.append(len(batch))) or predict(model, batch)
 
 def fit():

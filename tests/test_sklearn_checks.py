@@ -95,6 +95,6 @@ def _depends_on_earlier_calls(predict):
 ])
 def test_the_checks_on_the_computing_path_see_the_network(monkeypatch, check, broken):
     """Each property these checks name fails them where the network breaks it."""
-    monkeypatch.setattr(_activations, "_predict", broken(_activations._predict))
+    monkeypatch.setattr(_activations, "predict_batch", broken(_activations.predict_batch))
     with pytest.raises(AssertionError):
         check("VGGFeatureExtractor", small_extractor(cache=False))

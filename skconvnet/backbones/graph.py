@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 
+from .._keras import input_layers, n_calls
 from .weights import new_keras_model, skeleton
 
 
@@ -21,9 +22,7 @@ def locate(model, spec, name):
     if where.startswith("after:"):
         source = where[len("after:"):]
         return next((operation for operation in model.operations
-                     if any(tensor._keras_history[0].name == source
-                            for node in operation._inbound_nodes
-                            for tensor in node.input_tensors)), None)
+                     if any(layer.name == source for layer in input_layers(operation))), None)
     return next((operation for operation in model.operations if operation.name == where),
                 None)
 
@@ -176,11 +175,9 @@ def _foldable(model):
     for layer in model.layers:
         if not isinstance(layer, keras.layers.BatchNormalization) or layer.axis not in (-1, 3):
             continue
-        (node,) = layer._inbound_nodes
-        (tensor,) = node.input_tensors
-        conv = tensor._keras_history[0]
+        (conv,) = input_layers(layer)
         if (isinstance(conv, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
-                and len(conv._outbound_nodes) == 1 and conv.activation.__name__ == "linear"):
+                and n_calls(conv) == 1 and conv.activation.__name__ == "linear"):
             pairs[conv.name] = layer.name
     return pairs
 

@@ -39,8 +39,6 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
 
     Returns one ``(n_samples, n_features)`` array per layer, in the order of ``layers``.
     """
-    import keras
-
     spec = weights.spec
     order = sorted(layers, key=spec.layer_names.index)
     store = activation_cache if cache and activation_cache.budget else None
@@ -60,12 +58,10 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
         for layer in order
     }
     features = {}
-    progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
-    chunks = _chunks(source.n_samples, batch_size)
-    to_decode = [chunk[[plan[i][0] is None for i in chunk]] for chunk in chunks]
-    pixel_batches = source.stream(to_decode, preprocessor(spec))
-    for chunk, decoded, pixels in zip(chunks, to_decode, pixel_batches):
-        in_hand = {} if pixels is None else dict(zip(decoded, pixels))
+    from_pixels = np.array([steps[0] is None for steps in plan])
+    for chunk, pixels in batches(source, batch_size, preprocessor(spec), verbose=verbose,
+                                 decode=from_pixels):
+        in_hand = {} if pixels is None else dict(zip(chunk[from_pixels[chunk]], pixels))
         start_layer = dict.fromkeys(in_hand)  # None: from pixels
         for step, layer in enumerate(order):
             activations = {}
@@ -80,7 +76,7 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
                     groups[start_layer[i]].append((i, in_hand[i]))
             for start, members in groups.items():
                 model = segment(start, layer)
-                outputs = _predict(model, np.stack([array for _, array in members]))
+                outputs = predict_batch(model, np.stack([array for _, array in members]))
                 for (i, _), output in zip(members, outputs):
                     activations[i] = output
                     if admitted[layer]:  # a copy: no view keeps the whole batch alive
@@ -91,8 +87,6 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
             if layer not in features:
                 features[layer] = np.empty((source.n_samples, rows.shape[1]), source.dtype)
             features[layer][chunk] = rows
-        if progress is not None:
-            progress.update(int(chunk[-1]) + 1)
     return [features[layer] for layer in layers]
 
 
@@ -126,28 +120,35 @@ def preprocessor(spec):
 def run_model(model, spec, source, *, batch_size, verbose=0):
     """``model``'s output for every image of ``source`` (``spec``'s preprocessed pixels
     in), as one array."""
-    import keras
-
     outputs = None
-    progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
-    chunks = _chunks(source.n_samples, batch_size)
-    for chunk, pixels in zip(chunks, source.stream(chunks, preprocessor(spec))):
-        output = _predict(model, pixels)
+    for chunk, pixels in batches(source, batch_size, preprocessor(spec), verbose=verbose):
+        output = predict_batch(model, pixels)
         if outputs is None:
             outputs = np.empty((source.n_samples, output.shape[1]), dtype=source.dtype)
         outputs[chunk] = output
-        if progress is not None:
-            progress.update(int(chunk[-1]) + 1)
     return outputs
 
 
-def _chunks(n_samples, batch_size):
-    """Consecutive index arrays of at most ``batch_size``."""
-    return [np.arange(start, min(start + batch_size, n_samples))
-            for start in range(0, n_samples, batch_size)]
+def batches(source, batch_size, preprocess, *, verbose=0, decode=None):
+    """``(chunk, pixels)`` for consecutive chunks of ``source``'s images: ``chunk`` holds
+    the indices of at most ``batch_size`` images, ``pixels`` the preprocessed images of it,
+    decoded ahead in threads while the caller computes. ``verbose`` shows Keras' progress
+    bar. ``decode``: a boolean per image, where only those marked are decoded (``pixels``
+    then holds them alone, None where a chunk has none).
+    """
+    import keras
+
+    chunks = [np.arange(start, min(start + batch_size, source.n_samples))
+              for start in range(0, source.n_samples, batch_size)]
+    wanted = chunks if decode is None else [chunk[decode[chunk]] for chunk in chunks]
+    progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
+    for chunk, pixels in zip(chunks, source.stream(wanted, preprocess)):
+        yield chunk, pixels
+        if progress is not None:
+            progress.update(int(chunk[-1]) + 1)
 
 
-def _predict(model, batch):
+def predict_batch(model, batch):
     """``model`` on one batch, as float32 NumPy.
 
     A dense layer applied to a single row takes a matrix-vector code path whose rounding

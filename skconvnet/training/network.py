@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 
+from .._keras import without_single_replica_all_reduce
 from ..backbones.graph import (
     build_base,
     cut_base,
@@ -149,36 +150,12 @@ def compile_for(model, *, optimizer, learning_rate, n_outputs):
     }
     loss = "binary_crossentropy" if n_outputs == 1 else "sparse_categorical_crossentropy"
     model.compile(
-        optimizer=_without_single_replica_all_reduce(
+        optimizer=without_single_replica_all_reduce(
             optimizers[optimizer](learning_rate=learning_rate)
         ),
         loss=loss,
         weighted_metrics=["accuracy"],
     )
-
-
-def _without_single_replica_all_reduce(optimizer):
-    """Skip Keras' all-reduce of gradients on TensorFlow when there is one replica.
-
-    Traced, that all-reduce goes through ``tf.custom_gradient``, which registers a gradient
-    function in TensorFlow's global registry, never emptied; its closure keeps the training
-    graph and every variable of the network alive: about 50 MB per fit of a small classifier,
-    forever. Summing over one replica is the identity, so skipping it changes no number.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return optimizer
-    import tensorflow as tf
-
-    all_reduce = optimizer._all_reduce_sum_gradients
-
-    def sum_over_replicas(grads_and_vars):
-        strategy = tf.distribute.get_strategy()
-        if tf.distribute.has_strategy() and strategy.num_replicas_in_sync > 1:
-            return all_reduce(grads_and_vars)
-        return list(grads_and_vars)
-
-    optimizer._all_reduce_sum_gradients = sum_over_replicas
-    return optimizer
 
 
 def early_stopping(patience):

@@ -10,7 +10,7 @@ import numpy as np
 from ..backbones.checks import output_shape
 from ..backbones.graph import segment_model
 from ..compute import activations
-from ..compute.activations import _chunks, extract, n_pooled, pool
+from ..compute.activations import batches, extract, n_pooled, pool, preprocessor
 
 
 def storage_dtype(precision):
@@ -42,8 +42,6 @@ def store(source, weights, *, top, pooling, precision, augmentation, n_views, ba
     augmented views come from the ``augmentation`` layers, whose own seeded generators make
     them the same in every fit with the same seed.
     """
-    import keras
-
     if n_views == 1 and top is not None:  # originals only: share the activation cache
         whole = pooling is False
         (rows,) = extract(weights, source, layers=[top], pooling=None if whole else pooling,
@@ -53,23 +51,19 @@ def store(source, weights, *, top, pooling, precision, augmentation, n_views, ba
         return rows.reshape(source.n_samples, 1, *shape).astype(storage_dtype(precision))
     model = None if top is None else segment_model(weights, precision, None, top)
     stored = None
-    progress = keras.utils.Progbar(source.n_samples, unit_name="image") if verbose else None
-    chunks = _chunks(source.n_samples, batch_size)
-    pixel_batches = source.stream(chunks, activations.preprocessor(weights.spec))
-    for chunk, pixels in zip(chunks, pixel_batches):
+    preprocess = preprocessor(weights.spec)
+    for chunk, pixels in batches(source, batch_size, preprocess, verbose=verbose):
         for view in range(n_views):
             x = pixels
             for layer in augmentation if view else ():
                 x = layer(x, training=True)
             x = np.asarray(x, dtype=np.float32)
-            output = x if model is None else activations._predict(model, x)
+            output = x if model is None else activations.predict_batch(model, x)
             rows = output if pooling is False else pool(output, pooling)
             if stored is None:
                 shape = (source.n_samples, n_views, *rows.shape[1:])
                 stored = np.empty(shape, storage_dtype(precision))
             stored[chunk, view] = rows
-        if progress is not None:
-            progress.update(int(chunk[-1]) + 1)
     return stored
 
 
@@ -79,8 +73,9 @@ def pooled(stored, weights, *, top, layer, pooling, precision, batch_size):
     model = segment_model(weights, precision, top, layer)
     flat = stored.reshape(-1, *stored.shape[2:])
     rows = np.concatenate([
-        pool(activations._predict(model, flat[chunk].astype(np.float32)), pooling)
-        for chunk in _chunks(len(flat), batch_size)
+        pool(activations.predict_batch(model, flat[start:start + batch_size].astype(np.float32)),
+             pooling)
+        for start in range(0, len(flat), batch_size)
     ])
     return rows.reshape(*stored.shape[:2], -1)
 

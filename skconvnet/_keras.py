@@ -1,0 +1,43 @@
+"""Keras internals that skconvnet relies on, used in this one place.
+
+Keras 3 exposes no public way to walk a functional model's graph from a layer to its
+neighbours, nor to skip the optimizer's gradient all-reduce; a release that renames one of
+these attributes breaks one function here.
+"""
+
+
+def input_layers(operation):
+    """The layers whose outputs ``operation`` is called on (in a functional model)."""
+    return [tensor._keras_history[0]
+            for node in operation._inbound_nodes for tensor in node.input_tensors]
+
+
+def n_calls(layer):
+    """How many times ``layer`` is called in the models built so far (its consumers)."""
+    return len(layer._outbound_nodes)
+
+
+def without_single_replica_all_reduce(optimizer):
+    """Skip Keras' all-reduce of gradients on TensorFlow when there is one replica.
+
+    Traced, that all-reduce goes through ``tf.custom_gradient``, which registers a gradient
+    function in TensorFlow's global registry, never emptied; its closure keeps the training
+    graph and every variable of the network alive: about 50 MB per fit of a small classifier,
+    forever. Summing over one replica is the identity, so skipping it changes no number.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return optimizer
+    import tensorflow as tf
+
+    all_reduce = optimizer._all_reduce_sum_gradients
+
+    def sum_over_replicas(grads_and_vars):
+        strategy = tf.distribute.get_strategy()
+        if tf.distribute.has_strategy() and strategy.num_replicas_in_sync > 1:
+            return all_reduce(grads_and_vars)
+        return list(grads_and_vars)
+
+    optimizer._all_reduce_sum_gradients = sum_over_replicas
+    return optimizer
