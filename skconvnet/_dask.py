@@ -2,6 +2,8 @@
 
 from sklearn.utils.validation import check_is_fitted
 
+from ._optional import require
+
 
 def dask_transform(extractor, X, *, partition_size=256):
     """The features of ``X`` as a lazy ``dask.array``, one task per partition of images.
@@ -38,14 +40,7 @@ def dask_transform(extractor, X, *, partition_size=256):
     >>> np.array_equal(features.compute(scheduler="synchronous"), extractor.transform(images))
     True
     """
-    try:
-        import dask
-        import dask.array as da
-    except ImportError:
-        raise ImportError(
-            "dask_transform needs dask: pip install 'skconvnet[dask]' (or pip install "
-            "'dask[distributed]')."
-        ) from None
+    dask, da = require("dask", "dask.array", extra="dask", purpose="dask_transform")
     check_is_fitted(extractor)
     if isinstance(partition_size, bool) or not isinstance(partition_size, int) or (
         partition_size < 1

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._fitting import unfitted_on_failure
+from ._optional import require
 from ._persistence import Persistent
 from ._sklearn import Interval, StrOptions, _check_feature_names_in, _fit_context
 from .backbones import specs
@@ -16,7 +17,6 @@ from .backbones.graph import preprocess
 from .backbones.weights import resolve_weights
 from .compute import int8
 from .compute.activations import extract
-from .export import graphs
 from .export.estimators import OnnxOperator
 from .inputs.adapters import ImageInput
 
@@ -199,7 +199,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
 
     def _calibrate(self, weights, source):
         """The int8 network's ranges, calibrated on a seeded sample of the images."""
-        graphs.require("onnx", "onnxruntime", "tf2onnx", purpose="precision='int8'")
+        require("onnx", "onnxruntime", "tf2onnx", extra="onnx", purpose="precision='int8'")
         int8.check_backend()
         sample = int8.calibration_sample(source.n_samples)
         batches = (preprocess(weights.spec, source.load(sample[i:i + self.batch_size]))

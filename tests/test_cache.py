@@ -243,5 +243,6 @@ def test_plot_without_matplotlib_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     results = {"params": [{"vgg__layer": "block3_pool"}], "param_vgg__layer": ["block3_pool"],
                "mean_test_score": [0.5], "std_test_score": [0.0]}
-    with pytest.raises(ImportError, match=r"needs matplotlib: pip install matplotlib"):
+    with pytest.raises(ImportError, match=r"plot_layer_scores needs matplotlib: pip install "
+                                          r"'skconvnet\[plot\]' \(or pip install matplotlib pandas\)"):
         skconvnet.plot_layer_scores(results)

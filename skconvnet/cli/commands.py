@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from .._optional import require
 from ..backbones import specs
 from ..backbones.checks import check_layer
 from ..backbones.weights import resolve_weights
@@ -181,9 +182,7 @@ def evaluate_command(args):
         if getattr(args, option):
             _check_writable(getattr(args, option), f"--{option}")
     if args.export:
-        from ..export.graphs import require
-
-        require("onnx", "onnxruntime", "tf2onnx", "skl2onnx")
+        require("onnx", "onnxruntime", "tf2onnx", "skl2onnx", extra="onnx", purpose="--export")
     if args.plot or args.html:
         _need_plotting("--plot" if args.plot else "--html")
     if args.errors < 0:
@@ -449,14 +448,8 @@ def _check_writable(path, option):
 
 
 def _need_plotting(option):
-    try:
-        import matplotlib  # noqa: F401
-        import pandas  # noqa: F401
-    except ImportError:
-        raise ImportError(
-            f"{option} needs matplotlib and pandas: pip install 'skconvnet[plot]' (or pip "
-            f"install matplotlib pandas), or leave out {option}."
-        ) from None
+    require("matplotlib", "pandas", extra="plot", purpose=option,
+            otherwise=f", or leave out {option}")
 
 
 def _layer_figure(report, features):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._optional import require
 from ..datasets import load_images
 from ..inputs import decoding
 
@@ -97,9 +98,9 @@ class OnnxModel:
     """An exported graph on ONNX Runtime: ``uint8`` images in."""
 
     def __init__(self, path):
-        from ..export.graphs import require, session
+        from ..export.graphs import session
 
-        require("onnxruntime")
+        require("onnxruntime", extra="onnx", purpose="predicting with an .onnx model")
         try:
             self.session = session(os.fspath(path))
         except Exception as error:

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from .._optional import require
 from ..backbones.weights import resolve_weights
 from ..compute.activations import n_pooled
 from . import graphs
@@ -77,7 +78,7 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
     >>> bool((label == model.predict(images)).all())
     True
     """
-    graphs.require("onnx", "onnxruntime", "tf2onnx", "skl2onnx")
+    require("onnx", "onnxruntime", "tf2onnx", "skl2onnx", extra="onnx", purpose="ONNX export")
     from skl2onnx import to_onnx as skl2onnx_to_onnx
     from skl2onnx.common.data_types import FloatTensorType, UInt8TensorType
     from sklearn.utils.validation import check_is_fitted

@@ -19,24 +19,6 @@ from ..backbones.graph import build_base, locate, preprocess
 
 INPUT = "images"
 MAX_OPSET = 18  # the newest opset tf2onnx 1.17 writes
-EXTRA = "pip install 'skconvnet[onnx]'"
-
-
-def require(*modules, purpose="ONNX export"):
-    """Import ``modules`` (e.g. ``"onnx"``), or raise an ImportError naming the extra."""
-    import importlib
-
-    missing = []
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            missing.append(module)
-    if missing:
-        raise ImportError(
-            f"{purpose} needs {', '.join(missing)}: {EXTRA} (onnx, onnxruntime, tf2onnx, "
-            "skl2onnx)."
-        )
 
 
 def feature_graph(weights, layers, pooling, image_size, opset):

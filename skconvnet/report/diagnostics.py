@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._optional import require
 from ..inputs.decoding import open_image
 
 PHASES = {"head": "head", "fine_tune": "fine-tuning"}
@@ -89,11 +90,7 @@ def confident_errors(estimator, X, y, *, n=24):
 
 def errors_table(y, proba, classes, *, n=24):
     """:func:`confident_errors` from predicted probabilities ``proba`` over ``classes``."""
-    try:
-        import pandas as pd
-    except ImportError:
-        raise ImportError("confident_errors needs pandas: pip install pandas "
-                          "(or pip install 'skconvnet[plot]').") from None
+    pd = require("pandas", extra="plot", purpose="confident_errors")
     y, proba, classes = np.asarray(y), np.asarray(proba), np.asarray(classes)
     if len(y) != len(proba):
         raise ValueError(f"y has {len(y)} labels for {len(proba)} images; give one per image.")
@@ -168,9 +165,4 @@ def thumbnail(image, size=128):
 
 
 def _pyplot(function):
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError(f"{function} needs matplotlib: pip install matplotlib "
-                          "(or pip install 'skconvnet[plot]').") from None
-    return plt
+    return require("matplotlib.pyplot", extra="plot", purpose=function)

@@ -1,3 +1,6 @@
+"""How a search's score varies with the layer: the table and its plot."""
+
+from .._optional import require
 from ..backbones import specs
 from ..backbones.checks import check_layers
 
@@ -41,12 +44,7 @@ def layer_scores(search, param=None):
     block3_pool    vgg16     10             0.72
     block5_pool    vgg16     18             0.74
     """
-    try:
-        import pandas as pd
-    except ImportError:
-        raise ImportError(
-            "layer_scores needs pandas: pip install pandas (or pip install 'skconvnet[plot]')."
-        ) from None
+    pd = require("pandas", extra="plot", purpose="layer_scores")
 
     results = getattr(search, "cv_results_", search)
     if param is None:
@@ -114,13 +112,7 @@ def plot_layer_scores(search, param=None, ax=None):
     -------
     ax : matplotlib Axes
     """
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError(
-            "plot_layer_scores needs matplotlib: pip install matplotlib "
-            "(or pip install 'skconvnet[plot]')."
-        ) from None
+    plt = require("matplotlib.pyplot", extra="plot", purpose="plot_layer_scores")
     table = layer_scores(search, param)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))

@@ -1,0 +1,30 @@
+"""Optional dependencies: imported where a feature needs them, with one error that names the
+extra to install (as scikit-learn's ``check_matplotlib_support`` does for plots)."""
+
+import importlib
+
+#: What each extra of ``pyproject.toml`` installs, as ``pip install`` names them.
+EXTRAS = {
+    "plot": ("matplotlib", "pandas"),
+    "dask": ("dask[distributed]",),
+    "onnx": ("onnx", "onnxruntime", "tf2onnx", "skl2onnx", "sympy"),
+}
+
+
+def require(*modules, extra, purpose, otherwise=""):
+    """Import ``modules`` and return them (one module alone), or raise an ImportError that
+    names what ``purpose`` needs and the extra of skconvnet that installs it, followed by
+    ``otherwise`` (another way out)."""
+    imported, missing = [], []
+    for module in modules:
+        try:
+            imported.append(importlib.import_module(module))
+        except ImportError:
+            missing.append(module.split(".")[0])
+    if missing:
+        names = " and ".join(dict.fromkeys(missing))
+        raise ImportError(
+            f"{purpose} needs {names}: pip install 'skconvnet[{extra}]' (or pip install "
+            f"{' '.join(EXTRAS[extra])}){otherwise}."
+        ) from None
+    return imported[0] if len(imported) == 1 else tuple(imported)
