@@ -18,7 +18,8 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
 myst_heading_anchors = 3
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
-html_theme = "alabaster"
+html_theme = "pydata_sphinx_theme"  # the theme of scikit-learn and its contrib projects
+html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 
 # The gallery's examples run on the shared cats/dogs photos; without them the pages are built
 # from the code alone (SKCONVNET_DOCS_RUN_EXAMPLES=0 does the same on purpose).
