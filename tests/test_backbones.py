@@ -29,14 +29,6 @@ def test_the_backbones_are_named_after_their_keras_constructors():
         assert constructor.lower() == name and hasattr(keras.applications, constructor)
 
 
-def test_list_layers_is_shallow_to_deep():
-    assert list_layers() == list_layers("vgg16")
-    assert list_layers("vgg16")[:3] == ["block1_conv1", "block1_conv2", "block1_pool"]
-    assert list_layers("resnet50")[-1] == "conv5_block3_out"
-    with pytest.raises(ValueError, match=r"Unknown backbone='resnet'.*vgg16, vgg19, resnet50"):
-        list_layers("resnet")
-
-
 @pytest.mark.parametrize("backbone", BACKBONES)
 def test_spec_matches_the_keras_model(backbone):
     """Channels and reduction of every cut point are those of the Keras model; the deepest

@@ -125,21 +125,6 @@ def test_budget_is_respected(images):
     assert len(_cache.activation_cache) == 5
 
 
-def test_least_recently_used_entries_are_evicted_first():
-    store = _cache.ActivationCache(budget=3 * 16)
-    for key in "abc":
-        store.put(key, np.zeros(2))  # 16 bytes each: the budget is full
-    assert store.get("a") is not None  # "a" is now the most recently used
-    store.put("d", np.zeros(2))
-    assert store.get("b") is None and len(store) == 3  # the least recently used went
-    store.put("c", np.ones(2))  # storing again counts as a use
-    store.put("e", np.zeros(2))
-    assert [store.get(key) is not None for key in "acde"] == [False, True, True, True]
-    store.resize(16)
-    assert [store.get(key) is not None for key in "cde"] == [False, False, True]
-    assert store.nbytes == 16
-
-
 def test_cache_can_be_turned_off(images):
     small_extractor(cache=False).fit_transform(images)
     assert len(_cache.activation_cache) == 0

@@ -174,14 +174,6 @@ def test_tabular_rows_are_invariant_to_column_scaling():
     assert np.unique(features.round(4), axis=0).shape[0] == len(X)
 
 
-def test_band_layout_gives_each_column_a_horizontal_band():
-    two = _sources._band_layout(2, (8, 4))
-    np.testing.assert_array_equal(two, [[0] * 4] * 4 + [[1] * 4] * 4)
-    many = _sources._band_layout(12, (8, 4))  # wraps into two stacks, blanks at the end
-    assert set(np.unique(many[:, :2])) == set(range(8))
-    assert set(np.unique(many[:, 2:])) == {8, 9, 10, 11, 12}
-
-
 def test_test_rows_beyond_the_fitted_range_are_clipped():
     X = np.random.default_rng(4).uniform(size=(10, 3))
     extractor = small_extractor().fit(X)

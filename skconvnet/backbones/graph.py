@@ -186,18 +186,32 @@ def _folded_weights(conv, batch_norm):
     """The kernel and bias of ``conv`` followed by ``batch_norm`` in inference mode."""
     import keras
 
-    weights = {variable.path.rsplit("/", 1)[-1]: np.asarray(variable, np.float64)
+    weights = {variable.path.rsplit("/", 1)[-1]: np.asarray(variable)
                for variable in batch_norm.weights}
-    gamma = weights.get("gamma", 1.0)
-    beta = weights.get("beta", 0.0)
-    scale = gamma / np.sqrt(weights["moving_variance"] + batch_norm.epsilon)
-    kernel = np.asarray(conv.kernel, np.float64)
-    bias = np.asarray(conv.bias, np.float64) if conv.use_bias else 0.0
-    if isinstance(conv, keras.layers.DepthwiseConv2D):  # (k, k, channels, multiplier)
+    return fold_batch_norm(
+        np.asarray(conv.kernel), np.asarray(conv.bias) if conv.use_bias else None,
+        gamma=weights.get("gamma"), beta=weights.get("beta"), mean=weights["moving_mean"],
+        variance=weights["moving_variance"], epsilon=batch_norm.epsilon,
+        depthwise=isinstance(conv, keras.layers.DepthwiseConv2D),
+    )
+
+
+def fold_batch_norm(kernel, bias, *, gamma, beta, mean, variance, epsilon, depthwise):
+    """``[kernel, bias]`` (float32) of a convolution that computes what the convolution of
+    ``kernel`` and ``bias`` (None: no bias) followed by batch normalisation in inference
+    mode computes: ``gamma * (conv - mean) / sqrt(variance + epsilon) + beta`` per channel
+    (``gamma``, ``beta``: None where the layer has no scale or offset). ``depthwise``
+    kernels are ``(k, k, channels, multiplier)``, others ``(k, k, in, out)``."""
+    gamma = 1.0 if gamma is None else np.asarray(gamma, np.float64)
+    beta = 0.0 if beta is None else np.asarray(beta, np.float64)
+    scale = gamma / np.sqrt(np.asarray(variance, np.float64) + epsilon)
+    kernel = np.asarray(kernel, np.float64)
+    bias = 0.0 if bias is None else np.asarray(bias, np.float64)
+    if depthwise:
         kernel = kernel * scale.reshape(kernel.shape[2], kernel.shape[3])
-    else:  # (k, k, in, out)
+    else:
         kernel = kernel * scale
-    bias = (bias - weights["moving_mean"]) * scale + beta
+    bias = (bias - np.asarray(mean, np.float64)) * scale + beta
     return [kernel.astype(np.float32), bias.astype(np.float32)]
 
 
