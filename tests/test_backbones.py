@@ -153,7 +153,7 @@ def test_bfloat16_features_stay_close_to_float32():
                                        precision=precision).fit_transform(images)
 
     full, half = features("float32"), features("bfloat16")
-    assert np.abs(full - half).max() <= 0.05 * np.abs(full).max()
+    assert np.abs(full - half).max() <= 0.015 * np.abs(full).max()  # measured: under 0.5%
     assert not np.array_equal(full, half)
 
 

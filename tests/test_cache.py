@@ -50,9 +50,15 @@ def test_layer_search_computes_each_layer_once_per_image(labelled, computed):
 
 def test_layer_search_without_cache_recomputes(labelled, computed):
     X, y = labelled
-    search(X, y, cache=False)
-    # 3 folds (all images each) per candidate, plus the refit on the best layer
-    assert computed["block1_conv1"] >= 3 * 3 * len(X)
+    fitted = search(X, y, cache=False)
+    # Each candidate runs every layer up to its own on all images in each of the 3 folds
+    # (training and test part), and the refit runs the best candidate's once more.
+    names = list_layers("vgg16")
+    refit = names[: names.index(fitted.best_params_["vgg__layer"]) + 1]
+    reaching = {name: sum(names.index(name) <= names.index(layer) for layer in LAYERS)
+                for name in names}
+    assert computed == {name: (3 * reaching[name] + (name in refit)) * len(X)
+                        for name in names if reaching[name] or name in refit}
 
 
 def test_cv_results_identical_with_and_without_cache(labelled):

@@ -105,7 +105,8 @@ def test_caller_array_is_never_modified(images):
 def test_read_only_float_input_works(images):
     pixels = images.astype(np.float32)
     pixels.setflags(write=False)
-    assert small_extractor().fit_transform(pixels).shape == (8, 128)
+    np.testing.assert_array_equal(small_extractor().fit_transform(pixels),
+                                  small_extractor().fit_transform(images))
 
 
 def test_float64_input_gives_float64_features(images):
@@ -141,7 +142,7 @@ def test_bfloat16_close_to_float32_and_global_policy_untouched(images):
     assert keras.config.dtype_policy().name == policy == "float32"
     assert not np.array_equal(fast, exact)  # it really computed in bfloat16
     relative = np.abs(fast - exact).max() / np.abs(exact).max()
-    assert relative < 0.05
+    assert relative < 0.01  # the guides measure at most 0.54%
 
 
 def test_verbose_shows_progress_bar(images, capsys):
@@ -174,10 +175,17 @@ def test_pickle_round_trip_in_fresh_process(images, tmp_path, hed_weights):
 
 
 def test_weights_path_gives_pretrained_features(images, hed_weights):
+    """The features are those of Keras' own VGG16 with that weights file, cut at the layer."""
+    import keras
+
     pretrained = small_extractor(weights=hed_weights).fit_transform(images)
-    random = small_extractor().fit_transform(images)
-    assert pretrained.shape == random.shape
-    assert not np.allclose(pretrained, random)
+    vgg16 = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    vgg16.load_weights(hed_weights)
+    cut = keras.Model(vgg16.input, vgg16.get_layer("block2_pool").output)
+    expected = cut.predict(keras.applications.vgg16.preprocess_input(
+        images.astype(np.float32)), verbose=0).mean(axis=(1, 2))
+    assert np.abs(pretrained - expected).max() <= 1e-5 * np.abs(expected).max()
+    assert not np.allclose(pretrained, small_extractor().fit_transform(images))
 
 
 def test_default_parameters_follow_the_contract():

@@ -34,7 +34,7 @@ def test_features_are_close_to_float32(forty):
     int8 = small_extractor(precision="int8").fit(forty).transform(forty)
     float32 = small_extractor().fit(forty).transform(forty)
     error = np.abs(int8 - float32).max() / np.abs(float32).max()
-    assert 0 < error < 0.15  # quantized, and close
+    assert 0 < error < 0.05  # quantized, and close: the guide measures 1-4%
     assert np.corrcoef(int8.ravel(), float32.ravel())[0, 1] > 0.99
 
 

@@ -203,7 +203,7 @@ def test_unusual_but_valid_image_files_give_the_pixels_they_show(tmp_path):
         shown.append(np.broadcast_to(np.atleast_3d(pixels), (32, 32, 3)))
     extractor = small_extractor().fit(paths)
     np.testing.assert_allclose(extractor.transform(paths), extractor.transform(np.stack(shown)),
-                               rtol=1e-5, atol=1e-4)
+                               rtol=1e-6, atol=0)
 
 
 def _save_rotated(image, path):
@@ -223,7 +223,7 @@ def test_tiny_huge_and_mixed_sizes_in_one_call(tmp_path):
     extractor = small_extractor().fit(paths)
     expected = extractor.transform(np.broadcast_to(color, (1, 32, 32, 3)))
     np.testing.assert_allclose(extractor.transform(paths), np.repeat(expected, 4, axis=0),
-                               rtol=1e-5)
+                               rtol=1e-6, atol=0)
 
 
 @pytest.mark.parametrize("kind", ["extractor", "classifier"])

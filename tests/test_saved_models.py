@@ -45,4 +45,7 @@ def test_models_saved_before_the_move_to_packages_load_and_predict_identically(n
     result = subprocess.run([sys.executable, "-c", LOAD, str(SAVED), name, kind],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Pipeline" in result.stdout or "skconvnet" in result.stdout, result.stdout
+    expected = {"pipeline": "sklearn.pipeline Pipeline",
+                "extractor": "skconvnet._extractor ConvNetFeatureExtractor",
+                "classifier": "skconvnet._classifier FineTunedConvNetClassifier"}[name]
+    assert result.stdout.strip().splitlines()[-1] == expected, result.stdout

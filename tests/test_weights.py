@@ -139,7 +139,9 @@ def test_full_vgg16_weights_file_gives_its_conv_base(tmp_path, fresh_cache):
     path = tmp_path / "full.weights.h5"
     full.save_weights(path)
     arrays = backbone_weights.resolve_weights(VGG16, path).arrays
-    np.testing.assert_array_equal(arrays[-2], full.get_layer("block5_conv3").get_weights()[0])
+    assert len(arrays) == 26  # 13 convolutions' kernels and biases, no dense layer
+    for array, expected in zip(arrays, full.get_weights()[:26], strict=True):
+        np.testing.assert_array_equal(array, expected)
 
 
 def test_missing_weights_file(tmp_path, images):
