@@ -26,9 +26,13 @@ def main():
     parser.add_argument("--errors", default="24,200")
     args = parser.parse_args()
 
-    import matplotlib.pyplot as plt
-
     from skconvnet import load_image_folder
+    from skconvnet.report.evaluation import (
+        EvaluationReport,
+        LayerScore,
+        Predictions,
+        Settings,
+    )
     from skconvnet.report.page import write_report_page
 
     paths, labels = [], []
@@ -44,25 +48,26 @@ def main():
     dog = np.where(flip, 1 - right, right) * confidence + np.where(flip, right, 1 - right) * (
         1 - confidence)
     proba = np.column_stack([1 - dog, dog])
-    counts = dict(zip(*np.unique(labels, return_counts=True)))
-    report = {
-        "classes": ["cats", "dogs"], "test_accuracy": float(np.mean(~flip)),
-        "best_layer": "block5_pool", "train_dir": "train", "test_dir": "test",
-        "backbones": ["vgg16"], "weights": "imagenet", "image_sizes": {"vgg16": [150, 150]},
-        "pooling": "avg", "precision": "float32", "cv_folds": 5, "seconds": 0.0,
-        "train_counts": counts, "test_counts": counts, "n_train": len(labels),
-        "n_test": len(labels),
-    }
+    counts = {label: int(count) for label, count in zip(*np.unique(labels, return_counts=True))}
+    layers = [LayerScore(layer, "vgg16", layer, depth, mean, 0.02)
+              for layer, depth, mean in [("block3_pool", 10, 0.8), ("block4_pool", 14, 0.93),
+                                         ("block5_pool", 18, 0.94)]]
+    settings = Settings(train_dir="train", test_dir="test", backbones=["vgg16"],
+                        weights="imagenet", image_size=None, image_sizes={"vgg16": (150, 150)},
+                        pooling="avg", precision="float32", cv_folds=5)
+    report = EvaluationReport(
+        layers=layers, best_layer="block5_pool", test_accuracy=float(np.mean(~flip)),
+        n_train=len(labels), n_test=len(labels), classes=["cats", "dogs"],
+        train_counts=counts, test_counts=counts, settings=settings, seconds=0.0,
+        predictions=Predictions(paths=paths, labels=labels, proba=proba), pipeline=None,
+    )
     print(f"{len(paths)} test photos, {int(flip.sum())} wrong")
     print(f"{'errors shown':>12s}  {'page MB':>8s}  {'seconds':>8s}")
     with tempfile.TemporaryDirectory() as folder:
         for n_errors in map(int, args.errors.split(",")):
-            fig, ax = plt.subplots()
-            ax.plot([10, 14, 18], [0.8, 0.93, 0.94])
             page = Path(folder) / f"page{n_errors}.html"
             start = time.perf_counter()
-            write_report_page(page, report, layer_figure=fig, y_test=labels, proba=proba,
-                              test_paths=paths, n_errors=n_errors)
+            write_report_page(page, report, n_errors=n_errors)
             seconds = time.perf_counter() - start
             print(f"{n_errors:12d}  {page.stat().st_size / 1e6:8.2f}  {seconds:8.2f}")
 

@@ -15,11 +15,21 @@ from test_cli import FAST, _hand_written, _write_folder
 
 from skconvnet import (
     confident_errors,
+    layer_scores,
     load_image_folder,
     plot_confident_errors,
     plot_training_curves,
 )
+from skconvnet.backbones import specs
 from skconvnet.cli.commands import main
+from skconvnet.report.evaluation import (
+    EvaluationReport,
+    LayerScore,
+    Predictions,
+    Settings,
+    layer_figure,
+    layer_table,
+)
 
 EPOCHS = ["--finetune", "--head-epochs", "2", "--fine-tune-epochs", "3"]
 MISLABELLED = ["00.png", "01.png"]
@@ -117,15 +127,65 @@ def test_page_without_finetune_has_no_training_curves(tmp_path):
     assert len(_images(text, "png")) == 2 and not _images(text, "jpeg")
 
 
+def test_report_json_keys_in_order(run):
+    assert list(run[3]) == [
+        "cv_accuracy", "cv_accuracy_std", "best_layer", "test_accuracy", "n_train", "n_test",
+        "classes", "train_counts", "test_counts", "train_dir", "test_dir", "backbones",
+        "depth", "weights", "image_size", "image_sizes", "pooling", "precision", "cv_folds",
+        "finetune_test_accuracy", "seconds",
+    ]
+
+
+def _report(scores, best_layer):
+    """A report of the given layer scores, the rest made up."""
+    return EvaluationReport(
+        layers=scores, best_layer=best_layer, test_accuracy=0.75, n_train=8, n_test=4,
+        classes=["a", "b"], train_counts={"a": 4, "b": 4}, test_counts={"a": 2, "b": 2},
+        settings=Settings(train_dir="train", test_dir="test",
+                          backbones=list(dict.fromkeys(score.backbone for score in scores)),
+                          weights="none", image_size=32, image_sizes={}, pooling="avg",
+                          precision="float32", cv_folds=3),
+        seconds=1.0, pipeline=None,
+        predictions=Predictions(paths=[], labels=np.array([]), proba=np.zeros((0, 2))),
+    )
+
+
+def test_layer_figure_draws_the_table_layer_scores_makes_of_the_same_scores():
+    """Out of depth order, backbones out of list_backbones' order: the figure's table is
+    ordered and labelled as layer_scores orders and labels a search's results."""
+    import pandas as pd
+
+    layers = [("resnet50", "conv2_block3_out", 0.7), ("vgg16", "block3_pool", 0.8),
+              ("vgg16", "block1_pool", 0.6), ("resnet50", "pool1_pool", 0.65)]
+    scores = [LayerScore(f"{backbone}/{layer}", backbone, layer,
+                         specs.get(backbone).depth(layer), mean, mean / 10)
+              for backbone, layer, mean in layers]
+    report = _report(scores, "vgg16/block3_pool")
+    results = {"params": [{"backbone": backbone, "layer": layer} for backbone, layer, _ in layers],
+               "param_layer": [layer for _, layer, _ in layers],
+               "mean_test_score": [mean for *_, mean in layers],
+               "std_test_score": [mean / 10 for *_, mean in layers]}
+    expected = layer_scores(results, param="layer").drop(columns="params")
+    table = layer_table(report)
+    assert table.index.tolist() == ["vgg16/block1_pool", "vgg16/block3_pool",
+                                    "resnet50/pool1_pool", "resnet50/conv2_block3_out"]
+    pd.testing.assert_frame_equal(table, expected)
+    ax = layer_figure(report).axes[0]
+    assert [label.get_text() for label in ax.get_xticklabels()] == table.index.tolist()
+    (star,) = [line for line in ax.get_lines() if line.get_label().startswith("test accuracy")]
+    assert star.get_ydata().tolist() == [0.75]
+
+
 @pytest.mark.parametrize("make_bad, problem", [
     (lambda tmp: tmp / "missing" / "page.html", "the folder .*missing does not exist"),
     (lambda tmp: tmp, "is a folder; name a file"),
 ])
 def test_unwritable_html_path_is_named_before_the_run(photos, tmp_path, monkeypatch, capsys,
                                                       make_bad, problem):
-    import skconvnet.cli.commands as cli
+    import skconvnet.cli.options as options
 
-    monkeypatch.setattr(cli, "_folder", lambda *args: pytest.fail("the run started"))
+    monkeypatch.setattr(options, "load_image_folder",
+                        lambda *args, **kwargs: pytest.fail("the run started"))
     train, test = photos
     bad = make_bad(tmp_path)
     assert main(["evaluate", str(train), "--test", str(test), *FAST, "--html", str(bad)]) == 1
@@ -134,9 +194,10 @@ def test_unwritable_html_path_is_named_before_the_run(photos, tmp_path, monkeypa
 
 
 def test_negative_errors_is_refused_before_the_run(photos, tmp_path, monkeypatch, capsys):
-    import skconvnet.cli.commands as cli
+    import skconvnet.cli.options as options
 
-    monkeypatch.setattr(cli, "_folder", lambda *args: pytest.fail("the run started"))
+    monkeypatch.setattr(options, "load_image_folder",
+                        lambda *args, **kwargs: pytest.fail("the run started"))
     train, test = photos
     assert main(["evaluate", str(train), "--test", str(test), *FAST, "--errors", "-1",
                  "--html", str(tmp_path / "page.html")]) == 1

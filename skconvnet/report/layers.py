@@ -4,9 +4,6 @@ from .._optional import require
 from ..backbones import specs
 from ..backbones.checks import check_layers
 
-"""Reading a search over ``layer``: cross-validated score against depth."""
-
-
 
 def layer_scores(search, param=None):
     """Cross-validated score of each layer in a fitted search, shallow to deep.
@@ -112,8 +109,27 @@ def plot_layer_scores(search, param=None, ax=None):
     -------
     ax : matplotlib Axes
     """
-    plt = require("matplotlib.pyplot", extra="plot", purpose="plot_layer_scores")
-    table = layer_scores(search, param)
+    require("matplotlib.pyplot", extra="plot", purpose="plot_layer_scores")
+    return draw_layer_table(layer_scores(search, param), ax=ax)
+
+
+def draw_layer_table(table, ax=None):
+    """Plot a table of layer scores: mean score and one standard deviation against depth.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per layer, indexed by label, as :func:`layer_scores` returns it (or
+        :func:`skconvnet.report.evaluation.layer_table`): ``backbone``, ``depth``,
+        ``mean_test_score`` and ``std_test_score``, rows grouped by backbone.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure by default.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+    """
+    plt = require("matplotlib.pyplot", extra="plot", purpose="draw_layer_table")
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     backbones = list(dict.fromkeys(table["backbone"]))

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from .diagnostics import errors_table, plot_training_curves, thumbnail
+from .evaluation import layer_figure
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -24,31 +25,37 @@ img.figure { max-width: 100%; }
 """
 
 
-def write_report_page(path, report, *, layer_figure, y_test, proba, test_paths, classifier=None,
-                      n_errors=24):
+def write_report_page(path, report, *, n_errors=24):
     """Write the page of an ``evaluate`` run to ``path``.
 
-    ``report`` is the run's JSON report; ``layer_figure`` the matplotlib figure of the layer
-    curve; ``proba`` the chosen pipeline's predicted probabilities on the test photos
-    ``test_paths`` (true classes ``y_test``, columns ``report["classes"]``); ``classifier``
-    the fine-tuned classifier, if any.
+    Parameters
+    ----------
+    path : str or path-like
+        The HTML file to write.
+    report : EvaluationReport
+        The run's report: settings, layer scores, test predictions and, with fine-tuning,
+        the fine-tuned classifier, whose training curves end the page.
+    n_errors : int, default=24
+        Show at most this many of the most confident mistakes.
     """
-    classes = np.asarray(report["classes"])
+    classes = np.asarray(report.classes)
+    y_test, proba = report.predictions.labels, report.predictions.proba
     predicted = classes[np.asarray(proba).argmax(axis=1)]
     sections = [
         _settings(report),
-        _section("Accuracy against layer depth", _figure(layer_figure)),
+        _section("Accuracy against layer depth", _figure(layer_figure(report))),
         _section("Errors on the test photos",
-                 f"<p>Predictions of the logistic regression on {_e(report['best_layer'])}.</p>"
+                 f"<p>Predictions of the logistic regression on {_e(report.best_layer)}.</p>"
                  + _confusion(y_test, predicted, classes)),
         _section(f"Most confident mistakes (up to {n_errors})",
-                 _mistakes(errors_table(y_test, proba, classes, n=n_errors), test_paths)),
+                 _mistakes(errors_table(y_test, proba, classes, n=n_errors),
+                           report.predictions.paths)),
     ]
-    if classifier is not None:
-        sections.append(_section("Fine-tuning", _fine_tuning(report, classifier)))
+    if report.fine_tuning is not None:
+        sections.append(_section("Fine-tuning", _fine_tuning(report)))
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>skconvnet evaluate: {_e(report['train_dir'])}</title>"
+        f"<title>skconvnet evaluate: {_e(report.settings.train_dir)}</title>"
         f"<style>{STYLE}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
     )
     with open(path, "w", encoding="utf-8") as file:
@@ -56,35 +63,36 @@ def write_report_page(path, report, *, layer_figure, y_test, proba, test_paths, 
 
 
 def _settings(report):
-    headline = (f"Test accuracy <strong>{report['test_accuracy']:.3f}</strong> "
-                f"(logistic regression on {_e(report['best_layer'])})")
-    if "finetune_test_accuracy" in report:
-        headline += (f", fine-tuned <strong>{report['finetune_test_accuracy']:.3f}</strong>")
+    settings = report.settings
+    headline = (f"Test accuracy <strong>{report.test_accuracy:.3f}</strong> "
+                f"(logistic regression on {_e(report.best_layer)})")
+    if report.fine_tuning is not None:
+        headline += f", fine-tuned <strong>{report.fine_tuning.test_accuracy:.3f}</strong>"
     rows = [
-        ("training photos", report["train_dir"]),
-        ("test photos", report["test_dir"]),
-        ("backbones", ", ".join(report["backbones"])),
-        ("weights", report["weights"]),
+        ("training photos", settings.train_dir),
+        ("test photos", settings.test_dir),
+        ("backbones", ", ".join(settings.backbones)),
+        ("weights", settings.weights),
         ("image size", ", ".join(f"{name}: {size[0]}×{size[1]}"
-                                 for name, size in report["image_sizes"].items())),
-        ("pooling", report["pooling"]),
-        ("precision", report["precision"]),
-        ("cross-validation", f"{report['cv_folds']} folds"),
-        ("wall time", f"{report['seconds']:.0f} s"),
+                                 for name, size in settings.image_sizes.items())),
+        ("pooling", settings.pooling),
+        ("precision", settings.precision),
+        ("cross-validation", f"{settings.cv_folds} folds"),
+        ("wall time", f"{report.seconds:.0f} s"),
     ]
-    settings = "".join(f"<tr><th>{_e(name)}</th><td>{_e(value)}</td></tr>" for name, value in rows)
+    table = "".join(f"<tr><th>{_e(name)}</th><td>{_e(value)}</td></tr>" for name, value in rows)
     counts = "".join(
-        f"<tr><td>{_e(label)}</td><td class='number'>{report['train_counts'][label]}</td>"
-        f"<td class='number'>{report['test_counts'].get(label, 0)}</td></tr>"
-        for label in report["classes"]
+        f"<tr><td>{_e(label)}</td><td class='number'>{report.train_counts[label]}</td>"
+        f"<td class='number'>{report.test_counts.get(label, 0)}</td></tr>"
+        for label in report.classes
     )
     return (
         f"<h1>skconvnet evaluate</h1><p class='headline'>{headline}</p>"
-        f"<table>{settings}</table>"
+        f"<table>{table}</table>"
         "<table><tr><th>class</th><th class='number'>training</th>"
         f"<th class='number'>test</th></tr>{counts}"
-        f"<tr><th>all</th><th class='number'>{report['n_train']}</th>"
-        f"<th class='number'>{report['n_test']}</th></tr></table>"
+        f"<tr><th>all</th><th class='number'>{report.n_train}</th>"
+        f"<th class='number'>{report.n_test}</th></tr></table>"
     )
 
 
@@ -133,12 +141,12 @@ def _mistakes(table, test_paths):
     return f"<div class='errors'>{''.join(figures)}</div>"
 
 
-def _fine_tuning(report, classifier):
-    accuracy = (f"<p>Test accuracy fine-tuned on {_e(report['best_layer'])}: "
-                f"<strong>{report['finetune_test_accuracy']:.3f}</strong>, against "
-                f"{report['test_accuracy']:.3f} for the logistic regression on frozen "
+def _fine_tuning(report):
+    accuracy = (f"<p>Test accuracy fine-tuned on {_e(report.best_layer)}: "
+                f"<strong>{report.fine_tuning.test_accuracy:.3f}</strong>, against "
+                f"{report.test_accuracy:.3f} for the logistic regression on frozen "
                 "features.</p>")
-    axes = plot_training_curves(classifier)
+    axes = plot_training_curves(report.fine_tuning.classifier)
     return accuracy + _figure(axes[0].figure)
 
 

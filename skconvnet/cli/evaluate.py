@@ -1,0 +1,338 @@
+"""``python -m skconvnet evaluate``: which backbone and layer give the best features for a
+folder of labelled photos, and how accurate a classifier on them is.
+
+:func:`parse_evaluate` turns the parsed arguments into a job and its outputs (checking what
+can be checked before any photo is read), :func:`run_evaluation` runs the job and returns an
+:class:`~skconvnet.report.evaluation.EvaluationReport`, and :func:`write_outputs` writes
+what the options ask for from that report.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._optional import require
+from ..backbones import specs
+from ..backbones.checks import check_layer
+from ..compute.activations import n_pooled
+from ..report.evaluation import (
+    EvaluationReport,
+    FineTuning,
+    LayerScore,
+    Predictions,
+    Settings,
+    format_table,
+    layer_figure,
+    write_json,
+)
+from .options import PhotoOptions
+
+
+@dataclass(frozen=True)
+class EvaluationJob:
+    """What to evaluate.
+
+    Attributes
+    ----------
+    train_dir, test_dir : str
+        The folders of training and test photos, one sub-folder per class.
+    candidates : dict of str to list of str
+        The layers to compare, by backbone.
+    photos : PhotoOptions
+        How photos are drawn and turned into features.
+    cv : int
+        Cross-validation folds.
+    finetune : bool
+        Whether to fine-tune the best backbone on its best layer too.
+    head_epochs : int, "auto" or None
+        With ``finetune``: head epochs; None for the classifier's default.
+    fine_tune_epochs : int or None
+        With ``finetune``: fine-tuning epochs; None for the classifier's default.
+    """
+
+    train_dir: str
+    test_dir: str
+    candidates: dict
+    photos: PhotoOptions
+    cv: int
+    finetune: bool = False
+    head_epochs: int | str | None = None
+    fine_tune_epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What to write once the job is done (None: not asked for).
+
+    Attributes
+    ----------
+    report : str or None
+        ``--report``: the JSON file.
+    plot : str or None
+        ``--plot``: the layer figure.
+    html : str or None
+        ``--html``: the page.
+    export : str or None
+        ``--export``: the ONNX file of the best pipeline.
+    errors : int
+        ``--errors``: at most this many mistakes on the page.
+    """
+
+    report: str | None = None
+    plot: str | None = None
+    html: str | None = None
+    export: str | None = None
+    errors: int = 24
+
+
+def evaluate_command(args):
+    """Run ``evaluate`` on parsed arguments: check them, run the job, write its outputs."""
+    job, outputs = parse_evaluate(args)
+    report = run_evaluation(job)
+    write_outputs(report, outputs)
+
+
+def parse_evaluate(args):
+    """The job and outputs that parsed arguments ask for.
+
+    Everything that can be checked before a photo is read is checked here (layer names,
+    output paths, optional dependencies), so that a mistake stops the command at once
+    rather than after the long run.
+
+    Returns
+    -------
+    job : EvaluationJob
+    outputs : Outputs
+    """
+    candidates = _candidates(args.backbone, args.layers)
+    outputs = Outputs(report=args.report, plot=args.plot, html=args.html, export=args.export,
+                      errors=args.errors)
+    for option in ("report", "plot", "html", "export"):
+        if getattr(outputs, option):
+            _check_writable(getattr(outputs, option), f"--{option}")
+    if outputs.export:
+        require("onnx", "onnxruntime", "tf2onnx", "skl2onnx", extra="onnx", purpose="--export")
+    if outputs.plot or outputs.html:
+        _need_plotting("--plot" if outputs.plot else "--html")
+    if outputs.errors < 0:
+        raise ValueError(f"--errors {outputs.errors}: give a number of mistakes to show, 0 or "
+                         "more.")
+    job = EvaluationJob(
+        train_dir=args.train_dir, test_dir=args.test, candidates=candidates,
+        photos=PhotoOptions.from_args(args), cv=args.cv, finetune=args.finetune,
+        head_epochs=args.head_epochs, fine_tune_epochs=args.fine_tune_epochs,
+    )
+    return job, outputs
+
+
+def run_evaluation(job):
+    """Cross-validate a logistic regression on each candidate layer's features, refit it on
+    the best layer, score it on the test photos and, if asked, fine-tune on that layer.
+
+    Prints a line as each stage starts; the extractors show progress bars.
+
+    Parameters
+    ----------
+    job : EvaluationJob
+
+    Returns
+    -------
+    report : EvaluationReport
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    photos, candidates = job.photos, job.candidates
+    several = len(candidates) > 1
+    start = time.perf_counter()
+    train_paths, train_labels = photos.load_folder(job.train_dir)
+    test_paths, test_labels = photos.load_folder(job.test_dir)
+    unknown = sorted(set(test_labels.tolist()) - set(train_labels.tolist()))
+    if unknown:
+        raise ValueError(f"--test {job.test_dir} has classes that {job.train_dir} lacks: "
+                         f"{', '.join(unknown)}; a classifier cannot predict them. Give both "
+                         "folders the same class sub-folders.")
+    weights = photos.resolve_weights(list(candidates))
+    folds = StratifiedKFold(job.cv, shuffle=True, random_state=photos.random_state)
+
+    def head():
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+
+    scores, features = [], {}
+    for backbone, layers in candidates.items():
+        print(f"Extracting {', '.join(layers)} of {backbone} from {len(train_paths)} training "
+              f"images ({len(set(train_labels))} classes) in one pass")
+        extractor = photos.extractor(backbone, layers, weights[backbone])
+        all_layers = extractor.fit_transform(train_paths)
+        for layer, columns in _columns(extractor, layers).items():
+            label = f"{backbone}/{layer}" if several else layer
+            features[label] = all_layers[:, columns]
+            folds_scores = cross_val_score(head(), features[label], train_labels, cv=folds)
+            scores.append(LayerScore(
+                label=label, backbone=backbone, layer=layer,
+                depth=specs.get(backbone).depth(layer),
+                cv_accuracy=float(folds_scores.mean()),
+                cv_accuracy_std=float(folds_scores.std()),
+            ))
+    best_score = max(scores, key=lambda score: score.cv_accuracy)
+
+    print(f"Scoring {best_score.label} on {len(test_paths)} test images")
+    best = head().fit(features[best_score.label], train_labels)
+    test_extractor = photos.extractor(best_score.backbone, best_score.layer,
+                                      weights[best_score.backbone])
+    test_proba = best.predict_proba(test_extractor.fit_transform(test_paths))
+    test_accuracy = np.mean(best.classes_[test_proba.argmax(axis=1)] == test_labels)
+
+    fine_tuning = None
+    if job.finetune:
+        classifier = _finetune(job, best_score.backbone, best_score.layer,
+                               weights[best_score.backbone], train_paths, train_labels)
+        fine_tuning = FineTuning(test_accuracy=float(classifier.score(test_paths, test_labels)),
+                                 classifier=classifier)
+    seconds = round(time.perf_counter() - start, 1)
+
+    settings = Settings(
+        train_dir=os.fspath(job.train_dir),
+        test_dir=os.fspath(job.test_dir),
+        backbones=list(candidates),
+        weights=os.fspath(photos.weights),
+        image_size=photos.image_size,
+        image_sizes={backbone: tuple(specs.get(backbone).image_size
+                                     if photos.image_size is None else (photos.image_size,) * 2)
+                     for backbone in candidates},
+        pooling=photos.pooling,
+        precision=photos.precision,
+        cv_folds=job.cv,
+    )
+    return EvaluationReport(
+        layers=scores,
+        best_layer=best_score.label,
+        test_accuracy=float(test_accuracy),
+        n_train=len(train_paths),
+        n_test=len(test_paths),
+        classes=best.classes_.tolist(),
+        train_counts=_counts(train_labels),
+        test_counts=_counts(test_labels),
+        settings=settings,
+        seconds=seconds,
+        predictions=Predictions(paths=test_paths, labels=test_labels, proba=test_proba),
+        pipeline=Pipeline([("features", test_extractor), *best.steps]),
+        fine_tuning=fine_tuning,
+    )
+
+
+def write_outputs(report, outputs):
+    """Print the table, then write what ``outputs`` asks for, each with a line saying so."""
+    print(format_table(report))
+    if outputs.report:
+        write_json(outputs.report, report)
+        print(f"Report written to {outputs.report}")
+    if outputs.plot:
+        layer_figure(report).savefig(outputs.plot, dpi=120)
+        print(f"Plot written to {outputs.plot}")
+    if outputs.export:
+        _export(outputs.export, report)
+    if outputs.html:
+        from ..report.page import write_report_page
+
+        started = time.perf_counter()
+        write_report_page(outputs.html, report, n_errors=outputs.errors)
+        print(f"Page written to {outputs.html} ({os.path.getsize(outputs.html) / 1e6:.2f} MB "
+              f"in {time.perf_counter() - started:.1f} s)")
+
+
+def _export(path, report):
+    """Write the best pipeline (and the fine-tuned classifier) as ONNX graphs."""
+    from ..export.estimators import to_onnx
+
+    to_onnx(report.pipeline, path)
+    print(f"Model written to {path}")
+    if report.fine_tuning is not None:
+        stem, suffix = os.path.splitext(path)
+        to_onnx(report.fine_tuning.classifier, f"{stem}.finetuned{suffix or '.onnx'}")
+        print(f"Fine-tuned classifier written to {stem}.finetuned{suffix or '.onnx'}")
+
+
+def _candidates(backbone_text, layers_text):
+    """``{backbone: [layers]}`` from ``--backbone`` and ``--layers``.
+
+    A plain layer goes to every backbone, ``backbone/layer`` to that one; a backbone that
+    ``--layers`` leaves without layers is searched at its default cut points.
+    """
+    backbones = _names(backbone_text, "--backbone", "backbones, e.g. resnet50")
+    chosen = [specs.get(name, "--backbone") for name in backbones]
+    if layers_text is None:
+        return {spec.name: spec.default_search() for spec in chosen}
+    candidates = {spec.name: [] for spec in chosen}
+    for entry in _names(layers_text, "--layers", "layers, e.g. block4_pool"):
+        backbone, _, layer = entry.rpartition("/")
+        if backbone and backbone not in candidates:
+            raise ValueError(f"--layers {entry!r}: {backbone!r} is not one of --backbone "
+                             f"{backbone_text!r}.")
+        for spec in chosen if not backbone else [specs.get(backbone)]:
+            candidates[spec.name].append(check_layer(spec, layer, "--layers"))
+    empty = [name for name, layers in candidates.items() if not layers]
+    if empty:
+        raise ValueError(f"--layers {layers_text!r} names no layer of {', '.join(empty)}; "
+                         f"add some as {empty[0]}/LAYER.")
+    return candidates
+
+
+def _names(text, option, what):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"{option} {text!r}: name {what}, each once.")
+    return names
+
+
+def _columns(extractor, layers):
+    """Which feature columns belong to each layer of a fitted multi-layer extractor."""
+    columns, start = {}, 0
+    for layer in layers:
+        width = n_pooled(extractor.feature_shapes_[layer], extractor.pooling)
+        columns[layer] = slice(start, start + width)
+        start += width
+    return columns
+
+
+def _finetune(job, backbone, layer, weights, train_paths, train_labels):
+    from .. import FineTunedConvNetClassifier
+
+    photos = job.photos
+    classifier = FineTunedConvNetClassifier(
+        backbone=backbone, layer=layer, weights=weights, image_size=photos.image_size,
+        pooling=photos.extractor_pooling, precision=photos.precision,
+        random_state=photos.random_state, verbose=1,
+    )
+    given = {"head_epochs": job.head_epochs, "fine_tune_epochs": job.fine_tune_epochs,
+             "batch_size": photos.batch_size}  # the classifier's own defaults otherwise
+    classifier.set_params(**{name: value for name, value in given.items() if value is not None})
+    print(f"Fine-tuning {specs.get(backbone).title} on {layer} (head: "
+          f"{classifier.head_epochs}, then "
+          f"{classifier.fine_tune_epochs} fine-tuning epochs)")
+    return classifier.fit(train_paths, train_labels)
+
+
+def _counts(labels):
+    names, counts = np.unique(labels, return_counts=True)
+    return dict(zip(names.tolist(), counts.tolist()))
+
+
+def _check_writable(path, option):
+    """Fail now, not after the long run, if ``path`` cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path}: is a folder; name a file.")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option} {path}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path}: cannot write there (permission denied).")
+
+
+def _need_plotting(option):
+    require("matplotlib", "pandas", extra="plot", purpose=option,
+            otherwise=f", or leave out {option}")

@@ -1,0 +1,262 @@
+"""The report of an ``evaluate`` run, and what is written from it: the JSON, the printed
+table and the layer figure (the HTML page is :mod:`skconvnet.report.page`)."""
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._optional import require
+from ..backbones import specs
+
+
+@dataclass(frozen=True)
+class LayerScore:
+    """One candidate layer's cross-validated accuracy.
+
+    Attributes
+    ----------
+    label : str
+        The layer's name, ``"backbone/layer"`` when several backbones are compared.
+    backbone, layer : str
+        The backbone and its layer.
+    depth : int
+        Position of the layer among the backbone's cut points, 1 for the shallowest.
+    cv_accuracy, cv_accuracy_std : float
+        Mean and standard deviation of the accuracy over the folds.
+    """
+
+    label: str
+    backbone: str
+    layer: str
+    depth: int
+    cv_accuracy: float
+    cv_accuracy_std: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the run was asked to do.
+
+    Attributes
+    ----------
+    train_dir, test_dir : str
+        The folders of training and test photos.
+    backbones : list of str
+        The backbones compared.
+    weights : str
+        ``--weights`` as given.
+    image_size : int or None
+        ``--image-size`` as given; None for each backbone's customary size.
+    image_sizes : dict of str to (int, int)
+        The (height, width) the photos were resized to, per backbone.
+    pooling, precision : str
+        ``--pooling`` and ``--precision``.
+    cv_folds : int
+        Cross-validation folds.
+    """
+
+    train_dir: str
+    test_dir: str
+    backbones: list
+    weights: str
+    image_size: int | None
+    image_sizes: dict
+    pooling: str
+    precision: str
+    cv_folds: int
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The best pipeline's predictions on the test photos (not part of the JSON).
+
+    Attributes
+    ----------
+    paths : list of path-like
+        The test photos.
+    labels : ndarray of shape (n_test,)
+        Their true classes.
+    proba : ndarray of shape (n_test, n_classes)
+        Predicted probabilities, columns in the order of ``EvaluationReport.classes``.
+    """
+
+    paths: list
+    labels: np.ndarray
+    proba: np.ndarray
+
+
+@dataclass(frozen=True)
+class FineTuning:
+    """The fine-tuned classifier on the best layer.
+
+    Attributes
+    ----------
+    test_accuracy : float
+        Its accuracy on the test photos.
+    classifier : FineTunedConvNetClassifier
+        The fitted classifier (its training curves go on the page; ``--export`` writes it).
+    """
+
+    test_accuracy: float
+    classifier: object
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """What an ``evaluate`` run found.
+
+    Attributes
+    ----------
+    layers : list of LayerScore
+        Each candidate layer's cross-validated accuracy, in the order searched.
+    best_layer : str
+        The label of the candidate with the best mean accuracy (the first of equals).
+    test_accuracy : float
+        Accuracy on the test photos of the logistic regression refit on the best layer.
+    n_train, n_test : int
+        Numbers of training and test photos.
+    classes : list of str
+        The classes, in the order of the classifier's probabilities.
+    train_counts, test_counts : dict of str to int
+        Photos per class.
+    settings : Settings
+        What the run was asked to do.
+    seconds : float
+        Wall time of the run to one decimal, from reading the folders to the end of
+        fine-tuning (writing the outputs excluded).
+    predictions : Predictions
+        The best pipeline's predictions on the test photos.
+    pipeline : sklearn.pipeline.Pipeline
+        The best layer's feature extractor, scaler and logistic regression, fitted.
+    fine_tuning : FineTuning or None
+        The fine-tuned classifier, with ``--finetune``.
+    """
+
+    layers: list
+    best_layer: str
+    test_accuracy: float
+    n_train: int
+    n_test: int
+    classes: list
+    train_counts: dict
+    test_counts: dict
+    settings: Settings
+    seconds: float
+    predictions: Predictions
+    pipeline: object
+    fine_tuning: FineTuning | None = None
+
+    @property
+    def best(self):
+        """The :class:`LayerScore` of the best layer."""
+        return next(score for score in self.layers if score.label == self.best_layer)
+
+    def to_dict(self):
+        """The report as the JSON of ``--report`` holds it (predictions and fitted models
+        left out).
+
+        Returns
+        -------
+        report : dict
+            ``cv_accuracy``, ``cv_accuracy_std`` and ``depth`` by layer label, the best
+            layer, accuracies, photo counts and settings, and ``finetune_test_accuracy``
+            with fine-tuning.
+        """
+        settings = self.settings
+        report = {
+            "cv_accuracy": {score.label: score.cv_accuracy for score in self.layers},
+            "cv_accuracy_std": {score.label: score.cv_accuracy_std for score in self.layers},
+            "best_layer": self.best_layer,
+            "test_accuracy": self.test_accuracy,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "classes": list(self.classes),
+            "train_counts": dict(self.train_counts),
+            "test_counts": dict(self.test_counts),
+            "train_dir": settings.train_dir,
+            "test_dir": settings.test_dir,
+            "backbones": list(settings.backbones),
+            "depth": {score.label: score.depth for score in self.layers},
+            "weights": settings.weights,
+            "image_size": settings.image_size,
+            "image_sizes": {backbone: list(size)
+                            for backbone, size in settings.image_sizes.items()},
+            "pooling": settings.pooling,
+            "precision": settings.precision,
+            "cv_folds": settings.cv_folds,
+        }
+        if self.fine_tuning is not None:
+            report["finetune_test_accuracy"] = self.fine_tuning.test_accuracy
+        report["seconds"] = self.seconds
+        return report
+
+
+def write_json(path, report):
+    """Write ``report.to_dict()`` to ``path`` as indented JSON."""
+    with open(path, "w") as file:
+        json.dump(report.to_dict(), file, indent=2)
+
+
+def format_table(report):
+    """The table the command prints: each layer's depth and cross-validated accuracy, the
+    best marked, then the test accuracies and the wall time."""
+    width = max(14, *(len(score.label) for score in report.layers))
+    rows = ["", f"{'layer':{width}s} {'depth':>5s}  {'cv accuracy':>14s}"]
+    for score in report.layers:
+        mark = "  <- best" if score.label == report.best_layer else ""
+        rows.append(f"{score.label:{width}s} {score.depth:5d}  {score.cv_accuracy:7.3f} ± "
+                    f"{score.cv_accuracy_std:.3f}{mark}")
+    rows.append("")
+    rows.append(f"test accuracy, logistic regression on {report.best_layer}: "
+                f"{report.test_accuracy:.3f} ({report.n_train} training, "
+                f"{report.n_test} test images)")
+    if report.fine_tuning is not None:
+        rows.append(f"test accuracy, fine-tuned on {report.best_layer}: "
+                    f"{report.fine_tuning.test_accuracy:.3f}")
+    rows.append(f"{report.seconds:.0f} s")
+    return "\n".join(rows)
+
+
+def layer_table(report):
+    """The report's layer scores as :func:`skconvnet.layer_scores` tabulates a search's.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per layer, indexed by label, ordered by backbone (as
+        :func:`skconvnet.list_backbones` lists them), then shallow to deep: ``backbone``,
+        ``depth``, ``mean_test_score`` and ``std_test_score``.
+    """
+    pd = require("pandas", extra="plot", purpose="layer_table")
+    order = list(specs.BACKBONES)
+    rows = sorted(report.layers, key=lambda score: (order.index(score.backbone), score.depth))
+    return pd.DataFrame(
+        {"backbone": [score.backbone for score in rows],
+         "depth": [score.depth for score in rows],
+         "mean_test_score": [score.cv_accuracy for score in rows],
+         "std_test_score": [score.cv_accuracy_std for score in rows]},
+        index=pd.Index([score.label for score in rows], name="layer"),
+    )
+
+
+def layer_figure(report):
+    """Cross-validated accuracy against depth, the best layer's test accuracy marked.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no window, whatever the environment's backend
+    from .layers import draw_layer_table
+
+    ax = draw_layer_table(layer_table(report))
+    ax.set_ylabel(f"{report.settings.cv_folds}-fold cross-validated accuracy")
+    ticks = {label.get_text(): x for label, x in zip(ax.get_xticklabels(), ax.get_xticks())}
+    ax.plot([ticks[report.best_layer]], [report.test_accuracy], "*", markersize=14,
+            color="tab:red", label=f"test accuracy of {report.best_layer}")
+    ax.legend()
+    ax.figure.tight_layout()
+    return ax.figure
