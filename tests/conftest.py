@@ -15,6 +15,7 @@ from helpers import (  # noqa: E402, F401 (re-exported for the test modules)
     dark_and_bright,
     small_classifier,
     small_extractor,
+    texture_folder,
 )
 from PIL import Image  # noqa: E402
 
@@ -91,6 +92,14 @@ def two_looks():
 def few_looks():
     """16 images: 8 dark ones, then 8 bright ones, labelled as such."""
     return dark_and_bright(8)
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+    """Texture photos in class folders (see ``helpers.texture_folder``): ``(train, test)``,
+    12 and 8 per class."""
+    root = tmp_path_factory.mktemp("photos")
+    return texture_folder(root / "train", 12, seed=1), texture_folder(root / "test", 8, seed=2)
 
 
 @pytest.fixture

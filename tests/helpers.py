@@ -56,3 +56,49 @@ def small_classifier(**params):
         random_state=0,
     )
     return FineTunedConvNetClassifier(**{**defaults, **params})
+
+
+#: The command line's options for fast runs on texture folders (random weights, 32x32, three
+#: layers of which the best is neither first nor last, 3 folds).
+EVALUATE_LAYERS = ["block2_pool", "block1_pool", "block3_pool"]
+FAST_EVALUATE = ["--weights", "none", "--image-size", "32", "--layers", ",".join(EVALUATE_LAYERS),
+                 "--cv", "3"]
+
+
+def texture_folder(root, per_class, seed=0, size=32):
+    """A texture only shallow layers see, one sub-folder per class.
+
+    A 1-pixel checkerboard or 1-pixel stripes of small amplitude over large random colour
+    cells: block1_pool's features tell them apart, while three max-poolings (block3_pool)
+    mostly blur the texture away. So the layers' scores differ, and the best is block1_pool.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    rows, columns = np.mgrid[:size, :size]
+    textures = {"checks": (rows + columns) % 2, "stripes": rows % 2}
+    for label, texture in textures.items():
+        (root / label).mkdir(parents=True)
+        for index in range(per_class):
+            cells = rng.integers(40, 216, size=(size // 4, size // 4, 3)).repeat(4, 0).repeat(4, 1)
+            sign = rng.choice([-1, 1])
+            pixels = cells + (8 * sign * (2 * texture - 1))[..., np.newaxis]
+            Image.fromarray(pixels.astype(np.uint8)).save(root / label / f"{index:02d}.png")
+    return root
+
+
+def hand_written_pipeline(layer, **params):
+    """What evaluate fits on one layer: features, standardised, logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(small_extractor(layer=layer, **params), StandardScaler(),
+                         LogisticRegression(max_iter=2000))
+
+
+def error_line(capsys):
+    """The one line a failed command wrote to standard error."""
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err

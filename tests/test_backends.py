@@ -6,13 +6,13 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import small_extractor
+from helpers import small_extractor
 
 ON_JAX = """
 import sys
 import numpy as np
 import keras
-from conftest import small_classifier, small_extractor
+from helpers import small_classifier, small_extractor
 
 folder = sys.argv[1]
 assert keras.backend.backend() == "jax", keras.backend.backend()

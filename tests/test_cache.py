@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import small_extractor
+from helpers import small_extractor
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV

@@ -8,7 +8,14 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import small_extractor
+from helpers import (
+    EVALUATE_LAYERS,
+    FAST_EVALUATE,
+    error_line,
+    hand_written_pipeline,
+    small_extractor,
+    texture_folder,
+)
 from PIL import Image
 
 from skconvnet import load_image_folder
@@ -16,65 +23,20 @@ from skconvnet.backbones import weights as backbone_weights
 from skconvnet.cli.commands import main
 from skconvnet.compute import activations as _activations
 
-LAYERS = ["block2_pool", "block1_pool", "block3_pool"]  # the best one neither first nor last
-FAST = ["--weights", "none", "--image-size", "32", "--layers", ",".join(LAYERS), "--cv", "3"]
-
-
-def _write_folder(root, per_class, seed=0, size=32):
-    """A texture only shallow layers see, one sub-folder per class.
-
-    A 1-pixel checkerboard or 1-pixel stripes of small amplitude over large random colour
-    cells: block1_pool's features tell them apart, while three max-poolings (block3_pool)
-    mostly blur the texture away. So the layers' scores differ, and the best is block1_pool.
-    """
-    rng = np.random.default_rng(seed)
-    rows, columns = np.mgrid[:size, :size]
-    textures = {"checks": (rows + columns) % 2, "stripes": rows % 2}
-    for label, texture in textures.items():
-        (root / label).mkdir(parents=True)
-        for index in range(per_class):
-            cells = rng.integers(40, 216, size=(size // 4, size // 4, 3)).repeat(4, 0).repeat(4, 1)
-            sign = rng.choice([-1, 1])
-            pixels = cells + (8 * sign * (2 * texture - 1))[..., np.newaxis]
-            Image.fromarray(pixels.astype(np.uint8)).save(root / label / f"{index:02d}.png")
-    return root
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("photos")
-    return _write_folder(root / "train", 12, seed=1), _write_folder(root / "test", 8, seed=2)
-
-
-def _hand_written(layer, **params):
-    """What evaluate fits on one layer: features, standardised, logistic regression."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(small_extractor(layer=layer, **params), StandardScaler(),
-                         LogisticRegression(max_iter=2000))
-
 
 def _hand_cv(layer, X, y, random_state=0, **params):
     """That pipeline's scores on evaluate's folds (3, stratified, shuffled by random_state)."""
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     folds = StratifiedKFold(3, shuffle=True, random_state=random_state)
-    return cross_val_score(_hand_written(layer, **params), X, y, cv=folds)
-
-
-def _error_line(capsys):
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1, err
-    return err
+    return cross_val_score(hand_written_pipeline(layer, **params), X, y, cv=folds)
 
 
 # load_image_folder
 
 
 def test_load_image_folder_is_sorted_and_skips_what_is_not_an_image(tmp_path):
-    _write_folder(tmp_path, 3)
+    texture_folder(tmp_path, 3)
     (tmp_path / "stripes" / "notes.txt").write_text("not an image")
     (tmp_path / "stripes" / ".hidden.png").write_bytes(b"")
     (tmp_path / ".thumbnails").mkdir()
@@ -88,7 +50,7 @@ def test_load_image_folder_is_sorted_and_skips_what_is_not_an_image(tmp_path):
 
 
 def test_max_per_class_draws_a_seeded_sample(tmp_path):
-    _write_folder(tmp_path, 10)
+    texture_folder(tmp_path, 10)
     paths, labels = load_image_folder(tmp_path, max_per_class=4, random_state=0)
     again, _ = load_image_folder(tmp_path, max_per_class=4, random_state=0)
     other, _ = load_image_folder(tmp_path, max_per_class=4, random_state=1)
@@ -105,7 +67,7 @@ def test_load_image_folder_errors(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "flat" / "a.png")
     with pytest.raises(ValueError, match=r"flat has no class sub-folders"):
         load_image_folder(tmp_path / "flat")
-    _write_folder(tmp_path / "classes", 2)
+    texture_folder(tmp_path / "classes", 2)
     (tmp_path / "classes" / "empty").mkdir()
     with pytest.raises(ValueError, match=r"Class folder .*empty holds no image files"):
         load_image_folder(tmp_path / "classes")
@@ -119,16 +81,16 @@ def test_load_image_folder_errors(tmp_path):
 def test_evaluate_writes_table_report_and_plot(photos, tmp_path, capsys):
     train, test = photos
     report, plot = tmp_path / "report.json", tmp_path / "layers.png"
-    assert main(["evaluate", str(train), "--test", str(test), *FAST,
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE,
                  "--report", str(report), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     result = json.loads(report.read_text())
-    assert list(result["cv_accuracy"]) == LAYERS
+    assert list(result["cv_accuracy"]) == EVALUATE_LAYERS
     assert (result["n_train"], result["n_test"]) == (24, 16)
     assert result["image_size"] == 32 and result["weights"] == "none"
     assert result["classes"] == ["checks", "stripes"] and result["seconds"] > 0
     rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("block")}
-    assert set(rows) == set(LAYERS)
+    assert set(rows) == set(EVALUATE_LAYERS)
     assert [layer for layer, row in rows.items() if row.endswith("<- best")] == ["block1_pool"]
     assert f"{result['cv_accuracy']['block1_pool']:.3f}" in rows["block1_pool"]
     assert (f"test accuracy, logistic regression on block1_pool: {result['test_accuracy']:.3f}"
@@ -141,18 +103,18 @@ def test_evaluate_scores_each_layer_as_the_hand_written_pipeline_does(photos, tm
     pipeline on that layer alone, fitted by hand with the same folds."""
     train, test = photos
     report = tmp_path / "report.json"
-    main(["evaluate", str(train), "--test", str(test), *FAST, "--report", str(report)])
+    main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--report", str(report)])
     result = json.loads(report.read_text())
     X, y = load_image_folder(train)
     X_test, y_test = load_image_folder(test)
-    cv = {layer: _hand_cv(layer, X, y) for layer in LAYERS}
-    tested = {layer: _hand_written(layer).fit(X, y).score(X_test, y_test) for layer in LAYERS}
+    cv = {layer: _hand_cv(layer, X, y) for layer in EVALUATE_LAYERS}
+    tested = {layer: hand_written_pipeline(layer).fit(X, y).score(X_test, y_test) for layer in EVALUATE_LAYERS}
     # The data tells the layers apart: one clear best, a test accuracy of its own.
-    ranked = sorted(LAYERS, key=lambda layer: cv[layer].mean(), reverse=True)
+    ranked = sorted(EVALUATE_LAYERS, key=lambda layer: cv[layer].mean(), reverse=True)
     assert cv[ranked[0]].mean() - cv[ranked[1]].mean() >= 0.05, cv
     assert all(tested[ranked[0]] != tested[layer] for layer in ranked[1:]), tested
 
-    for layer in LAYERS:
+    for layer in EVALUATE_LAYERS:
         assert result["cv_accuracy"][layer] == pytest.approx(cv[layer].mean(), abs=1e-12)
         assert result["cv_accuracy_std"][layer] == pytest.approx(cv[layer].std(), abs=1e-12)
     assert result["best_layer"] == ranked[0]
@@ -167,7 +129,7 @@ def test_evaluate_options_reach_the_extractor(photos, tmp_path, monkeypatch):
     predict = _activations.predict_batch
     monkeypatch.setattr(_activations, "predict_batch",
                         lambda model, batch: batches.append(len(batch)) or predict(model, batch))
-    main(["evaluate", str(train), "--test", str(test), *FAST, "--pooling", "max",
+    main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--pooling", "max",
           "--precision", "bfloat16", "--random-state", "3", "--max-per-class", "9",
           "--batch-size", "4", "--report", str(report)])
     result = json.loads(report.read_text())
@@ -176,10 +138,10 @@ def test_evaluate_options_reach_the_extractor(photos, tmp_path, monkeypatch):
 
     X, y = load_image_folder(train, max_per_class=9, random_state=3)
     assert X != load_image_folder(train, max_per_class=9, random_state=0)[0]
-    for layer in LAYERS:
+    for layer in EVALUATE_LAYERS:
         expected = _hand_cv(layer, X, y, random_state=3, pooling="max", precision="bfloat16")
         assert result["cv_accuracy"][layer] == pytest.approx(expected.mean(), abs=1e-12), layer
-    main(["evaluate", str(train), "--test", str(test), *FAST, "--pooling", "flatten",
+    main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--pooling", "flatten",
           "--report", str(report)])
     flat = json.loads(report.read_text())
     assert flat["pooling"] == "flatten"
@@ -198,7 +160,7 @@ def test_evaluate_finetune_fine_tunes_the_best_layer_with_the_options(
     fit = FineTunedConvNetClassifier.fit
     monkeypatch.setattr(FineTunedConvNetClassifier, "fit",
                         lambda self, X, y: fitted.append(self) or fit(self, X, y))
-    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--finetune",
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--finetune",
                  "--head-epochs", "2", "--fine-tune-epochs", "1", "--batch-size", "6",
                  "--random-state", "4", "--report", str(report)]) == 0
     result = json.loads(report.read_text())
@@ -224,7 +186,7 @@ def test_evaluate_finetune_keeps_the_classifier_defaults(
     monkeypatch.setattr(FineTunedConvNetClassifier, "fit",
                         lambda self, X, y: fitted.append(self) or self)
     monkeypatch.setattr(FineTunedConvNetClassifier, "score", lambda self, X, y: 0.5)
-    main(["evaluate", str(train), "--test", str(test), *FAST, "--finetune"])
+    main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--finetune"])
     (classifier,) = fitted
     defaults = FineTunedConvNetClassifier()
     assert classifier.batch_size == defaults.batch_size
@@ -242,7 +204,7 @@ def test_head_epochs_is_a_number_or_auto(photos, capsys):
 def test_max_per_class_limits_the_images(photos, tmp_path):
     train, test = photos
     report = tmp_path / "report.json"
-    main(["evaluate", str(train), "--test", str(test), *FAST, "--max-per-class", "6",
+    main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--max-per-class", "6",
           "--report", str(report)])
     result = json.loads(report.read_text())
     assert (result["n_train"], result["n_test"]) == (12, 12)
@@ -291,33 +253,33 @@ def test_a_run_prints_no_tensorflow_start_up_lines(photos, tmp_path):
 
 def test_missing_folder(photos, tmp_path, capsys):
     _, test = photos
-    assert main(["evaluate", str(tmp_path / "nowhere"), "--test", str(test), *FAST]) == 1
-    assert "nowhere does not exist" in _error_line(capsys)
+    assert main(["evaluate", str(tmp_path / "nowhere"), "--test", str(test), *FAST_EVALUATE]) == 1
+    assert "nowhere does not exist" in error_line(capsys)
 
 
 def test_folder_without_class_folders(photos, tmp_path, capsys):
     _, test = photos
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
-    assert main(["evaluate", str(tmp_path), "--test", str(test), *FAST]) == 1
-    assert "has no class sub-folders" in _error_line(capsys)
+    assert main(["evaluate", str(tmp_path), "--test", str(test), *FAST_EVALUATE]) == 1
+    assert "has no class sub-folders" in error_line(capsys)
 
 
 def test_empty_class(photos, tmp_path, capsys):
     _, test = photos
-    train = _write_folder(tmp_path / "train", 3)
+    train = texture_folder(tmp_path / "train", 3)
     (train / "cats").mkdir()
-    assert main(["evaluate", str(train), "--test", str(test), *FAST]) == 1
-    assert "cats holds no image files" in _error_line(capsys)
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE]) == 1
+    assert "cats holds no image files" in error_line(capsys)
 
 
 def test_unknown_layer(photos, capsys):
     train, test = photos
     assert main(["evaluate", str(train), "--test", str(test), "--weights", "none",
                  "--layers", "block4_pool,block9_pool"]) == 1
-    assert "Unknown layer 'block9_pool' for --layers" in _error_line(capsys)
+    assert "Unknown layer 'block9_pool' for --layers" in error_line(capsys)
     assert main(["extract", str(train), "--layer", "block1_pool,block2_pool", "--out",
                  "x.npz", "--weights", "none"]) == 1
-    assert "--layer takes one layer" in _error_line(capsys)
+    assert "--layer takes one layer" in error_line(capsys)
 
 
 def test_evaluate_compares_backbones(photos, tmp_path, capsys):
@@ -341,29 +303,29 @@ def test_backbone_and_layer_mistakes(photos, capsys):
     train, test = photos
     common = ["evaluate", str(train), "--test", str(test), "--weights", "none"]
     assert main([*common, "--backbone", "resnet"]) == 1
-    assert "Unknown --backbone='resnet'" in _error_line(capsys)
+    assert "Unknown --backbone='resnet'" in error_line(capsys)
     assert main([*common, "--backbone", "vgg16,resnet50", "--layers", "block5_pool"]) == 1
-    assert "Unknown layer 'block5_pool' for --layers. ResNet-50" in _error_line(capsys)
+    assert "Unknown layer 'block5_pool' for --layers. ResNet-50" in error_line(capsys)
     assert main([*common, "--backbone", "vgg16", "--layers", "resnet50/pool1_pool"]) == 1
-    assert "'resnet50' is not one of --backbone 'vgg16'" in _error_line(capsys)
+    assert "'resnet50' is not one of --backbone 'vgg16'" in error_line(capsys)
     assert main([*common, "--backbone", "vgg16,resnet50", "--layers", "vgg16/block5_pool"]) == 1
-    assert "names no layer of resnet50; add some as resnet50/LAYER" in _error_line(capsys)
+    assert "names no layer of resnet50; add some as resnet50/LAYER" in error_line(capsys)
 
 
 def test_batch_size_below_one(photos, capsys):
     train, test = photos
-    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--batch-size", "0"]) == 1
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--batch-size", "0"]) == 1
     assert "'batch_size' parameter of ConvNetFeatureExtractor must be an int in the range [1, inf)" \
-        in _error_line(capsys)
+        in error_line(capsys)
 
 
 def test_unreadable_images_are_named(photos, tmp_path, capsys):
     _, test = photos
-    train = _write_folder(tmp_path / "train", 3)
+    train = texture_folder(tmp_path / "train", 3)
     (train / "stripes" / "broken.png").write_bytes(b"not a png")
     (train / "checks" / "cut.png").write_bytes((train / "checks" / "00.png").read_bytes()[:60])
-    assert main(["evaluate", str(train), "--test", str(test), *FAST]) == 1
-    line = _error_line(capsys)
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE]) == 1
+    line = error_line(capsys)
     assert "broken.png" in line and "cut.png" in line
 
 
@@ -384,18 +346,18 @@ def test_weights_that_cannot_be_had_say_how_to_pass_a_file(photos, tmp_path, mon
         assert main(["evaluate", str(train), "--test", str(test), "--weights", "imagenet"]) == 1
     finally:
         backbone_weights._load.cache_clear()
-    line = _error_line(capsys)
+    line = error_line(capsys)
     assert "Could not download the ImageNet weights of vgg16" in line and "--weights PATH" in line
     assert main(["evaluate", str(train), "--test", str(test),
                  "--weights", str(tmp_path / "none.h5")]) == 1
-    assert "none.h5'" in _error_line(capsys)
+    assert "none.h5'" in error_line(capsys)
 
 
 def test_plot_without_matplotlib_says_how_to_install_it(photos, monkeypatch, capsys):
     train, test = photos
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
-    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--plot", "x.png"]) == 1
-    assert "pip install 'skconvnet[plot]'" in _error_line(capsys)
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--plot", "x.png"]) == 1
+    assert "pip install 'skconvnet[plot]'" in error_line(capsys)
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import small_extractor
+from helpers import small_extractor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FAST_PRECISION
+from helpers import FAST_PRECISION
 
 import skconvnet
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import small_extractor
+from helpers import small_extractor
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 

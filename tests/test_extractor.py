@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small_extractor
+from helpers import small_extractor
 from sklearn.base import clone
 
 from skconvnet import ConvNetFeatureExtractor, VGGFeatureExtractor

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small_extractor
+from helpers import small_extractor
 from PIL import Image
 
 from skconvnet.backbones import specs as _backbones

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import small_extractor
+from helpers import small_extractor
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import FAST_PRECISION
+from helpers import FAST_PRECISION
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV

@@ -6,7 +6,7 @@ import sys
 import joblib
 import numpy as np
 import pytest
-from conftest import dark_and_bright, small_classifier, small_extractor
+from helpers import dark_and_bright, small_classifier, small_extractor
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError

@@ -7,11 +7,16 @@ import sys
 import joblib
 import numpy as np
 import pytest
-from conftest import small_classifier, small_extractor
+from helpers import (
+    FAST_EVALUATE,
+    error_line,
+    small_classifier,
+    small_extractor,
+    texture_folder,
+)
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from test_cli import FAST, _error_line, _write_folder
 
 from skconvnet import load_image_folder, to_onnx
 from skconvnet.cli.commands import main
@@ -21,13 +26,13 @@ pytest.importorskip("tf2onnx")
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    return _write_folder(tmp_path_factory.mktemp("photos") / "train", 6, seed=3)
+def train(photos):
+    return photos[0]
 
 
 @pytest.fixture(scope="module")
-def pipeline(photos):
-    paths, labels = load_image_folder(photos)
+def pipeline(train):
+    paths, labels = load_image_folder(train)
     return make_pipeline(small_extractor(), StandardScaler(),
                          LogisticRegression()).fit(paths, labels)
 
@@ -48,38 +53,38 @@ def check_predictions(csv_path, model, paths):
                                model.predict_proba(paths), atol=1e-5)
 
 
-def test_an_onnx_model_predicts_without_tensorflow_or_keras(photos, pipeline, tmp_path):
+def test_an_onnx_model_predicts_without_tensorflow_or_keras(train, pipeline, tmp_path):
     to_onnx(pipeline, tmp_path / "model.onnx")
     output = tmp_path / "predictions.csv"
     code = ("import sys; from skconvnet.cli.commands import main; status = main(sys.argv[1:]);"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'keras', 'tensorflow', 'tf2onnx', 'jax'})); sys.exit(status)")
     result = subprocess.run(
-        [sys.executable, "-c", code, "predict", str(tmp_path / "model.onnx"), str(photos),
+        [sys.executable, "-c", code, "predict", str(tmp_path / "model.onnx"), str(train),
          "--output", str(output)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
-    assert "12 predictions written" in result.stdout
-    assert "12/12 images" in result.stderr  # the progress bar
-    paths, _ = load_image_folder(photos)
+    paths, _ = load_image_folder(train)
+    assert f"{len(paths)} predictions written" in result.stdout
+    assert f"{len(paths)}/{len(paths)} images" in result.stderr  # the progress bar
     check_predictions(output, pipeline, paths)
 
 
 @pytest.mark.parametrize("kind", ["joblib", "skops"])
-def test_a_saved_estimator_predicts(kind, photos, tmp_path):
+def test_a_saved_estimator_predicts(kind, train, tmp_path):
     import skops.io as sio
 
-    paths, labels = load_image_folder(photos)
+    paths, labels = load_image_folder(train)
     clf = small_classifier(head_epochs=2, fine_tune_epochs=0).fit(paths, labels)
     model = tmp_path / f"model.{kind}"
     joblib.dump(clf, model) if kind == "joblib" else sio.dump(clf, model)
-    assert main(["predict", str(model), str(photos), "--output",
+    assert main(["predict", str(model), str(train), "--output",
                  str(tmp_path / "out.csv")]) == 0
     check_predictions(tmp_path / "out.csv", clf, paths)
 
 
-def test_an_extractor_writes_features(photos, tmp_path):
-    paths, _ = load_image_folder(photos)
+def test_an_extractor_writes_features(train, tmp_path):
+    paths, _ = load_image_folder(train)
     extractor = small_extractor().fit(paths)
     to_onnx(extractor, tmp_path / "features.onnx")
     assert main(["predict", str(tmp_path / "features.onnx"), str(paths[0]), str(paths[3]),
@@ -90,11 +95,11 @@ def test_an_extractor_writes_features(photos, tmp_path):
                                extractor.transform([paths[0], paths[3]]), rtol=1e-4, atol=1e-4)
 
 
-def test_a_list_of_paths(photos, pipeline, tmp_path):
-    paths, _ = load_image_folder(photos)
-    listing = photos / "chosen.txt"
+def test_a_list_of_paths(train, pipeline, tmp_path):
+    paths, _ = load_image_folder(train)
+    listing = train / "chosen.txt"
     listing.write_text("# two photos\n" + "\n".join(
-        str(path.relative_to(photos)) for path in paths[4:6]) + "\n")
+        str(path.relative_to(train)) for path in paths[4:6]) + "\n")
     to_onnx(pipeline, tmp_path / "model.onnx")
     assert main(["predict", str(tmp_path / "model.onnx"), str(listing), "--output",
                  str(tmp_path / "out.csv")]) == 0
@@ -103,9 +108,9 @@ def test_a_list_of_paths(photos, pipeline, tmp_path):
     assert [row[0] for row in rows] == [str(path) for path in paths[4:6]]
 
 
-def test_bad_files_are_named_or_skipped(photos, pipeline, tmp_path, capsys):
+def test_bad_files_are_named_or_skipped(train, pipeline, tmp_path, capsys):
     folder = tmp_path / "photos"
-    paths, _ = load_image_folder(photos)
+    paths, _ = load_image_folder(train)
     folder.mkdir()
     for path in paths[:3]:
         (folder / path.name).write_bytes(path.read_bytes())
@@ -115,7 +120,7 @@ def test_bad_files_are_named_or_skipped(photos, pipeline, tmp_path, capsys):
     command = ["predict", str(tmp_path / "model.onnx"), str(folder), "--output",
                str(tmp_path / "out.csv")]
     assert main(command) == 1
-    line = _error_line(capsys)
+    line = error_line(capsys)
     assert "broken.png" in line and "--skip-bad" in line
     assert main(command + ["--skip-bad"]) == 0
     out = capsys.readouterr().out
@@ -139,15 +144,15 @@ def test_predict_mistakes(arguments, message, tmp_path, pipeline, capsys):
              "model_onnx": str(tmp_path / "model.onnx")}
     arguments = [argument.format(**names) for argument in arguments]
     assert main(["predict", *arguments, "--output", str(tmp_path / "out.csv")]) == 1
-    assert message in _error_line(capsys)
+    assert message in error_line(capsys)
 
 
 def test_evaluate_export_writes_the_best_pipeline_and_the_fine_tuned_classifier(
         tmp_path, capsys):
-    train = _write_folder(tmp_path / "train", 8, seed=1)
-    test = _write_folder(tmp_path / "test", 4, seed=2)
+    train = texture_folder(tmp_path / "train", 8, seed=1)
+    test = texture_folder(tmp_path / "test", 4, seed=2)
     model = tmp_path / "model.onnx"
-    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--finetune",
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--finetune",
                  "--head-epochs", "1", "--fine-tune-epochs", "0", "--export", str(model),
                  "--report", str(tmp_path / "report.json")]) == 0
     out = capsys.readouterr().out

@@ -9,9 +9,13 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import small_classifier
+from helpers import (
+    FAST_EVALUATE,
+    hand_written_pipeline,
+    small_classifier,
+    texture_folder,
+)
 from PIL import Image
-from test_cli import FAST, _hand_written, _write_folder
 
 from skconvnet import (
     confident_errors,
@@ -40,11 +44,11 @@ def run(tmp_path_factory):
     """One evaluate run with --finetune, --report and --html; two test photos of checks are
     filed under stripes, as mislabelled photos are."""
     root = tmp_path_factory.mktemp("run")
-    train, test = _write_folder(root / "train", 12, seed=1), _write_folder(root / "test", 8, seed=2)
+    train, test = texture_folder(root / "train", 12, seed=1), texture_folder(root / "test", 8, seed=2)
     for name in MISLABELLED:
         (test / "checks" / name).rename(test / "stripes" / f"mislabelled_{name}")
     page, report = root / "page.html", root / "report.json"
-    assert main(["evaluate", str(train), "--test", str(test), *FAST, *EPOCHS,
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, *EPOCHS,
                  "--report", str(report), "--html", str(page), "--errors", "5"]) == 0
     return train, test, page.read_text(), json.loads(report.read_text())
 
@@ -89,7 +93,7 @@ def test_confusion_matrix_and_scores_are_scikit_learns(run):
     train, test, page, report = run
     X, y = load_image_folder(train)
     X_test, y_test = load_image_folder(test)
-    predicted = _hand_written(report["best_layer"]).fit(X, y).predict(X_test)
+    predicted = hand_written_pipeline(report["best_layer"]).fit(X, y).predict(X_test)
     scores = classification_report(y_test, predicted, output_dict=True, zero_division=0)
     text = " ".join(_text(page).split())
     for label in ("checks", "stripes", "macro avg"):
@@ -102,7 +106,7 @@ def test_mistakes_are_the_most_confident_wrong_test_photos(run):
     train, test, page, report = run
     X, y = load_image_folder(train)
     X_test, y_test = load_image_folder(test)
-    model = _hand_written(report["best_layer"]).fit(X, y)
+    model = hand_written_pipeline(report["best_layer"]).fit(X, y)
     expected = confident_errors(model, X_test, y_test, n=5)
     assert 2 <= len(expected) <= 5  # the page has mistakes to show
     captions = re.findall(r"<figcaption><strong>(.*?)</strong><br>true (\w+), predicted (\w+) "
@@ -118,9 +122,9 @@ def test_mistakes_are_the_most_confident_wrong_test_photos(run):
 
 
 def test_page_without_finetune_has_no_training_curves(tmp_path):
-    train, test = _write_folder(tmp_path / "train", 6), _write_folder(tmp_path / "test", 4, 1)
+    train, test = texture_folder(tmp_path / "train", 6), texture_folder(tmp_path / "test", 4, 1)
     page = tmp_path / "page.html"
-    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--errors", "0",
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--errors", "0",
                  "--html", str(page)]) == 0
     text = page.read_text()
     assert "Fine-tuning" not in text and "fine-tuned" not in text
@@ -188,7 +192,7 @@ def test_unwritable_html_path_is_named_before_the_run(photos, tmp_path, monkeypa
                         lambda *args, **kwargs: pytest.fail("the run started"))
     train, test = photos
     bad = make_bad(tmp_path)
-    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--html", str(bad)]) == 1
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--html", str(bad)]) == 1
     error = capsys.readouterr().err
     assert re.search(rf"error: --html {re.escape(str(bad))}: {problem}", error), error
 
@@ -199,7 +203,7 @@ def test_negative_errors_is_refused_before_the_run(photos, tmp_path, monkeypatch
     monkeypatch.setattr(options, "load_image_folder",
                         lambda *args, **kwargs: pytest.fail("the run started"))
     train, test = photos
-    assert main(["evaluate", str(train), "--test", str(test), *FAST, "--errors", "-1",
+    assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--errors", "-1",
                  "--html", str(tmp_path / "page.html")]) == 1
     assert "--errors -1: give a number of mistakes to show, 0 or more" in capsys.readouterr().err
 
@@ -209,14 +213,8 @@ def test_test_classes_unknown_to_training_are_named_before_the_run(photos, tmp_p
     other = tmp_path / "test"
     shutil.copytree(test, other)
     shutil.copytree(test / "checks", other / "dots")
-    assert main(["evaluate", str(train), "--test", str(other), *FAST]) == 1
+    assert main(["evaluate", str(train), "--test", str(other), *FAST_EVALUATE]) == 1
     assert f"--test {other} has classes that {train} lacks: dots;" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("photos")
-    return _write_folder(root / "train", 4, seed=1), _write_folder(root / "test", 2, seed=2)
 
 
 # from Python

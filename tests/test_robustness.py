@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small_classifier, small_extractor
+from helpers import small_classifier, small_extractor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -580,7 +580,7 @@ def test_cross_validate_in_process_workers(few_looks):
 
 _FITS_IN_A_LOOP = """
 import ctypes, gc, sys, numpy as np
-from conftest import small_classifier, small_extractor
+from helpers import small_classifier, small_extractor
 from skconvnet.compute import activations as _activations
 X = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
 y = np.array(["dark", "bright"] * 8)

@@ -16,7 +16,7 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import small_classifier, small_extractor
+from helpers import small_classifier, small_extractor
 from sklearn.utils.estimator_checks import (
     check_fit_idempotent,
     check_methods_sample_order_invariance,

@@ -8,7 +8,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from conftest import small_extractor
+from helpers import small_extractor
 from sklearn.base import clone
 
 from skconvnet import ConvNetFeatureExtractor
