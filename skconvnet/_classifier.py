@@ -1,7 +1,8 @@
 """``FineTunedConvNetClassifier``: the book's transfer-learning recipe as a classifier."""
 
-import os
+import importlib
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -11,18 +12,34 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
 
+from . import _parameters
 from ._fitting import unfitted_on_failure
 from ._persistence import Persistent
 from ._sklearn import Interval, StrOptions, _check_sample_weight, _fit_context
 from .backbones import specs
 from .backbones.checks import check_layer, check_unfreeze_from, output_shape
-from .backbones.graph import frozen_top
 from .backbones.weights import resolve_weights
 from .compute.activations import run_model
 from .export.estimators import OnnxOperator
 from .inputs.adapters import ImageInput
+from .inputs.sources import ImageSource
 from .training import probe as _probe
 from .training import stored as _stored
+from .training.plan import plan_training
+
+
+class _Lazy:
+    """A module imported on first use, its attributes looked up on each: the Keras side of
+    training loads on the first fit, so that ``import skconvnet`` stays light."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attribute):
+        return getattr(importlib.import_module(self._name, __package__), attribute)
+
+
+_network = _Lazy(".training.network")
 
 BOOK_RECIPE = {
     "layer": "block5_pool", "pooling": None, "hidden_layer_sizes": (256,), "dropout": 0.5,
@@ -36,7 +53,7 @@ BOOK_RECIPE = {
 
 class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, ClassifierMixin,
                                  BaseEstimator):
-    """A pretrained convolutional base with a new head, trained in the book's two phases.
+    __doc__ = """A pretrained convolutional base with a new head, trained in the book's two phases.
 
     1. A new head (pooling or flattening, optional dense layers with dropout, a sigmoid or
        softmax output) is put on the ``backbone`` cut at ``layer``; the base is frozen and
@@ -58,17 +75,12 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
 
     Parameters
     ----------
-    backbone : str, default="vgg16"
-        The network, one of :func:`skconvnet.list_backbones`.
-    layer : str, default=None
-        The cut point the head sits on, one of :func:`skconvnet.list_layers` for the
-        backbone; None is the deepest (``"block5_pool"`` for VGG16).
-    weights : "imagenet", None or path, default="imagenet"
-        The base's starting weights, as in :class:`ConvNetFeatureExtractor`. ``None`` with
-        ``unfreeze_from`` at the first layer trains the whole network from scratch.
-    image_size : (int, int) or int, default=None
-        ``(height, width)`` every image is resized to; None is the backbone's customary size
-        (150 x 150 for VGG16, as in the book; 224 x 224 for the others).
+{backbone}
+{layer}
+{weights}
+        They are the base's starting weights: ``None`` with ``unfreeze_from`` at the first
+        layer trains the whole network from scratch.
+{image_size}
     head_epochs : int or "auto", default="auto"
         Training of phase 1 (frozen base, head only). ``"auto"``: to convergence; a head
         without hidden layers is fit exactly as a logistic regression on the standardised
@@ -100,13 +112,11 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
     random_state : int, RandomState instance or None, default=None
         Seeds the head's initial weights, dropout, augmentation, shuffling, the probe's folds
         and the validation split: the same seed gives the same model on the CPU.
-    precision : {"float32", "bfloat16"}, default="float32"
+    precision : {{"float32", "bfloat16"}}, default="float32"
         Compute precision; weights are kept in float32.
     verbose : int, default=0
         ``1`` shows Keras' progress bar for each epoch, ``2`` one line per epoch.
-    pooling : {None, "avg", "max"}, default="avg"
-        How the head reduces the base's activation: global average or max pooling, or
-        flattening (None, as in the book).
+{pooling}
     hidden_layer_sizes : array-like of int, default=()
         Units of the head's hidden ReLU layers; ``()``: a linear (logistic) head.
     dropout : float, default=0.5
@@ -115,7 +125,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         Learning rate of phase 1, when the head is trained by epochs.
     fine_tune_learning_rate : float, default=1e-5
         Learning rate of phase 2; low, so as not to destroy the pretrained features.
-    optimizer : {"adam", "rmsprop", "sgd"}, default="adam"
+    optimizer : {{"adam", "rmsprop", "sgd"}}, default="adam"
         The Keras optimizer of the phases trained by epochs (a fresh one per phase).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified) and stop a phase
@@ -131,8 +141,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         Most bytes of frozen-layer outputs kept in memory during ``fit`` (freed when it
         ends). Beyond it, fine-tuning runs the frozen layers again in every epoch, on fresh
         augmentation.
-    image_shape : (int, int, int), default=None
-        How 2-D rows are read, as in :class:`ConvNetFeatureExtractor`.
+{image_shape}
 
     Attributes
     ----------
@@ -144,17 +153,13 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         Per phase (``"head"``, ``"fine_tune"``), Keras' per-epoch ``loss`` and ``accuracy``,
         and ``val_loss`` / ``val_accuracy`` with early stopping. A head fit as a logistic
         regression records its ``C`` and its final training ``loss`` and ``accuracy``.
-    n_features_in_ : int
-        Number of columns of a 2-D ``X`` seen in ``fit`` (only for 2-D ``X``).
-    feature_names_in_ : ndarray of str
-        Column names of a DataFrame ``X`` seen in ``fit`` (only for DataFrames).
-    data_min_, data_max_ : ndarray
-        Per-column range of tabular rows seen in ``fit`` (only for such rows).
+{input_attributes}
 
     Notes
     -----
-    ``X`` is read as by :class:`ConvNetFeatureExtractor`: 4-D arrays of images, 2-D rows, or
-    image files (decoded batch by batch in every epoch, never all held in memory).
+{x_note}
+    Image files are decoded batch by batch, never all held in memory: once where the frozen
+    layers' outputs are stored, in every epoch where the network trains on pixels.
 
     Layers that no phase trains run once per image and view; the head, then the unfrozen
     layers, train on their stored output (up to ``max_stored_bytes``).
@@ -175,25 +180,29 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
     (2, 2)
     >>> sorted(clf.history_), sorted(clf.history_["head"])
     (['fine_tune', 'head'], ['C', 'accuracy', 'loss'])
-    """
+    """.format(
+        backbone=_parameters.BACKBONE,
+        layer=_parameters.LAYER.format(kind="str", default="None", role=" the head sits on"),
+        weights=_parameters.WEIGHTS,
+        image_size=_parameters.IMAGE_SIZE.format(default="None"),
+        pooling=_parameters.POOLING.format(default='"avg"'),
+        image_shape=_parameters.IMAGE_SHAPE,
+        input_attributes=_parameters.INPUT_ATTRIBUTES,
+        x_note=_parameters.X_NOTE,
+    )
 
     _keras_models = ("model_",)
 
     _parameter_constraints = {
-        "backbone": [StrOptions(set(specs.BACKBONES))],
+        **_parameters.CONSTRAINTS,
         "layer": [None, str],
-        "weights": [None, str, os.PathLike],
-        "image_size": [None, "array-like", Interval(Integral, 1, None, closed="left")],
         "head_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "fine_tune_epochs": [Interval(Integral, 0, None, closed="left")],
         "unfreeze_from": [None, str],
         "augmentation": ["boolean", list, tuple],
         "augmented_views": [None, Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "precision": [StrOptions({"float32", "bfloat16"})],
-        "verbose": ["verbose"],
-        "pooling": [None, StrOptions({"avg", "max"})],
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "head_learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -204,7 +213,6 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [None, StrOptions({"balanced"}), dict],
         "max_stored_bytes": [Interval(Integral, 0, None, closed="left")],
-        "image_shape": [None, "array-like"],
     }
 
     def __init__(
@@ -281,63 +289,21 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         -------
         self : FineTunedConvNetClassifier
         """
-        spec = self._spec()
-        layer, unfreeze_from = self._check_layers(spec)
-        image_size = self._image_size()
-        output_shape(spec, layer, image_size)
-        if self.head_epochs == 0 and self.fine_tune_epochs == 0:
-            raise ValueError(
-                "head_epochs and fine_tune_epochs are both 0: nothing would be trained. Set "
-                "head_epochs >= 1 or 'auto' (and fine_tune_epochs >= 0)."
-            )
-        weights = resolve_weights(spec, self.weights)
-        source, classes, y_index, sample_weight = self._check_data(X, y, sample_weight)
+        layer, unfreeze_from, image_size = self._check_parameters()
+        weights = resolve_weights(self._spec(), self.weights)
+        classes, data = self._check_data(X, y, sample_weight)
         seed = check_random_state(self.random_state).randint(2**31 - 1000)
-
-        from .training import network as _network
-
-        n_outputs = 1 if len(classes) == 2 else len(classes)
-        augmentation = (
-            _network.book_augmentation(seed) if self.augmentation is True
-            else _network.fresh_copies(self.augmentation or [])
-        )
-        hidden_layer_sizes = self._hidden_layer_sizes()
-        network = _network.build_network(
-            weights, layer=layer, pooling=self.pooling, image_size=image_size,
-            hidden_layer_sizes=hidden_layer_sizes, dropout=self.dropout,
-            n_outputs=n_outputs, augmentation=augmentation, precision=self.precision,
-            seed=seed,
-        )
-        model, _, _, head = network
-        probe = self.head_epochs == "auto" and not hidden_layer_sizes
-        top = frozen_top(spec, unfreeze_from)  # the deepest cut never trained
-        stored, features, n_views = self._store(
-            source, weights, layer, top, image_size, augmentation, probe
-        )
+        plan = self._plan(layer, unfreeze_from, image_size, data.source.n_samples)
+        network = self._initialize(plan, weights, data.n_outputs, seed)
+        stored = self._run_frozen(plan, network, weights, data.source)
         history = {}
-        if probe:
-            kernel, bias, history["head"] = _probe.logistic_probe(
-                features, y_index, sample_weight, seed
-            )
-            head.get_layer("probability").set_weights([kernel, bias])
-        phases = []
-        if self.head_epochs and not probe:
-            phases.append(("head", self.head_epochs, self.head_learning_rate))
-        if self.fine_tune_epochs:
-            phases.append(("fine_tune", self.fine_tune_epochs, self.fine_tune_learning_rate))
-        for phase, epochs, learning_rate in phases:
-            trained, load, views = self._phase_data(
-                phase, network, spec, top, unfreeze_from, source, stored, features, n_views
-            )
-            history[phase] = self._train(
-                trained, load, views, y_index, sample_weight, n_outputs,
-                epochs=MAX_HEAD_EPOCHS if epochs == "auto" else epochs,
-                early_stopping=self.early_stopping or epochs == "auto",
-                learning_rate=learning_rate, seed=(seed, phase == "fine_tune"),
-            )
+        if plan.probe or plan.head is not None:
+            history["head"] = self._fit_head(plan, network, stored, data, seed)
+        if plan.fine_tune is not None:
+            history["fine_tune"] = self._fine_tune(plan, network, stored, data, seed)
         self.classes_ = classes
         self.history_ = history
-        self.model_ = _network.inference_copy(model)
+        self.model_ = _network.inference_copy(network.model)
         return self
 
     def predict_proba(self, X):
@@ -384,6 +350,21 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
     def _spec(self):
         return specs.get(self.backbone)
 
+    # Checks
+
+    def _check_parameters(self):
+        """``(layer, unfreeze_from, image_size)``, checked before any data is read."""
+        spec = self._spec()
+        layer, unfreeze_from = self._check_layers(spec)
+        image_size = self._image_size()
+        output_shape(spec, layer, image_size)
+        if self.head_epochs == 0 and self.fine_tune_epochs == 0:
+            raise ValueError(
+                "head_epochs and fine_tune_epochs are both 0: nothing would be trained. Set "
+                "head_epochs >= 1 or 'auto' (and fine_tune_epochs >= 0)."
+            )
+        return layer, unfreeze_from, image_size
+
     def _check_layers(self, spec):
         """``(layer, unfreeze_from)``, by default the deepest cut and the stage it ends."""
         layer = spec.layer_names[-1] if self.layer is None else self.layer
@@ -393,7 +374,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         return layer, check_unfreeze_from(spec, self.unfreeze_from, layer)
 
     def _check_data(self, X, y, sample_weight):
-        """``(source, classes, y_index, sample_weight)`` of the training data."""
+        """``(classes, training set)``: ``X`` adapted once to an image source, the labels
+        as class indices, the sample weights with the class weights."""
         y = self._check_y(y)
         source = self._images(X, reset=True)
         if source.n_samples != len(y):
@@ -410,29 +392,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         sample_weight = _check_sample_weight(
             sample_weight, np.empty((len(y), 0)), dtype=np.float32, ensure_non_negative=True
         ) * compute_sample_weight(self.class_weight, y).astype(np.float32)
-        return source, classes, y_index, sample_weight
-
-    @staticmethod
-    def _phase_data(phase, network, spec, top, unfreeze_from, source, stored, features,
-                    n_views):
-        """``(model to train, load(rows), views per image)`` for a phase.
-
-        The head trains on stored pooled features where there are some, fine-tuning on the
-        stored activations of the highest frozen layer; otherwise the whole network trains
-        on pixels.
-        """
-
-        from .training import network as _network
-
-        model, base, pool, head = network
-        if phase == "fine_tune":
-            _network.unfreeze(base, spec, unfreeze_from)
-        if phase == "head" and features is not None:
-            return head, _stored.loader(features), features.shape[1]
-        if phase == "fine_tune" and stored is not None:
-            upper = _network.upper_model(base, pool, head, spec=spec, top=top)
-            return upper, _stored.loader(stored), n_views
-        return model, _network.pixel_loader(source, spec), None
+        n_outputs = 1 if len(classes) == 2 else len(classes)
+        return classes, _TrainingSet(source, y_index, sample_weight, n_outputs)
 
     def _check_y(self, y):
         if y is None:
@@ -464,6 +425,88 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
             )
         return [int(s) for s in sizes]
 
+    # The steps of fit
+
+    def _plan(self, layer, unfreeze_from, image_size, n_images):
+        """Step 1: the :class:`TrainingPlan`, from the parameters and shapes alone."""
+        return plan_training(
+            self._spec(), self.get_params(deep=False), layer=layer, unfreeze_from=unfreeze_from,
+            image_size=image_size, hidden_layer_sizes=self._hidden_layer_sizes(),
+            n_images=n_images,
+        )
+
+    def _initialize(self, plan, weights, n_outputs, seed):
+        """Step 2: the network, its base cut at the plan's layer and frozen, a new head."""
+        return _network.build_network(
+            weights, layer=plan.layer, pooling=self.pooling, image_size=plan.image_size,
+            hidden_layer_sizes=self._hidden_layer_sizes(), dropout=self.dropout,
+            n_outputs=n_outputs, augmentation=self.augmentation, precision=self.precision,
+            seed=seed,
+        )
+
+    def _run_frozen(self, plan, network, weights, source):
+        """Step 3: the layers that stay frozen, run once over every image and view."""
+        return _stored.run_frozen(
+            plan, source, weights, augmentation=network.augmentation, pooling=self.pooling,
+            precision=self.precision, batch_size=self.batch_size, verbose=self.verbose,
+        )
+
+    def _fit_head(self, plan, network, stored, data, seed):
+        """Step 4: the head on the frozen base, as a logistic probe or by epochs."""
+        if plan.probe:
+            kernel, bias, history = _probe.logistic_probe(
+                stored.features, data.y_index, data.sample_weight, seed
+            )
+            network.head.get_layer("probability").set_weights([kernel, bias])
+            return history
+        if plan.head.trains == "head":
+            return self._fit_loop(plan.head, network.head, _stored.loader(stored.features),
+                                  data, seed, n_views=plan.n_views)
+        return self._fit_loop(plan.head, network.model, self._pixels(data), data, seed)
+
+    def _fine_tune(self, plan, network, stored, data, seed):
+        """Step 5: the base from ``unfreeze_from`` up, trained with the head."""
+        spec = self._spec()
+        _network.unfreeze(network.base, spec, plan.unfreeze_from)
+        if plan.fine_tune.trains == "upper":
+            upper = _network.upper_model(network, spec=spec, top=plan.top)
+            return self._fit_loop(plan.fine_tune, upper, _stored.loader(stored.activations),
+                                  data, seed, n_views=plan.n_views)
+        return self._fit_loop(plan.fine_tune, network.model, self._pixels(data), data, seed)
+
+    def _pixels(self, data):
+        """``load(rows)`` of the training images, preprocessed, decoded in every epoch."""
+        return _network.pixel_loader(data.source, self._spec())
+
+    def _fit_loop(self, phase, model, load, data, seed, n_views=None):
+        """Train ``model`` for ``phase`` on batches of ``load(rows)``, ``n_views`` stored
+        views per image (None: one row per image); Keras' per-epoch history."""
+        targets = data.y_index.astype(np.float32 if data.n_outputs == 1 else np.int32)
+        train_rows, validation_rows = self._split(data.y_index, seed, phase.early_stopping)
+        shuffle_seed = np.random.SeedSequence([seed, phase.stream])  # a stream per phase
+        train = _network.Batches(load, train_rows, targets, data.sample_weight,
+                                 self.batch_size, shuffle_seed=shuffle_seed, n_views=n_views)
+        validation, callbacks = None, []
+        if validation_rows is not None:
+            validation = _network.Batches(load, validation_rows, targets, data.sample_weight,
+                                          self.batch_size, n_views=n_views)
+            callbacks = [_network.early_stopping(self.n_iter_no_change)]
+        _network.compile_for(
+            model, optimizer=self.optimizer, learning_rate=phase.learning_rate,
+            n_outputs=data.n_outputs,
+        )
+        try:
+            result = model.fit(
+                train, validation_data=validation, epochs=phase.epochs, callbacks=callbacks,
+                verbose=min(int(self.verbose), 2),
+                shuffle=False,  # Batches shuffles with its own seeded generator
+            )
+        finally:
+            for batches in (train, validation):
+                if batches is not None:
+                    batches.release()
+        return {key: [float(v) for v in values] for key, values in result.history.items()}
+
     def _split(self, y_index, seed, early_stopping):
         """Training rows and, with early stopping, stratified validation rows (else None)."""
         rows = np.arange(len(y_index))
@@ -483,85 +526,11 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
                 "epochs (early_stopping=False, head_epochs=30)."
             ) from None
 
-    def _store(self, source, weights, layer, top, image_size, augmentation, probe):
-        """Run the layers that stay frozen once: ``(stored, features, n_views)``.
 
-        ``stored``: the activations of ``top``, the deepest cut point that fine-tuning leaves
-        frozen, for every training image
-        and view, for fine-tuning (None where fine-tuning runs the whole network in every
-        epoch: fresh augmentation, or more than ``max_stored_bytes``). ``features``: the
-        pooled rows the head is trained on (None where the head trains on pixels).
-        """
-        fresh = bool(augmentation) and self.augmented_views is None
-        n_views = 1 + (self.augmented_views if augmentation and not fresh else 0)
-        head_on_features = self.head_epochs != 0 and (probe or not fresh)
-        common = dict(precision=self.precision, batch_size=self.batch_size,
-                      verbose=self.verbose, augmentation=augmentation)
-        if self.fine_tune_epochs and not fresh:
-            if self._fits(weights.spec, source, n_views, top, image_size, pooling=False):
-                stored = _stored.store(source, weights, top=top, pooling=False,
-                                       n_views=n_views, **common)
-                features = None
-                if head_on_features:
-                    features = _stored.pooled(
-                        stored, weights, top=top, layer=layer, pooling=self.pooling,
-                        precision=self.precision, batch_size=self.batch_size,
-                    )
-                return stored, features, n_views
-        if not head_on_features:
-            return None, None, n_views
-        views = 1 if fresh else n_views
-        if self._fits(weights.spec, source, views, layer, image_size, pooling=self.pooling):
-            features = _stored.store(source, weights, top=layer, pooling=self.pooling,
-                                     n_views=views, **common)
-            return None, features, n_views
-        if probe:
-            size = _stored.nbytes(weights.spec, source.n_samples, views, top=layer,
-                                  image_size=image_size,
-                                  pooling=self.pooling, precision=self.precision)
-            pool_them = ", pool the features (pooling='avg')" if self.pooling is None else ""
-            raise ValueError(
-                f"head_epochs='auto' fits a logistic regression on the frozen features of all "
-                f"{source.n_samples} images ({views} view(s) each): {size} bytes, more than "
-                f"max_stored_bytes={self.max_stored_bytes}. Raise max_stored_bytes{pool_them} "
-                "or train the head for a number of epochs (e.g. head_epochs=30)."
-            )
-        return None, None, n_views
+class _TrainingSet(NamedTuple):
+    """The training data as the network sees it."""
 
-    def _fits(self, spec, source, n_views, top, image_size, pooling):
-        size = _stored.nbytes(spec, source.n_samples, n_views, top=top, image_size=image_size,
-                              pooling=pooling, precision=self.precision)
-        return size <= self.max_stored_bytes
-
-    def _train(self, trained, load, views, y_index, sample_weight, n_outputs, *,
-               epochs, early_stopping, learning_rate, seed):
-        """Train ``trained`` on batches of ``load``; Keras' per-epoch history."""
-        from .training import network as _network
-
-
-        targets = y_index.astype(np.float32 if n_outputs == 1 else np.int32)
-        train_rows, validation_rows = self._split(y_index, seed[0], early_stopping)
-        train = _network.Batches(load, train_rows, targets, sample_weight, self.batch_size,
-                                 shuffle_seed=seed, n_views=views)
-        validation, callbacks = None, []
-        if validation_rows is not None:
-            validation = _network.Batches(load, validation_rows, targets, sample_weight,
-                                          self.batch_size, n_views=views)
-            callbacks = [_network.early_stopping(self.n_iter_no_change)]
-        _network.compile_for(
-            trained, optimizer=self.optimizer, learning_rate=learning_rate, n_outputs=n_outputs,
-        )
-        try:
-            result = trained.fit(
-                train, validation_data=validation, epochs=epochs, callbacks=callbacks,
-                verbose=min(int(self.verbose), 2),
-                shuffle=False,  # Batches shuffles with its own seeded generator
-            )
-        finally:
-            for batches in (train, validation):
-                if batches is not None:
-                    batches.release()
-        return {key: [float(v) for v in values] for key, values in result.history.items()}
-
-
-MAX_HEAD_EPOCHS = 200  # head_epochs="auto" with hidden layers: early stopping ends it first
+    source: ImageSource  # the images, adapted once from X
+    y_index: np.ndarray  # each sample's class, 0 ... n_classes - 1
+    sample_weight: np.ndarray  # float32, the class weights included
+    n_outputs: int  # 1 (a sigmoid) for two classes, else one per class

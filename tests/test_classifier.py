@@ -8,12 +8,13 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skconvnet import _classifier, clear_cache
+from skconvnet import clear_cache
 from skconvnet.backbones import graph as backbone_graph
 from skconvnet.backbones import specs as _backbones
 from skconvnet.backbones import weights as backbone_weights
 from skconvnet.inputs import sources as _sources
 from skconvnet.training import network as _network
+from skconvnet.training import plan as _plan
 
 
 def quick(**params):
@@ -474,7 +475,7 @@ def test_auto_head_with_hidden_layers_trains_until_early_stopping(two_looks, mon
     clf = quick(head_epochs="auto", hidden_layer_sizes=(8,), n_iter_no_change=2,
                 fine_tune_epochs=0).fit(X, y)
     (stopper,) = stoppers
-    assert 0 < stopper.stopped_epoch < _classifier.MAX_HEAD_EPOCHS - 1
+    assert 0 < stopper.stopped_epoch < _plan.MAX_HEAD_EPOCHS - 1
     assert {"val_loss", "loss"} <= set(clf.history_["head"])
 
 

@@ -1,6 +1,7 @@
 """The Keras side of ``FineTunedConvNetClassifier``: network, augmentation, batches, phases."""
 
 import math
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -39,12 +40,30 @@ def fresh_copies(layers):
     return copies
 
 
+def augmentation_layers(augmentation, seed):
+    """The layers of the ``augmentation`` parameter: the book's (True), new copies of the
+    given ones, or none (False)."""
+    if augmentation is True:
+        return book_augmentation(seed)
+    return fresh_copies(augmentation or [])
+
+
+class Network(NamedTuple):
+    """The classifier network and its parts, which share their layers with it."""
+
+    model: keras.Model  # from pixels to class probabilities
+    base: keras.Model  # the backbone cut at the layer, frozen until fine-tuning
+    pool: keras.layers.Layer  # pooling or flattening of the base's output
+    head: keras.Model  # from the pooled features to class probabilities
+    augmentation: list  # the augmentation layers, active in training only
+
+
 def build_network(
     weights, *, layer, pooling, image_size, hidden_layer_sizes, dropout, n_outputs,
     augmentation, precision, seed,
 ):
-    """The classifier network, its base cut at ``layer`` (a nested model, frozen), its
-    pooling layer and its head.
+    """The classifier :class:`Network`: the base cut at ``layer`` (a nested model, frozen),
+    its pooling layer and a new head, after the layers of the ``augmentation`` parameter.
 
     Pixels come in preprocessed as the backbone expects (a per-channel affine map, or none
     for networks that preprocess inside); the augmentation layers, active only in training,
@@ -55,6 +74,7 @@ def build_network(
     The head is a model of its own from the pooled (or flattened) base output to the
     probabilities; it shares its layers with the network, so training either trains both.
     """
+    augmentation = augmentation_layers(augmentation, seed)
     policy = dtype_policy(precision)
     inputs = keras.Input(shape=(*image_size, 3), name="pixels")
     x = inputs
@@ -82,23 +102,23 @@ def build_network(
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 200), name="probability",
     ))
     features = keras.Input(shape=x.shape[1:], name="features")
-    network = keras.Model(inputs, _stack(head_layers, x), name=f"finetuned_{weights.spec.name}")
+    model = keras.Model(inputs, _stack(head_layers, x), name=f"finetuned_{weights.spec.name}")
     head = keras.Model(features, _stack(head_layers, features), name="head")
-    return network, base, pool, head
+    return Network(model, base, pool, head, augmentation)
 
 
-def upper_model(base, pool, head, *, spec, top):
+def upper_model(network, *, spec, top):
     """The network above the frozen cut point ``top`` (None: pixels), sharing its layers.
 
     Its input is ``top``'s activation, so it trains on stored activations exactly as the
     whole network would on the pixels they came from.
     """
-    upper = base
+    upper = network.base
     if top is not None:
-        upper = keras.Model(locate(base, spec, top).output, base.output)
+        upper = keras.Model(locate(network.base, spec, top).output, network.base.output)
     inputs = keras.Input(shape=upper.input.shape[1:], name=top or "pixels")
     x = InferenceMode(upper)(inputs)
-    return keras.Model(inputs, head(pool(x)), name=f"above_{top or 'pixels'}")
+    return keras.Model(inputs, network.head(network.pool(x)), name=f"above_{top or 'pixels'}")
 
 
 @keras.saving.register_keras_serializable(package="skconvnet")
@@ -180,8 +200,9 @@ def pixel_loader(source, spec):
 class Batches(keras.utils.PyDataset):
     """``(inputs, labels, sample weights)`` batches, loaded on demand by ``load(indices)``.
 
-    With a ``shuffle_seed`` the order is drawn anew after every epoch from a seeded NumPy
-    generator, so training is reproducible without touching any global random state. With
+    With a ``shuffle_seed`` (any seed of ``np.random.default_rng``) the order is drawn anew
+    after every epoch from a seeded NumPy generator, so training is reproducible without
+    touching any global random state. With
     ``n_views`` stored views of each image (rows ``image * n_views + view``, view 0 the
     original), every epoch shows each image once, in a view drawn at random when shuffling
     and as the original otherwise.

@@ -5,6 +5,8 @@ classifier runs them once per image (and per augmented view, drawn up front) and
 layers above on what they produced: an epoch then costs only what is trained.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ..backbones.checks import output_shape
@@ -30,6 +32,34 @@ def nbytes(spec, n_images, n_views, *, top, image_size, pooling, precision):
     else:
         size = n_pooled(output_shape(spec, top, image_size), pooling)
     return n_images * n_views * size * storage_dtype(precision).itemsize
+
+
+class Stored(NamedTuple):
+    """What the frozen layers made of the training images, ``(n_images, n_views, ...)``
+    each, or None where the plan stores none."""
+
+    activations: np.ndarray | None  # of the plan's top, for fine-tuning
+    features: np.ndarray | None  # pooled rows at the plan's layer, for the head
+
+
+def run_frozen(plan, source, weights, *, augmentation, pooling, precision, batch_size,
+               verbose=0):
+    """Run the layers that ``plan`` keeps frozen once, down from the pixels, storing what it
+    says: the activations of its ``top`` for every image and view, then the pooled rows at
+    its ``layer`` from them; or those rows alone, where fine-tuning does not train on stored
+    activations."""
+    common = dict(precision=precision, augmentation=augmentation, n_views=plan.n_views,
+                  batch_size=batch_size, verbose=verbose)
+    if plan.stores_activations:
+        activations = store(source, weights, top=plan.top, pooling=False, **common)
+        features = None
+        if plan.stores_features:
+            features = pooled(activations, weights, top=plan.top, layer=plan.layer,
+                              pooling=pooling, precision=precision, batch_size=batch_size)
+        return Stored(activations, features)
+    if plan.stores_features:
+        return Stored(None, store(source, weights, top=plan.layer, pooling=pooling, **common))
+    return Stored(None, None)
 
 
 def store(source, weights, *, top, pooling, precision, augmentation, n_views, batch_size,
