@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import small_classifier
+from helpers import small_classifier
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
@@ -442,7 +442,7 @@ def test_the_books_recipe_builds_the_books_network(two_looks, image_files, decod
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_auto_head_is_a_logistic_regression_on_the_standardised_features(two_looks, n_classes):
-    from conftest import small_extractor
+    from helpers import small_extractor
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import small_classifier, small_extractor
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
@@ -311,6 +311,7 @@ def test_any_value_outside_0_255_is_refused(X, where, value):
 @given(rows=hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 40)),
                        elements=st.floats(-1e12, 1e12)),
        size=st.tuples(st.integers(40, 48), st.integers(1, 24)))
+@example(rows=np.array([[0.0, 2.2e-309], [1.0, 0.0]]), size=(40, 8))  # 255 / span overflows
 def test_any_finite_rows_become_bands_within_0_255(rows, size):
     before = rows.copy()
     extractor = small_extractor()

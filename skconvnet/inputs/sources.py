@@ -95,12 +95,20 @@ class BandImages(ImageSource):
         if X.dtype == np.float64:
             self.dtype = np.float64
         self.data_min = data_min
-        span = data_max - data_min
-        self.scale = 255.0 / np.where(span > 0, span, 1.0)
+        self.span = np.where(data_max > data_min, data_max - data_min, 1.0)
+        with np.errstate(over="ignore"):
+            self.scale = 255.0 / self.span
+        # A span below ~1e-306 (subnormal) overflows 255 / span: such columns are divided.
+        self.divided = ~np.isfinite(self.scale)
         self.pixel_column = _band_layout(X.shape[1], image_size)
 
     def load(self, indices):
-        values = np.clip((self.X[indices] - self.data_min) * self.scale, 0, 255)
+        shifted = self.X[indices] - self.data_min
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = shifted * self.scale
+        if self.divided.any():
+            values[:, self.divided] = shifted[:, self.divided] / self.span[self.divided] * 255
+        values = np.clip(values, 0, 255)
         blank = np.zeros((len(values), 1))
         gray = np.hstack([values, blank]).astype(np.float32)[:, self.pixel_column]
         return np.repeat(gray[..., np.newaxis], 3, axis=-1)
