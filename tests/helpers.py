@@ -19,7 +19,8 @@ def _native_bfloat16():
 #: The faster precision on this machine, for the slow tests on real photos.
 FAST_PRECISION = "bfloat16" if _native_bfloat16() else "float32"
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+TESTS = Path(__file__).resolve().parent  # on sys.path of the tests and of their subprocesses
+SHARED = TESTS.parents[1] / "shared"
 CATS_AND_DOGS = SHARED / "data" / "cats_and_dogs"
 HED_WEIGHTS = SHARED / "weights" / "vgg16_hed_notop.weights.h5"
 IMAGENET_WEIGHTS = SHARED / "weights" / "vgg16_imagenet_notop.weights.h5"

@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import small_classifier, small_extractor
+from helpers import TESTS, small_classifier, small_extractor
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -622,7 +622,7 @@ def test_thirty_fits_in_a_loop_keep_memory_flat(kind):
     network alive in TensorFlow's gradient registry; now a few MB while the allocator still
     grows, about 2 MB after (bench_fit_memory.py)."""
     done = subprocess.run([sys.executable, "-c", _FITS_IN_A_LOOP, kind], capture_output=True,
-                          text=True, check=True, cwd=Path(__file__).parent)
+                          text=True, check=True, cwd=TESTS)
     after_20, after_30, computed = map(float, done.stdout.split())
     assert computed == 30 * 16
     assert (after_30 - after_20) / 10 < 8, (

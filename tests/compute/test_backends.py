@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import small_extractor
+from helpers import TESTS, small_extractor
 
 ON_JAX = """
 import sys
@@ -32,9 +32,8 @@ def test_extractor_and_classifier_run_unchanged_on_jax(tmp_path, few_looks):
     images, y = few_looks
     np.save(tmp_path / "X.npy", images)
     np.save(tmp_path / "y.npy", y)
-    tests = os.path.dirname(__file__)
     environment = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
-                   "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+                   "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", ON_JAX, str(tmp_path)], env=environment,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -2,11 +2,11 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import TESTS
 
-SAVED = Path(__file__).parent / "data" / "saved_before_packages"
+SAVED = TESTS / "data" / "saved_before_packages"
 
 # Run in an interpreter that imports only what a user loading a model would.
 LOAD = """
