@@ -1,6 +1,7 @@
 """``python -m skconvnet predict`` and ``evaluate --export``."""
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -159,8 +160,14 @@ def test_evaluate_export_writes_the_best_pipeline_and_the_fine_tuned_classifier(
     assert f"Model written to {model}" in out
     assert (tmp_path / "model.finetuned.onnx").is_file()
     assert main(["predict", str(model), str(test), "--output", str(tmp_path / "out.csv")]) == 0
-    report = __import__("json").loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "report.json").read_text())
     _, rows = read(tmp_path / "out.csv")
     paths, labels = load_image_folder(test)
     accuracy = np.mean([row[1] for row in rows] == labels)
     assert accuracy == pytest.approx(report["test_accuracy"])
+    fine = tmp_path / "fine.csv"  # the fine-tuned classifier's file scores as it did
+    assert main(["predict", str(tmp_path / "model.finetuned.onnx"), str(test), "--output",
+                 str(fine)]) == 0
+    _, rows = read(fine)
+    accuracy = np.mean([row[1] for row in rows] == labels)
+    assert accuracy == pytest.approx(report["finetune_test_accuracy"])

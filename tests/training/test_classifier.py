@@ -213,14 +213,22 @@ def test_book_augmentation_layers(two_looks):
     with_augmentation = quick(augmentation=True, head_epochs=1, fine_tune_epochs=0).fit(X, y)
     names = [type(layer).__name__ for layer in with_augmentation.model_.layers]
     assert names[1:5] == ["RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation"]
-    rotation = with_augmentation.model_.layers[2]
+    flip, rotation, zoom, shift = with_augmentation.model_.layers[1:5]
+    assert flip.mode == "horizontal"
     assert rotation.factor == (-40 / 360, 40 / 360) and rotation.fill_mode == "nearest"
+    assert (zoom.height_factor, zoom.width_factor, zoom.fill_mode) == (0.2, None, "nearest")
+    assert (shift.height_factor, shift.width_factor, shift.fill_mode) == (0.2, 0.2, "nearest")
     without = quick(augmentation=False, head_epochs=1, fine_tune_epochs=0).fit(X, y)
     assert not any(type(layer).__name__.startswith("Random") for layer in without.model_.layers)
-    # Augmentation acts in training only: predictions are deterministic.
-    np.testing.assert_array_equal(
-        with_augmentation.predict_proba(X), with_augmentation.predict_proba(X)
-    )
+    # Augmentation acts in training only: the network predicts as it does without its
+    # Random* layers.
+    model = with_augmentation.model_
+    x = inputs = keras.Input(model.input.shape[1:])
+    for layer in model.layers[5:]:
+        x = layer(x)
+    pixels = backbone_graph.preprocess(_backbones.get("vgg16"), X.astype(np.float32))
+    np.testing.assert_array_equal(model.predict_on_batch(pixels),
+                                  keras.Model(inputs, x).predict_on_batch(pixels))
 
 
 def test_custom_augmentation_layers_are_copied(two_looks):
@@ -416,15 +424,19 @@ def test_defaults_are_linear_probing_then_fine_tuning_on_stored_views():
     assert clf._image_size() == (150, 150) and params["pooling"] == "avg"
     assert params["head_epochs"] == "auto" and params["hidden_layer_sizes"] == ()
     assert params["unfreeze_from"] is None and params["augmentation"] is True
-    assert params["augmented_views"] >= 1 and params["fine_tune_epochs"] >= 1
-    assert params["optimizer"] == "adam" and params["fine_tune_learning_rate"] <= 1e-4
+    assert (params["augmented_views"], params["fine_tune_epochs"]) == (3, 10)
+    assert params["optimizer"] == "adam" and params["fine_tune_learning_rate"] == 1e-5
+    assert params["batch_size"] == 20 and params["max_stored_bytes"] == 2**31
 
 
 def test_the_books_recipe_builds_the_books_network(two_looks, image_files, decodes):
     from skconvnet import BOOK_RECIPE, FineTunedConvNetClassifier
 
-    assert BOOK_RECIPE["head_epochs"] == 30 and BOOK_RECIPE["fine_tune_epochs"] == 100
-    assert BOOK_RECIPE["augmented_views"] is None  # fresh augmentation in every epoch
+    assert BOOK_RECIPE == {  # the book's first edition, as its fine-tuning guide spells out
+        "layer": "block5_pool", "pooling": None, "hidden_layer_sizes": (256,), "dropout": 0.5,
+        "head_epochs": 30, "head_learning_rate": 2e-5, "unfreeze_from": "block5_conv1",
+        "fine_tune_epochs": 100, "fine_tune_learning_rate": 1e-5, "optimizer": "rmsprop",
+        "augmentation": True, "augmented_views": None, "batch_size": 20}
     X, y = two_looks
     paths = image_files(X, ".png")
     recipe = {**BOOK_RECIPE, "layer": "block2_pool", "unfreeze_from": "block2_conv1",
