@@ -23,9 +23,9 @@ from .compute.activations import run_model
 from .export.estimators import OnnxOperator
 from .inputs.adapters import ImageInput
 from .inputs.sources import ImageSource
-from .training import probe as _probe
-from .training import stored as _stored
 from .training.plan import plan_training
+from .training.probe import logistic_probe
+from .training.stored import loader, run_frozen
 
 
 class _Lazy:
@@ -446,7 +446,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
 
     def _run_frozen(self, plan, network, weights, source):
         """Step 3: the layers that stay frozen, run once over every image and view."""
-        return _stored.run_frozen(
+        return run_frozen(
             plan, source, weights, augmentation=network.augmentation, pooling=self.pooling,
             precision=self.precision, batch_size=self.batch_size, verbose=self.verbose,
         )
@@ -454,13 +454,13 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
     def _fit_head(self, plan, network, stored, data, seed):
         """Step 4: the head on the frozen base, as a logistic probe or by epochs."""
         if plan.probe:
-            kernel, bias, history = _probe.logistic_probe(
+            kernel, bias, history = logistic_probe(
                 stored.features, data.y_index, data.sample_weight, seed
             )
             network.head.get_layer("probability").set_weights([kernel, bias])
             return history
         if plan.head.trains == "head":
-            return self._fit_loop(plan.head, network.head, _stored.loader(stored.features),
+            return self._fit_loop(plan.head, network.head, loader(stored.features),
                                   data, seed, n_views=plan.n_views)
         return self._fit_loop(plan.head, network.model, self._pixels(data), data, seed)
 
@@ -470,7 +470,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         _network.unfreeze(network.base, spec, plan.unfreeze_from)
         if plan.fine_tune.trains == "upper":
             upper = _network.upper_model(network, spec=spec, top=plan.top)
-            return self._fit_loop(plan.fine_tune, upper, _stored.loader(stored.activations),
+            return self._fit_loop(plan.fine_tune, upper, loader(stored.activations),
                                   data, seed, n_views=plan.n_views)
         return self._fit_loop(plan.fine_tune, network.model, self._pixels(data), data, seed)
 
