@@ -133,8 +133,30 @@ def _float_graph(weights, image_size):
     key = (weights.digest, image_size)
     with _lock:
         if key not in _graphs:
-            _graphs[key] = graphs.cut_point_graph(weights, image_size, _PIXELS)
+            _graphs[key] = _named_by_position(
+                graphs.cut_point_graph(weights, image_size, _PIXELS))
         return _graphs[key]
+
+
+def _named_by_position(graph):
+    """``graph`` with each inner tensor named after the node that makes it.
+
+    tf2onnx numbers the tensors it makes with a counter of the process (``convolution__40``),
+    so the same network converts to other names after other conversions; the calibrated
+    ranges, saved with the estimator, are keyed by name and must find their tensors in any
+    process. Inputs, outputs (the cut points) and weights keep their names.
+    """
+    kept = {tensor.name for tensor in (*graph.graph.input, *graph.graph.output,
+                                       *graph.graph.initializer)}
+    names = {output: f"{node.op_type}_{index}_{position}"
+             for index, node in enumerate(graph.graph.node)
+             for position, output in enumerate(node.output) if output and output not in kept}
+    for node in graph.graph.node:
+        node.input[:] = [names.get(name, name) for name in node.input]
+        node.output[:] = [names.get(name, name) for name in node.output]
+    for info in graph.graph.value_info:
+        info.name = names.get(info.name, info.name)
+    return graph
 
 
 def _cut(graph, start, end):

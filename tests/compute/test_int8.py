@@ -1,8 +1,10 @@
 """precision="int8": calibration in fit, features close to float32, exact reuse through the
 activation cache, independence of batch-mates, and its errors."""
 
+import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pytest
 from helpers import small_extractor
@@ -36,6 +38,22 @@ def test_features_are_close_to_float32(forty):
     error = np.abs(int8 - float32).max() / np.abs(float32).max()
     assert 0 < error < 0.05  # quantized, and close: the guide measures 1-4%
     assert np.corrcoef(int8.ravel(), float32.ravel())[0, 1] > 0.99
+
+
+def test_a_fit_after_other_conversions_loads_in_a_fresh_process(forty, tmp_path):
+    """tf2onnx numbers the tensors it makes with a counter of the process: an int8 extractor
+    fitted after other conversions gives its features in a new interpreter too."""
+    skconvnet.to_onnx(small_extractor(image_size=(40, 40)).fit(forty[:2]))  # a conversion first
+    extractor = small_extractor(precision="int8", image_size=(36, 36)).fit(forty)
+    joblib.dump(extractor, tmp_path / "int8.joblib")
+    np.save(tmp_path / "X.npy", forty)
+    code = ("import sys, joblib, numpy as np; folder = sys.argv[1]; "
+            "extractor = joblib.load(folder + '/int8.joblib'); "
+            "np.save(folder + '/out.npy', extractor.transform(np.load(folder + '/X.npy')))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), extractor.transform(forty))
 
 
 def test_calibration_uses_a_seeded_sample_of_the_training_images(forty):
