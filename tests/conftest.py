@@ -7,14 +7,11 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from helpers import (  # noqa: E402, F401 (re-exported for the test modules)
+from helpers import (  # noqa: E402
     CATS_AND_DOGS,
-    FAST_PRECISION,
     HED_WEIGHTS,
     IMAGENET_WEIGHTS,
     dark_and_bright,
-    small_classifier,
-    small_extractor,
     texture_folder,
 )
 from PIL import Image  # noqa: E402

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._optional import require
-from ..backbones import specs
+from .layers import draw_layer_table, ordered_table
 
 
 @dataclass(frozen=True)
@@ -229,15 +229,11 @@ def layer_table(report):
         ``depth``, ``mean_test_score`` and ``std_test_score``.
     """
     pd = require("pandas", extra="plot", purpose="layer_table")
-    order = list(specs.BACKBONES)
-    rows = sorted(report.layers, key=lambda score: (order.index(score.backbone), score.depth))
-    return pd.DataFrame(
-        {"backbone": [score.backbone for score in rows],
-         "depth": [score.depth for score in rows],
-         "mean_test_score": [score.cv_accuracy for score in rows],
-         "std_test_score": [score.cv_accuracy_std for score in rows]},
-        index=pd.Index([score.label for score in rows], name="layer"),
-    )
+    return ordered_table(pd, [
+        {"layer": score.label, "backbone": score.backbone, "depth": score.depth,
+         "mean_test_score": score.cv_accuracy, "std_test_score": score.cv_accuracy_std}
+        for score in report.layers
+    ])
 
 
 def layer_figure(report):
@@ -250,8 +246,6 @@ def layer_figure(report):
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no window, whatever the environment's backend
-    from .layers import draw_layer_table
-
     ax = draw_layer_table(layer_table(report))
     ax.set_ylabel(f"{report.settings.cv_folds}-fold cross-validated accuracy")
     ticks = {label.get_text(): x for label, x in zip(ax.get_xticklabels(), ax.get_xticks())}

@@ -73,11 +73,19 @@ def layer_scores(search, param=None):
             best[label] = {"backbone": spec.name, "layer": label[1], "depth": depth,
                            "mean_test_score": float(mean), "std_test_score": float(std),
                            "params": params}
-    order = list(specs.BACKBONES)
-    rows = sorted(best.values(), key=lambda row: (order.index(row["backbone"]), row["depth"]))
+    rows = list(best.values())
     if len({row["backbone"] for row in rows}) > 1:
         for row in rows:
             row["layer"] = f"{row['backbone']}/{row['layer']}"
+    return ordered_table(pd, rows)
+
+
+def ordered_table(pd, rows):
+    """``rows`` (dicts of ``layer``, ``backbone``, ``depth``, ``mean_test_score``,
+    ``std_test_score`` ...) as the table of :func:`layer_scores`: indexed by layer, ordered
+    by backbone as :func:`skconvnet.list_backbones` lists them, then shallow to deep."""
+    order = list(specs.BACKBONES)
+    rows = sorted(rows, key=lambda row: (order.index(row["backbone"]), row["depth"]))
     return pd.DataFrame(rows).set_index("layer")
 
 

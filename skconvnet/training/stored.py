@@ -51,12 +51,12 @@ def run_frozen(plan, source, weights, *, augmentation, pooling, precision, batch
     common = dict(precision=precision, augmentation=augmentation, n_views=plan.n_views,
                   batch_size=batch_size, verbose=verbose)
     if plan.stores_activations:
-        activations = store(source, weights, top=plan.top, pooling=False, **common)
+        at_top = store(source, weights, top=plan.top, pooling=False, **common)
         features = None
         if plan.stores_features:
-            features = pooled(activations, weights, top=plan.top, layer=plan.layer,
+            features = pooled(at_top, weights, top=plan.top, layer=plan.layer,
                               pooling=pooling, precision=precision, batch_size=batch_size)
-        return Stored(activations, features)
+        return Stored(at_top, features)
     if plan.stores_features:
         return Stored(None, store(source, weights, top=plan.layer, pooling=pooling, **common))
     return Stored(None, None)
