@@ -1,11 +1,14 @@
 """``FineTunedConvNetClassifier``: the book's transfer-learning recipe as a classifier."""
 
 import importlib
+import os
+import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import EfficiencyWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_array, check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
@@ -25,7 +28,8 @@ from .inputs.adapters import ImageInput
 from .inputs.sources import ImageSource
 from .training.plan import plan_training
 from .training.probe import logistic_probe
-from .training.stored import loader, run_frozen
+from .training.storage import Storage, free_bytes, memory_budget, temp_folder
+from .training.stored import run_frozen
 
 
 class _Lazy:
@@ -106,7 +110,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         Augmented views of each training image drawn once, before training; the frozen
         layers' output of each view and of the original is stored, and every epoch shows each
         image in one of them. None: fresh augmentation in every epoch, as in the book, which
-        runs the whole network in every epoch.
+        runs the whole network in every epoch (an ``EfficiencyWarning`` says what it costs).
     batch_size : int, default=20
         Images per training and prediction step.
     random_state : int, RandomState instance or None, default=None
@@ -137,10 +141,17 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         Patience of early stopping, in epochs.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
-    max_stored_bytes : int, default=2**31
+    max_stored_bytes : int or "auto", default="auto"
         Most bytes of frozen-layer outputs kept in memory during ``fit`` (freed when it
-        ends). Beyond it, fine-tuning runs the frozen layers again in every epoch, on fresh
-        augmentation.
+        ends); ``"auto"``: half of the memory available when ``fit`` starts. Outputs beyond
+        it are stored in a temporary file in ``temp_folder``, so a fit's time grows
+        linearly with the images. ``0`` stores them all on disk.
+    temp_folder : str, path or None, default=None
+        Directory of the temporary files of frozen-layer outputs beyond
+        ``max_stored_bytes``, removed when ``fit`` ends, fails or is interrupted; None: the
+        system's temporary directory (``tempfile.gettempdir()``). Where its disk has no room
+        for them, the phases train on pixels instead, running the frozen layers in every
+        epoch, with an ``EfficiencyWarning``.
 {image_shape}
 
     Attributes
@@ -162,7 +173,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
     layers' outputs are stored, in every epoch where the network trains on pixels.
 
     Layers that no phase trains run once per image and view; the head, then the unfrozen
-    layers, train on their stored output (up to ``max_stored_bytes``).
+    layers, train on their stored output (in memory up to ``max_stored_bytes``, beyond it
+    on disk in ``temp_folder``).
 
     Examples
     --------
@@ -212,7 +224,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "class_weight": [None, StrOptions({"balanced"}), dict],
-        "max_stored_bytes": [Interval(Integral, 0, None, closed="left")],
+        "max_stored_bytes": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "temp_folder": [None, str, os.PathLike],
     }
 
     def __init__(
@@ -241,7 +254,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         validation_fraction=0.1,
         n_iter_no_change=10,
         class_weight=None,
-        max_stored_bytes=2**31,
+        max_stored_bytes="auto",
+        temp_folder=None,
         image_shape=None,
     ):
         self.backbone = backbone
@@ -268,6 +282,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
         self.max_stored_bytes = max_stored_bytes
+        self.temp_folder = temp_folder
         self.image_shape = image_shape
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -289,18 +304,21 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         -------
         self : FineTunedConvNetClassifier
         """
-        layer, unfreeze_from, image_size = self._check_parameters()
+        layer, unfreeze_from, image_size, folder = self._check_parameters()
         weights = resolve_weights(self._spec(), self.weights)
         classes, data = self._check_data(X, y, sample_weight)
         seed = check_random_state(self.random_state).randint(2**31 - 1000)
-        plan = self._plan(layer, unfreeze_from, image_size, data.source.n_samples)
+        plan = self._plan(layer, unfreeze_from, image_size, data.source.n_samples, folder)
+        if plan.notice is not None:
+            warnings.warn(plan.notice, EfficiencyWarning, stacklevel=4)
         network = self._initialize(plan, weights, data.n_outputs, seed)
-        stored = self._run_frozen(plan, network, weights, data.source)
         history = {}
-        if plan.probe or plan.head is not None:
-            history["head"] = self._fit_head(plan, network, stored, data, seed)
-        if plan.fine_tune is not None:
-            history["fine_tune"] = self._fine_tune(plan, network, stored, data, seed)
+        with Storage(folder) as storage:
+            stored = self._run_frozen(plan, network, weights, data.source, storage)
+            if plan.probe or plan.head is not None:
+                history["head"] = self._fit_head(plan, network, stored, data, seed)
+            if plan.fine_tune is not None:
+                history["fine_tune"] = self._fine_tune(plan, network, stored, data, seed)
         self.classes_ = classes
         self.history_ = history
         self.model_ = _network.inference_copy(network.model)
@@ -353,7 +371,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
     # Checks
 
     def _check_parameters(self):
-        """``(layer, unfreeze_from, image_size)``, checked before any data is read."""
+        """``(layer, unfreeze_from, image_size, temp_folder)``, checked before any data is
+        read."""
         spec = self._spec()
         layer, unfreeze_from = self._check_layers(spec)
         image_size = self._image_size()
@@ -363,7 +382,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
                 "head_epochs and fine_tune_epochs are both 0: nothing would be trained. Set "
                 "head_epochs >= 1 or 'auto' (and fine_tune_epochs >= 0)."
             )
-        return layer, unfreeze_from, image_size
+        return layer, unfreeze_from, image_size, temp_folder(self.temp_folder)
 
     def _check_layers(self, spec):
         """``(layer, unfreeze_from)``, by default the deepest cut and the stage it ends."""
@@ -427,12 +446,13 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
 
     # The steps of fit
 
-    def _plan(self, layer, unfreeze_from, image_size, n_images):
-        """Step 1: the :class:`TrainingPlan`, from the parameters and shapes alone."""
+    def _plan(self, layer, unfreeze_from, image_size, n_images, folder):
+        """Step 1: the :class:`TrainingPlan`, from the parameters, shapes and room."""
         return plan_training(
             self._spec(), self.get_params(deep=False), layer=layer, unfreeze_from=unfreeze_from,
             image_size=image_size, hidden_layer_sizes=self._hidden_layer_sizes(),
-            n_images=n_images,
+            n_images=n_images, memory_bytes=memory_budget(self.max_stored_bytes),
+            disk_bytes=free_bytes(folder),
         )
 
     def _initialize(self, plan, weights, n_outputs, seed):
@@ -444,23 +464,26 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
             seed=seed,
         )
 
-    def _run_frozen(self, plan, network, weights, source):
+    def _run_frozen(self, plan, network, weights, source, storage):
         """Step 3: the layers that stay frozen, run once over every image and view."""
         return run_frozen(
-            plan, source, weights, augmentation=network.augmentation, pooling=self.pooling,
-            precision=self.precision, batch_size=self.batch_size, verbose=self.verbose,
+            plan, source, weights, storage, augmentation=network.augmentation,
+            pooling=self.pooling, precision=self.precision, batch_size=self.batch_size,
+            verbose=self.verbose,
         )
 
     def _fit_head(self, plan, network, stored, data, seed):
         """Step 4: the head on the frozen base, as a logistic probe or by epochs."""
         if plan.probe:
+            features = stored.features.read(np.arange(stored.features.n_rows))
             kernel, bias, history = logistic_probe(
-                stored.features, data.y_index, data.sample_weight, seed
+                features.reshape(len(data.y_index), plan.n_views, -1), data.y_index,
+                data.sample_weight, seed,
             )
             network.head.get_layer("probability").set_weights([kernel, bias])
             return history
         if plan.head.trains == "head":
-            return self._fit_loop(plan.head, network.head, loader(stored.features),
+            return self._fit_loop(plan.head, network.head, stored.features.read,
                                   data, seed, n_views=plan.n_views)
         return self._fit_loop(plan.head, network.model, self._pixels(data), data, seed)
 
@@ -470,7 +493,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         _network.unfreeze(network.base, spec, plan.unfreeze_from)
         if plan.fine_tune.trains == "upper":
             upper = _network.upper_model(network, spec=spec, top=plan.top)
-            return self._fit_loop(plan.fine_tune, upper, loader(stored.activations),
+            return self._fit_loop(plan.fine_tune, upper, stored.activations.read,
                                   data, seed, n_views=plan.n_views)
         return self._fit_loop(plan.fine_tune, network.model, self._pixels(data), data, seed)
 

@@ -43,6 +43,12 @@ class TrainingPlan:
     once, storing what the phases train on; then the head is fit (by the logistic ``probe``,
     or by the ``head`` phase), then fine-tuned with the top of the base (``fine_tune``).
     A phase that is not run is None.
+
+    ``activations`` (of ``top``, for fine-tuning) and ``features`` (the pooled rows at
+    ``layer``, for the head) say where the frozen layers' outputs of every image and view
+    are stored: ``"memory"``, ``"disk"``, or None where they are not stored. ``notice``
+    says why phases train on pixels, running the frozen layers in every epoch, and what
+    that costs; None where none does.
     """
 
     layer: str
@@ -53,20 +59,13 @@ class TrainingPlan:
     probe: bool
     head: Phase | None
     fine_tune: Phase | None
-
-    @property
-    def stores_features(self):
-        """Whether the pooled rows at ``layer`` of every image and view are stored."""
-        return self.probe or (self.head is not None and self.head.trains == "head")
-
-    @property
-    def stores_activations(self):
-        """Whether the activations of ``top`` of every image and view are stored."""
-        return self.fine_tune is not None and self.fine_tune.trains == "upper"
+    activations: str | None
+    features: str | None
+    notice: str | None
 
 
 def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_layer_sizes,
-                  n_images):
+                  n_images, memory_bytes, disk_bytes):
     """The plan of a fit on ``n_images`` images.
 
     Parameters
@@ -83,6 +82,9 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
         The checked sizes of the head's hidden layers.
     n_images : int
         Number of training images.
+    memory_bytes, disk_bytes : int
+        Bytes of stored outputs to keep in memory at most, and bytes free on the disk of
+        the temporary folder.
 
     Returns
     -------
@@ -91,15 +93,16 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
     Raises
     ------
     ValueError
-        Where ``head_epochs="auto"`` fits the logistic probe and its features would take
-        more than ``max_stored_bytes``.
+        Where ``head_epochs="auto"`` fits the logistic probe and its features fit neither
+        in memory nor on disk.
 
     Notes
     -----
-    Outputs of frozen layers are stored where they take at most ``max_stored_bytes``: for
-    fine-tuning, the activations of ``top`` (the head's features then come from them);
-    otherwise, for the head alone, the pooled rows at ``layer``. Fresh augmentation in
-    every epoch (``augmented_views=None``) stores nothing that fine-tuning trains on.
+    The frozen layers' outputs are stored in memory while they fit in ``memory_bytes``,
+    beyond it on disk: for fine-tuning, the activations of ``top``, then the pooled rows at
+    ``layer`` from them for the head. Fresh augmentation in every epoch
+    (``augmented_views=None``), or outputs that fit nowhere, make the phases train on
+    pixels, with a ``notice``.
     """
     head_epochs, fine_tune_epochs = params["head_epochs"], params["fine_tune_epochs"]
     augmented = bool(params["augmentation"])
@@ -112,19 +115,29 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
         return nbytes(spec, n_images, n_views, top=cut, image_size=image_size,
                       pooling=pooling, precision=params["precision"])
 
-    budget = params["max_stored_bytes"]
-    stores_activations = (bool(fine_tune_epochs) and not fresh
-                          and size(top, pooling=False) <= budget)
-    head_on_features = head_epochs != 0 and (probe or not fresh)
-    stores_features = head_on_features and (
-        stores_activations or size(layer, params["pooling"]) <= budget)
-    if probe and not stores_features:
+    room = {"memory": memory_bytes, "disk": disk_bytes}
+
+    def place(n_bytes):
+        for where in room:
+            if n_bytes <= room[where]:
+                room[where] -= n_bytes
+                return where
+        return None
+
+    activations = features = None
+    if fine_tune_epochs and not fresh:
+        activations = place(size(top, pooling=False))
+    if head_epochs != 0 and (probe or not fresh):
+        features = place(size(layer, params["pooling"]))
+    if probe and features is None:
         pool_them = ", pool the features (pooling='avg')" if params["pooling"] is None else ""
         raise ValueError(
             f"head_epochs='auto' fits a logistic regression on the frozen features of all "
             f"{n_images} images ({n_views} view(s) each): {size(layer, params['pooling'])} "
-            f"bytes, more than max_stored_bytes={budget}. Raise max_stored_bytes{pool_them} "
-            "or train the head for a number of epochs (e.g. head_epochs=30)."
+            f"bytes, more than fit in memory (max_stored_bytes: {memory_bytes}) and on disk "
+            f"({disk_bytes} bytes free in temp_folder). Free disk space, set temp_folder to "
+            f"a disk with room{pool_them} or train the head for a number of epochs (e.g. "
+            "head_epochs=30)."
         )
     head = fine_tune = None
     if head_epochs and not probe:
@@ -132,15 +145,42 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
             "head", MAX_HEAD_EPOCHS if head_epochs == "auto" else head_epochs,
             params["head_learning_rate"],
             early_stopping=bool(params["early_stopping"] or head_epochs == "auto"),
-            trains="head" if stores_features else "network", stream=0,
+            trains="head" if features is not None else "network", stream=0,
         )
     if fine_tune_epochs:
         fine_tune = Phase(
             "fine_tune", fine_tune_epochs, params["fine_tune_learning_rate"],
             early_stopping=bool(params["early_stopping"]),
-            trains="upper" if stores_activations else "network", stream=1,
+            trains="upper" if activations is not None else "network", stream=1,
         )
+    on_pixels = [phase for phase in (head, fine_tune)
+                 if phase is not None and phase.trains == "network"]
+    notice = None
+    if on_pixels:
+        why = ("augmented_views=None asks for fresh augmentation in every epoch" if fresh
+               else f"their stored outputs fit neither in memory (max_stored_bytes: "
+                    f"{memory_bytes} bytes) nor on disk ({disk_bytes} bytes free in "
+                    "temp_folder)")
+        notice = _notice(on_pixels, why, n_images, n_views=4 if fresh else n_views,
+                         stored_by="augmented_views=3" if fresh else "storing them")
     return TrainingPlan(
         layer=layer, unfreeze_from=unfreeze_from, top=top, image_size=tuple(image_size),
         n_views=n_views, probe=probe, head=head, fine_tune=fine_tune,
+        activations=activations, features=features, notice=notice,
+    )
+
+
+def _notice(phases, why, n_images, n_views, stored_by):
+    """Why ``phases`` train on pixels, and what running the frozen layers in each of their
+    epochs costs against one pass over ``n_views`` views of each image."""
+    names = {"head": "the head", "fine_tune": "fine-tuning"}
+    trained = " and ".join(
+        f"{names[phase.name]} (up to {phase.epochs} epoch{'s' * (phase.epochs > 1)})"
+        for phase in phases)
+    passes = sum(phase.epochs for phase in phases)
+    return (
+        f"{trained[0].upper()}{trained[1:]} will train on pixels, running the frozen layers "
+        f"in every epoch, because {why}: up to {passes} passes of the frozen layers over the "
+        f"{n_images} images, where {stored_by} takes one pass over {n_views} views of each "
+        f"(about {passes / n_views:.3g}x the frozen layers' work)."
     )

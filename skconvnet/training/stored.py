@@ -35,82 +35,88 @@ def nbytes(spec, n_images, n_views, *, top, image_size, pooling, precision):
 
 
 class Stored(NamedTuple):
-    """What the frozen layers made of the training images, ``(n_images, n_views, ...)``
-    each, or None where the plan stores none."""
+    """What the frozen layers made of the training images: rows ``image * n_views + view``
+    (see :mod:`.storage`), or None where the plan stores none."""
 
-    activations: np.ndarray | None  # of the plan's top, for fine-tuning
-    features: np.ndarray | None  # pooled rows at the plan's layer, for the head
+    activations: object  # of the plan's top, for fine-tuning
+    features: object  # pooled rows at the plan's layer, for the head
 
 
-def run_frozen(plan, source, weights, *, augmentation, pooling, precision, batch_size,
-               verbose=0):
-    """Run the layers that ``plan`` keeps frozen once, down from the pixels, storing what it
-    says: the activations of its ``top`` for every image and view, then the pooled rows at
-    its ``layer`` from them; or those rows alone, where fine-tuning does not train on stored
+def run_frozen(plan, source, weights, storage, *, augmentation, pooling, precision,
+               batch_size, verbose=0):
+    """Run the layers that ``plan`` keeps frozen once, down from the pixels, storing in
+    ``storage`` (a :class:`.storage.Storage`), where the plan says, what it says: the
+    activations of its ``top`` for every image and view, then the pooled rows at its
+    ``layer`` from them; or those rows alone, where fine-tuning does not train on stored
     activations."""
     common = dict(precision=precision, augmentation=augmentation, n_views=plan.n_views,
                   batch_size=batch_size, verbose=verbose)
-    if plan.stores_activations:
-        at_top = store(source, weights, top=plan.top, pooling=False, **common)
+    if plan.activations is not None:
+        at_top = store(source, weights, storage, top=plan.top, pooling=False,
+                       on_disk=plan.activations == "disk", **common)
         features = None
-        if plan.stores_features:
-            features = pooled(at_top, weights, top=plan.top, layer=plan.layer,
-                              pooling=pooling, precision=precision, batch_size=batch_size)
+        if plan.features is not None:
+            features = pooled(at_top, weights, storage, top=plan.top, layer=plan.layer,
+                              pooling=pooling, precision=precision, batch_size=batch_size,
+                              on_disk=plan.features == "disk")
         return Stored(at_top, features)
-    if plan.stores_features:
-        return Stored(None, store(source, weights, top=plan.layer, pooling=pooling, **common))
+    if plan.features is not None:
+        return Stored(None, store(source, weights, storage, top=plan.layer, pooling=pooling,
+                                  on_disk=plan.features == "disk", **common))
     return Stored(None, None)
 
 
-def store(source, weights, *, top, pooling, precision, augmentation, n_views, batch_size,
-          verbose=0):
+def store(source, weights, storage, *, top, pooling, precision, augmentation, n_views,
+          batch_size, on_disk, verbose=0):
     """``top``'s activation of each image and of ``n_views - 1`` augmented views of it.
 
-    Returns an array ``(n_images, n_views, ...)``, view 0 the original image: pooled rows
+    Returns stored rows ``image * n_views + view``, view 0 the original image: pooled rows
     ``(n_features,)`` as the head sees them, or whole activations ``(height, width,
     channels)`` with ``pooling=False`` (preprocessed pixels where ``top`` is None). The
     augmented views come from the ``augmentation`` layers, whose own seeded generators make
-    them the same in every fit with the same seed.
+    them the same in every fit with the same seed. Rows are written a batch of images at a
+    time, all views of each together, in order.
     """
-    if n_views == 1 and top is not None:  # originals only: share the activation cache
+    dtype = storage_dtype(precision)
+    if n_views == 1 and top is not None and not on_disk:  # share the activation cache
         whole = pooling is False
         (rows,) = extract(weights, source, layers=[top], pooling=None if whole else pooling,
                           precision=precision, batch_size=batch_size, verbose=verbose)
         shape = (output_shape(weights.spec, top, source.image_size) if whole
                  else rows.shape[1:])
-        return rows.reshape(source.n_samples, 1, *shape).astype(storage_dtype(precision))
+        return storage.holding(rows.reshape(source.n_samples, *shape).astype(dtype))
     model = None if top is None else segment_model(weights, precision, None, top)
     stored = None
-    preprocess = preprocessor(weights.spec)
-    for chunk, pixels in batches(source, batch_size, preprocess, verbose=verbose):
+    for chunk, pixels in batches(source, batch_size, preprocessor(weights.spec),
+                                 verbose=verbose):
+        views = []
         for view in range(n_views):
             x = pixels
             for layer in augmentation if view else ():
                 x = layer(x, training=True)
             x = np.asarray(x, dtype=np.float32)
             output = x if model is None else activations.predict_batch(model, x)
-            rows = output if pooling is False else pool(output, pooling)
-            if stored is None:
-                shape = (source.n_samples, n_views, *rows.shape[1:])
-                stored = np.empty(shape, storage_dtype(precision))
-            stored[chunk, view] = rows
+            views.append(output if pooling is False else pool(output, pooling))
+        block = np.stack(views, axis=1)  # (images, views, ...)
+        block = block.reshape(-1, *block.shape[2:])
+        if stored is None:
+            stored = storage.rows(source.n_samples * n_views, block.shape[1:], dtype,
+                                  on_disk=on_disk)
+        stored.write(int(chunk[0]) * n_views, block)
     return stored
 
 
-def pooled(stored, weights, *, top, layer, pooling, precision, batch_size):
-    """The pooled rows at ``layer`` of stored ``top`` activations, ``(n_images, n_views,
-    n_features)`` float32: what the head sees before any fine-tuning."""
+def pooled(stored, weights, storage, *, top, layer, pooling, precision, batch_size,
+           on_disk):
+    """The pooled rows at ``layer`` of stored ``top`` activations, stored in the same row
+    order: what the head sees before any fine-tuning."""
     model = segment_model(weights, precision, top, layer)
-    flat = stored.reshape(-1, *stored.shape[2:])
-    rows = np.concatenate([
-        pool(activations.predict_batch(model, flat[start:start + batch_size].astype(np.float32)),
-             pooling)
-        for start in range(0, len(flat), batch_size)
-    ])
-    return rows.reshape(*stored.shape[:2], -1)
-
-
-def loader(stored):
-    """``load(rows)`` of flattened ``(image * n_views + view)`` rows, as float32 batches."""
-    flat = stored.reshape(-1, *stored.shape[2:])
-    return lambda rows: flat[rows].astype(np.float32)
+    features = None
+    n_rows = stored.n_rows
+    for start in range(0, n_rows, batch_size):
+        rows = np.arange(start, min(start + batch_size, n_rows))
+        block = pool(activations.predict_batch(model, stored.read(rows)), pooling)
+        if features is None:
+            features = storage.rows(n_rows, block.shape[1:], np.float32, on_disk=on_disk)
+        features.write(start, block)
+    return features

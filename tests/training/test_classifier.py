@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from helpers import small_classifier
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import EfficiencyWarning, NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skconvnet import clear_cache
@@ -267,7 +267,8 @@ def test_with_augmentation_files_are_decoded_batch_by_batch_every_epoch(
     flip = keras.layers.RandomFlip("horizontal", seed=0)
     clf = quick(augmentation=[flip], augmented_views=None, head_epochs=2, fine_tune_epochs=1,
                 batch_size=5)
-    clf.fit(paths, y)
+    with pytest.warns(EfficiencyWarning, match="fresh augmentation in every epoch"):
+        clf.fit(paths, y)
     assert max(decodes) <= 5
     assert sum(decodes) >= 3 * len(paths)  # every image decoded again in each of 3 epochs
     np.testing.assert_array_equal(clf.predict_proba(paths), clf.predict_proba(X))
@@ -287,11 +288,18 @@ def test_augmented_views_are_drawn_once_and_the_frozen_layers_run_once_per_view(
     assert len(clf.history_["fine_tune"]["loss"]) == 4
 
 
+def through_the_base(**params):
+    """A classifier whose phases train on pixels, the whole network in every epoch: fresh
+    augmentation that leaves the images as they are."""
+    return quick(augmentation=[keras.layers.Identity()], augmented_views=None, **params)
+
+
 def test_fine_tuning_on_stored_activations_is_fine_tuning_through_the_base(two_looks):
     X, y = two_looks
     params = dict(head_epochs=2, fine_tune_epochs=2, unfreeze_from="block2_conv1", batch_size=5)
     stored = quick(**params).fit(X, y)
-    every_epoch = quick(max_stored_bytes=24 * 128 * 4, **params).fit(X, y)  # features only
+    with pytest.warns(EfficiencyWarning, match="will train on pixels"):
+        every_epoch = through_the_base(**params).fit(X, y)
     np.testing.assert_allclose(stored.predict_proba(X), every_epoch.predict_proba(X), atol=1e-4)
     np.testing.assert_allclose(stored.history_["fine_tune"]["loss"],
                                every_epoch.history_["fine_tune"]["loss"], rtol=1e-4)
@@ -310,18 +318,22 @@ def test_head_trained_on_frozen_outputs_is_the_head_trained_through_the_base(two
     X, y = two_looks
     params = dict(head_epochs=3, fine_tune_epochs=0, pooling=pooling, batch_size=5)
     once = quick(**params).fit(X, y)
-    every_epoch = quick(max_stored_bytes=0, **params).fit(X, y)  # base run in every epoch
+    with pytest.warns(EfficiencyWarning, match="will train on pixels"):
+        every_epoch = through_the_base(**params).fit(X, y)
     np.testing.assert_allclose(once.predict_proba(X), every_epoch.predict_proba(X), atol=1e-5)
     np.testing.assert_allclose(once.history_["head"]["loss"],
                                every_epoch.history_["head"]["loss"], rtol=1e-5)
 
 
-def test_frozen_outputs_beyond_max_stored_bytes_are_recomputed(two_looks, image_files, decodes):
+def test_frozen_outputs_beyond_max_stored_bytes_are_still_computed_once(
+    two_looks, image_files, decodes, computed
+):
     X, y = two_looks
     paths = image_files(X, ".png")
-    quick(head_epochs=3, fine_tune_epochs=0, pooling="avg",
-          max_stored_bytes=24 * 128 * 4 - 1).fit(paths, y)
-    assert sum(decodes) >= 3 * len(paths)
+    quick(head_epochs=3, fine_tune_epochs=2, unfreeze_from="block2_conv1",
+          max_stored_bytes=24 * 128 * 4 - 1).fit(paths, y)  # stored on disk
+    assert sum(decodes) == len(paths)
+    assert computed["block1_pool"] == computed["block2_pool"] == len(paths)
 
 
 def _weighted_predictions(X, y, **params):
@@ -426,7 +438,8 @@ def test_defaults_are_linear_probing_then_fine_tuning_on_stored_views():
     assert params["unfreeze_from"] is None and params["augmentation"] is True
     assert (params["augmented_views"], params["fine_tune_epochs"]) == (3, 10)
     assert params["optimizer"] == "adam" and params["fine_tune_learning_rate"] == 1e-5
-    assert params["batch_size"] == 20 and params["max_stored_bytes"] == 2**31
+    assert params["batch_size"] == 20 and params["max_stored_bytes"] == "auto"
+    assert params["temp_folder"] is None
 
 
 def test_the_books_recipe_builds_the_books_network(two_looks, image_files, decodes):
@@ -442,7 +455,9 @@ def test_the_books_recipe_builds_the_books_network(two_looks, image_files, decod
     recipe = {**BOOK_RECIPE, "layer": "block2_pool", "unfreeze_from": "block2_conv1",
               "head_epochs": 2, "fine_tune_epochs": 1}
     clf = FineTunedConvNetClassifier(**recipe, weights=None, image_size=32, random_state=0)
-    clf.fit(paths, y)
+    with pytest.warns(EfficiencyWarning, match=r"The head \(up to 2 epochs\) and fine-tuning "
+                                               r"\(up to 1 epoch\) will train on pixels"):
+        clf.fit(paths, y)
     kinds = [type(layer).__name__ for layer in clf.model_.layers]
     assert kinds[-4:] == ["Flatten", "Dense", "Dropout", "Dense"]
     assert clf.model_.layers[-3].units == 256 and clf.model_.layers[-2].rate == 0.5
@@ -549,12 +564,18 @@ def test_nothing_to_train(two_looks):
         quick(head_epochs=0, fine_tune_epochs=0).fit(X, y)
 
 
-def test_probe_features_beyond_max_stored_bytes(two_looks):
+def test_probe_features_with_no_room_in_memory_or_on_disk(two_looks, monkeypatch):
+    from skconvnet import _classifier
+
+    monkeypatch.setattr(_classifier, "free_bytes", lambda folder: 0)  # a full disk
     X, y = two_looks
+    clf = small_classifier(max_stored_bytes=1000)
     with pytest.raises(ValueError, match=r"head_epochs='auto' fits a logistic regression on the "
                                          r"frozen features of all 24 images \(4 view\(s\) each\): "
-                                         r"49152 bytes, more than max_stored_bytes=1000"):
-        small_classifier(max_stored_bytes=1000).fit(X, y)
+                                         r"49152 bytes, more than fit in memory \(max_stored_bytes: "
+                                         r"1000\) and on disk \(0 bytes free in temp_folder\)"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "model_")
 
 
 def test_auto_hidden_head_on_too_few_samples(two_looks):

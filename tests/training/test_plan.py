@@ -7,36 +7,69 @@ from skconvnet.backbones import specs
 from skconvnet.training.plan import MAX_HEAD_EPOCHS, plan_training
 
 
-def plan(n_images=24, hidden_layer_sizes=(), **params):
+# 24 images x 4 views at 32x32: block1_pool's activations take 24 * 4 * 16 * 16 * 64 * 4 bytes,
+# block2_pool's pooled features 24 * 4 * 128 * 4 bytes
+ACTIVATIONS, FEATURES = 24 * 4 * 16 * 16 * 64 * 4, 24 * 4 * 128 * 4
+
+
+def plan(n_images=24, hidden_layer_sizes=(), memory_bytes=2**31, disk_bytes=2**40, **params):
     clf = small_classifier(**params)
     return plan_training(specs.get("vgg16"), clf.get_params(), layer="block2_pool",
                          unfreeze_from="block2_conv1", image_size=(32, 32),
-                         hidden_layer_sizes=list(hidden_layer_sizes), n_images=n_images)
+                         hidden_layer_sizes=list(hidden_layer_sizes), n_images=n_images,
+                         memory_bytes=memory_bytes, disk_bytes=disk_bytes)
 
 
 def test_the_defaults_probe_stored_features_then_fine_tune_on_stored_activations():
     default = plan()
     assert (default.layer, default.top, default.n_views) == ("block2_pool", "block1_pool", 4)
     assert default.probe and default.head is None
-    assert default.stores_features and default.stores_activations
+    assert (default.activations, default.features, default.notice) == ("memory", "memory", None)
     assert (default.fine_tune.trains, default.fine_tune.epochs) == ("upper", 2)
     assert default.fine_tune.learning_rate == 1e-5 and not default.fine_tune.early_stopping
 
 
 def test_fresh_augmentation_in_every_epoch_runs_the_whole_network():
-    fresh = plan(augmented_views=None, head_epochs=3)
-    assert fresh.n_views == 1 and not fresh.stores_features and not fresh.stores_activations
+    fresh = plan(augmented_views=None, head_epochs=3, fine_tune_epochs=5)
+    assert fresh.n_views == 1 and fresh.activations is None and fresh.features is None
     assert fresh.head.trains == fresh.fine_tune.trains == "network"
     assert (fresh.head.stream, fresh.fine_tune.stream) == (0, 1)  # two shuffling streams
+    assert fresh.notice == (
+        "The head (up to 3 epochs) and fine-tuning (up to 5 epochs) will train on pixels, "
+        "running the frozen layers in every epoch, because augmented_views=None asks for fresh "
+        "augmentation in every epoch: up to 8 passes of the frozen layers over the 24 images, "
+        "where augmented_views=3 takes one pass over 4 views of each (about 2x the frozen "
+        "layers' work)."
+    )
 
 
-def test_outputs_beyond_the_budget_are_streamed():
-    # block2_pool pooled: 128 floats per view; block1_pool: 16 x 16 x 64 floats per view
-    features_only = plan(head_epochs=2, max_stored_bytes=24 * 4 * 128 * 4)
-    assert features_only.stores_features and not features_only.stores_activations
+def test_outputs_beyond_the_memory_budget_are_stored_on_disk():
+    assert plan(memory_bytes=ACTIVATIONS + FEATURES).activations == "memory"
+    spilled = plan(memory_bytes=ACTIVATIONS + FEATURES - 1)
+    assert (spilled.activations, spilled.features) == ("memory", "disk")
+    spilled = plan(memory_bytes=ACTIVATIONS - 1)
+    assert (spilled.activations, spilled.features) == ("disk", "memory")
+    assert spilled.fine_tune.trains == "upper" and spilled.notice is None
+    on_disk = plan(memory_bytes=0, head_epochs=2)
+    assert (on_disk.activations, on_disk.features) == ("disk", "disk")
+    assert (on_disk.head.trains, on_disk.fine_tune.trains) == ("head", "upper")
+
+
+def test_outputs_with_no_room_on_disk_train_on_pixels_and_say_so():
+    features_only = plan(head_epochs=2, memory_bytes=0, disk_bytes=FEATURES)
+    assert (features_only.activations, features_only.features) == (None, "disk")
     assert (features_only.head.trains, features_only.fine_tune.trains) == ("head", "network")
-    nothing = plan(head_epochs=2, max_stored_bytes=0)
+    assert features_only.notice == (
+        "Fine-tuning (up to 2 epochs) will train on pixels, running the frozen layers in every "
+        "epoch, because their stored outputs fit neither in memory (max_stored_bytes: 0 bytes) "
+        f"nor on disk ({FEATURES} bytes free in temp_folder): up to 2 passes of the frozen "
+        "layers over the 24 images, where storing them takes one pass over 4 views of each "
+        "(about 0.5x the frozen layers' work)."
+    )
+    nothing = plan(head_epochs=2, memory_bytes=0, disk_bytes=0)
     assert (nothing.head.trains, nothing.fine_tune.trains) == ("network", "network")
+    assert nothing.notice.startswith("The head (up to 2 epochs) and fine-tuning (up to 2 "
+                                     "epochs) will train on pixels")
 
 
 def test_a_head_with_hidden_layers_trains_by_epochs_with_early_stopping():
@@ -45,8 +78,10 @@ def test_a_head_with_hidden_layers_trains_by_epochs_with_early_stopping():
     assert (auto.head.epochs, auto.head.early_stopping) == (MAX_HEAD_EPOCHS, True)
 
 
-def test_a_probe_beyond_the_budget_fails_before_anything_runs():
+def test_a_probe_with_no_room_fails_before_anything_runs():
     with pytest.raises(ValueError, match=r"head_epochs='auto' fits a logistic regression on "
                                          r"the frozen features of all 24 images \(4 view\(s\) "
-                                         r"each\): 49152 bytes, more than max_stored_bytes=10"):
-        plan(max_stored_bytes=10)
+                                         r"each\): 49152 bytes, more than fit in memory "
+                                         r"\(max_stored_bytes: 10\) and on disk \(20 bytes free "
+                                         r"in temp_folder\)\. Free disk space"):
+        plan(memory_bytes=10, disk_bytes=20)
