@@ -143,9 +143,10 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         Weights of the classes, multiplied into ``sample_weight``.
     max_stored_bytes : int or "auto", default="auto"
         Most bytes of frozen-layer outputs kept in memory during ``fit`` (freed when it
-        ends); ``"auto"``: half of the memory available when ``fit`` starts. Outputs beyond
-        it are stored in a temporary file in ``temp_folder``, so a fit's time grows
-        linearly with the images. ``0`` stores them all on disk.
+        ends); ``"auto"``: half of the memory available when ``fit`` starts (fits run side by
+        side, as by ``GridSearchCV(n_jobs=...)``, each take that half: give them a number
+        that adds up). Outputs beyond it are stored in temporary files in ``temp_folder``, so
+        a fit's time grows linearly with the images. ``0`` stores them all on disk.
     temp_folder : str, path or None, default=None
         Directory of the temporary files of frozen-layer outputs beyond
         ``max_stored_bytes``, removed when ``fit`` ends, fails or is interrupted; None: the
@@ -204,6 +205,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
     )
 
     _keras_models = ("model_",)
+    _added_parameters = {"temp_folder": None}  # where fit stores; nothing a fitted model uses
 
     _parameter_constraints = {
         **_parameters.CONSTRAINTS,

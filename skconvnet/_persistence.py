@@ -65,6 +65,9 @@ class Persistent:
     a state that cannot be restored raises, naming the attribute."""
 
     _keras_models = ()  # names of fitted attributes that hold Keras models
+    # parameters added since 0.2.0, with the value that keeps what an estimator saved before
+    # them does: a saved state without them gets it
+    _added_parameters = {}
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # may be the instance's own __dict__
@@ -85,6 +88,7 @@ class Persistent:
                 UserWarning,
                 stacklevel=2,
             )
+        state = {**self._added_parameters, **state}
         missing = [name for name in self._get_param_names() if name not in state]
         if missing:
             raise ValueError(

@@ -32,6 +32,8 @@ np.testing.assert_allclose(method(saved["images"]), saved[name], rtol=1e-5, atol
 if name != "extractor":
     expected = estimator.classes_[saved[name].argmax(axis=1)]
     np.testing.assert_array_equal(estimator.predict(saved["images"]), expected)
+from sklearn.base import clone
+clone(estimator)  # every parameter there, those added since the save at their defaults
 print(type(estimator).__module__, type(estimator).__name__)
 """
 

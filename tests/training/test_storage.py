@@ -46,7 +46,7 @@ def temp_files(monkeypatch):
 
     def recording(*args, **kwargs):
         file = make(*args, **kwargs)
-        opened.append((threading.get_ident(), kwargs["dir"], file))
+        opened.append((threading.get_ident(), kwargs.get("dir"), file))
         return file
 
     monkeypatch.setattr(_storage.tempfile, "TemporaryFile", recording)
