@@ -111,29 +111,38 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
     probe = head_epochs == "auto" and not hidden_layer_sizes
     top = frozen_top(spec, unfreeze_from)
 
-    def size(cut, pooling):
+    wants_activations = bool(fine_tune_epochs) and not fresh
+
+    def size(cut, pooling, precision=params["precision"]):
         return nbytes(spec, n_images, n_views, top=cut, image_size=image_size,
-                      pooling=pooling, precision=params["precision"])
+                      pooling=pooling, precision=precision)
 
     room = {"memory": memory_bytes, "disk": disk_bytes}
+    unplaced = 0  # bytes that fit nowhere
 
     def place(n_bytes):
+        nonlocal unplaced
         for where in room:
             if n_bytes <= room[where]:
                 room[where] -= n_bytes
                 return where
+        unplaced += n_bytes
         return None
 
+    # the head's features first: small, and the probe has no other way to be fit; pooled
+    # from stored activations they are float32 (the probe then reads them all into memory)
+    features_size = size(layer, params["pooling"],
+                         "float32" if wants_activations else params["precision"])
     activations = features = None
-    if fine_tune_epochs and not fresh:
-        activations = place(size(top, pooling=False))
     if head_epochs != 0 and (probe or not fresh):
-        features = place(size(layer, params["pooling"]))
+        features = place(features_size)
+    if wants_activations:
+        activations = place(size(top, pooling=False))
     if probe and features is None:
         pool_them = ", pool the features (pooling='avg')" if params["pooling"] is None else ""
         raise ValueError(
             f"head_epochs='auto' fits a logistic regression on the frozen features of all "
-            f"{n_images} images ({n_views} view(s) each): {size(layer, params['pooling'])} "
+            f"{n_images} images ({n_views} view(s) each): {features_size} "
             f"bytes, more than fit in memory (max_stored_bytes: {memory_bytes}) and on disk "
             f"({disk_bytes} bytes free in temp_folder). Free disk space, set temp_folder to "
             f"a disk with room{pool_them} or train the head for a number of epochs (e.g. "
@@ -158,9 +167,9 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
     notice = None
     if on_pixels:
         why = ("augmented_views=None asks for fresh augmentation in every epoch" if fresh
-               else f"their stored outputs fit neither in memory (max_stored_bytes: "
-                    f"{memory_bytes} bytes) nor on disk ({disk_bytes} bytes free in "
-                    "temp_folder)")
+               else f"their stored outputs ({unplaced} bytes) fit neither in memory "
+                    f"(max_stored_bytes: {memory_bytes} bytes) nor on disk ({disk_bytes} "
+                    "bytes free in temp_folder)")
         notice = _notice(on_pixels, why, n_images, n_views=4 if fresh else n_views,
                          stored_by="augmented_views=3" if fresh else "storing them")
     return TrainingPlan(
@@ -181,6 +190,7 @@ def _notice(phases, why, n_images, n_views, stored_by):
     return (
         f"{trained[0].upper()}{trained[1:]} will train on pixels, running the frozen layers "
         f"in every epoch, because {why}: up to {passes} passes of the frozen layers over the "
-        f"{n_images} images, where {stored_by} takes one pass over {n_views} views of each "
+        f"{n_images} images, where {stored_by} takes one pass over {n_views} "
+        f"view{'s' * (n_views > 1)} of each "
         f"(about {passes / n_views:.3g}x the frozen layers' work)."
     )

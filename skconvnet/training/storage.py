@@ -9,6 +9,7 @@ files are anonymous (unlinked on creation where the system allows it) and closed
 fit ends, however it ends, which frees their space.
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ import threading
 import numpy as np
 
 MEMORY_SHARE = 0.5  # of the available memory, for max_stored_bytes="auto"
+DISK_MARGIN = 2**30  # free bytes left on temp_folder's disk for everything else
 
 
 def available_memory():
@@ -30,11 +32,17 @@ def available_memory():
                        if line.startswith("MemAvailable:")]
     except OSError:
         pass
-    for limit, usage in (("memory.max", "memory.current"),  # cgroup v2, then v1
-                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+    for limit, usage, stat, cache in (  # cgroup v2, then v1
+            ("memory.max", "memory.current", "memory.stat", "inactive_file"),
+            ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes",
+             "memory/memory.stat", "total_inactive_file")):
         try:
-            with open(f"/sys/fs/cgroup/{limit}") as max_, open(f"/sys/fs/cgroup/{usage}") as now:
-                limits.append(int(max_.read()) - int(now.read()))
+            with open(f"/sys/fs/cgroup/{limit}") as max_, open(f"/sys/fs/cgroup/{usage}") as now, \
+                    open(f"/sys/fs/cgroup/{stat}") as stats:
+                # the group's usage counts the page cache, which gives way to new allocations
+                reclaimable = next((int(line.split()[1]) for line in stats
+                                    if line.split()[0] == cache), 0)
+                limits.append(int(max_.read()) - int(now.read()) + reclaimable)
         except (OSError, ValueError):  # absent, or "max": no limit
             pass
     if not limits:
@@ -58,9 +66,11 @@ def temp_folder(folder):
     """The directory for stored outputs beyond the memory budget: ``folder``, or the
     system's temporary directory for None."""
     folder = tempfile.gettempdir() if folder is None else os.fspath(folder)
-    if not os.path.isdir(folder):
+    problem = ("is not a directory" if not os.path.isdir(folder)
+               else "is not writable" if not os.access(folder, os.W_OK | os.X_OK) else None)
+    if problem:
         raise ValueError(
-            f"temp_folder={folder!r} is not a directory. Give an existing directory for the "
+            f"temp_folder={folder!r} {problem}. Give an existing, writable directory for the "
             "temporary files of stored activations, or None for the system's temporary "
             f"directory ({tempfile.gettempdir()})."
         )
@@ -68,14 +78,13 @@ def temp_folder(folder):
 
 
 def free_bytes(folder):
-    """Bytes free on the disk of ``folder``."""
-    return shutil.disk_usage(folder).free
+    """Bytes that stored outputs may take on the disk of ``folder``: its free space but a
+    margin for everything else."""
+    return max(0, shutil.disk_usage(folder).free - DISK_MARGIN)
 
 
 class InMemory:
     """Stored rows in an array ``(n_rows, *row_shape)``."""
-
-    on_disk = False
 
     def __init__(self, array):
         self.array = array
@@ -94,8 +103,6 @@ class InMemory:
 
 class OnDisk:
     """Stored rows in an anonymous temporary file in ``folder``, read by position."""
-
-    on_disk = True
 
     def __init__(self, n_rows, row_shape, dtype, folder):
         self.n_rows, self.row_shape = n_rows, tuple(row_shape)
@@ -165,6 +172,7 @@ class Storage:
         return self
 
     def __exit__(self, *exc_info):
-        for rows in self.held:
-            rows.close()
-        self.held.clear()
+        held, self.held = self.held, []
+        with contextlib.ExitStack() as closing:  # every one closed, even if one fails
+            for rows in held:
+                closing.callback(rows.close)

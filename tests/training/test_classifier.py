@@ -326,12 +326,19 @@ def test_head_trained_on_frozen_outputs_is_the_head_trained_through_the_base(two
 
 
 def test_frozen_outputs_beyond_max_stored_bytes_are_still_computed_once(
-    two_looks, image_files, decodes, computed
+    two_looks, image_files, decodes, computed, monkeypatch
 ):
+    from skconvnet.training import storage
+
+    written = []  # rows written to disk
+    write = storage.OnDisk.write
+    monkeypatch.setattr(storage.OnDisk, "write",
+                        lambda self, start, rows: written.append(len(rows)) or write(self, start, rows))
     X, y = two_looks
     paths = image_files(X, ".png")
     quick(head_epochs=3, fine_tune_epochs=2, unfreeze_from="block2_conv1",
-          max_stored_bytes=24 * 128 * 4 - 1).fit(paths, y)  # stored on disk
+          max_stored_bytes=24 * 128 * 4 - 1).fit(paths, y)
+    assert sum(written) == 2 * len(paths)  # block1_pool's activations and the head's features
     assert sum(decodes) == len(paths)
     assert computed["block1_pool"] == computed["block2_pool"] == len(paths)
 

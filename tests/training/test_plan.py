@@ -45,11 +45,11 @@ def test_fresh_augmentation_in_every_epoch_runs_the_whole_network():
 
 def test_outputs_beyond_the_memory_budget_are_stored_on_disk():
     assert plan(memory_bytes=ACTIVATIONS + FEATURES).activations == "memory"
-    spilled = plan(memory_bytes=ACTIVATIONS + FEATURES - 1)
-    assert (spilled.activations, spilled.features) == ("memory", "disk")
-    spilled = plan(memory_bytes=ACTIVATIONS - 1)
+    spilled = plan(memory_bytes=ACTIVATIONS + FEATURES - 1)  # the head's features first
     assert (spilled.activations, spilled.features) == ("disk", "memory")
     assert spilled.fine_tune.trains == "upper" and spilled.notice is None
+    only_activations = plan(memory_bytes=ACTIVATIONS, disk_bytes=0, head_epochs=2)
+    assert (only_activations.activations, only_activations.features) == (None, "memory")
     on_disk = plan(memory_bytes=0, head_epochs=2)
     assert (on_disk.activations, on_disk.features) == ("disk", "disk")
     assert (on_disk.head.trains, on_disk.fine_tune.trains) == ("head", "upper")
@@ -61,8 +61,9 @@ def test_outputs_with_no_room_on_disk_train_on_pixels_and_say_so():
     assert (features_only.head.trains, features_only.fine_tune.trains) == ("head", "network")
     assert features_only.notice == (
         "Fine-tuning (up to 2 epochs) will train on pixels, running the frozen layers in every "
-        "epoch, because their stored outputs fit neither in memory (max_stored_bytes: 0 bytes) "
-        f"nor on disk ({FEATURES} bytes free in temp_folder): up to 2 passes of the frozen "
+        f"epoch, because their stored outputs ({ACTIVATIONS} bytes) fit neither in memory "
+        f"(max_stored_bytes: 0 bytes) nor on disk ({FEATURES} bytes free in temp_folder): up "
+        "to 2 passes of the frozen "
         "layers over the 24 images, where storing them takes one pass over 4 views of each "
         "(about 0.5x the frozen layers' work)."
     )

@@ -58,15 +58,16 @@ def assert_nothing_left(folder, temp_files):
     assert os.listdir(folder) == [] and held_in(folder) == []
 
 
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+@pytest.mark.parametrize("precision, augmentation",
+                         [("float32", True), ("bfloat16", True), ("float32", False)])
 def test_a_budget_of_0_stores_all_on_disk_and_fits_exactly_as_in_memory(
-    two_looks, tmp_path, temp_files, precision
+    two_looks, tmp_path, temp_files, precision, augmentation
 ):
     X, y = two_looks
-    in_memory = small_classifier(precision=precision).fit(X, y)
+    params = dict(precision=precision, augmentation=augmentation)
+    in_memory = small_classifier(**params).fit(X, y)
     assert temp_files == []  # the default budget holds these in memory
-    on_disk = small_classifier(precision=precision, max_stored_bytes=0,
-                               temp_folder=tmp_path).fit(X, y)
+    on_disk = small_classifier(**params, max_stored_bytes=0, temp_folder=tmp_path).fit(X, y)
     assert [folder for _, folder, _ in temp_files] == [str(tmp_path)] * 2  # activations, features
     for memory_weights, disk_weights in zip(in_memory.model_.get_weights(),
                                             on_disk.model_.get_weights(), strict=True):
@@ -218,12 +219,14 @@ def test_with_no_room_on_disk_the_phases_train_on_pixels_and_say_so(
     clf = small_classifier(head_epochs=2, max_stored_bytes=0, temp_folder=tmp_path)
     with pytest.warns(EfficiencyWarning) as warned:
         clf.fit(X, y)
-    assert [str(warning.message) for warning in warned] == [
+    needed = 24 * 4 * (128 + 16 * 16 * 64) * 4  # the head's features, block1_pool's activations
+    assert [str(warning.message) for warning in warned
+            if warning.category is EfficiencyWarning] == [
         "The head (up to 2 epochs) and fine-tuning (up to 2 epochs) will train on pixels, "
-        "running the frozen layers in every epoch, because their stored outputs fit neither in "
-        "memory (max_stored_bytes: 0 bytes) nor on disk (0 bytes free in temp_folder): up to 4 "
-        "passes of the frozen layers over the 24 images, where storing them takes one pass over "
-        "4 views of each (about 1x the frozen layers' work)."
+        f"running the frozen layers in every epoch, because their stored outputs ({needed} "
+        "bytes) fit neither in memory (max_stored_bytes: 0 bytes) nor on disk (0 bytes free "
+        "in temp_folder): up to 4 passes of the frozen layers over the 24 images, where "
+        "storing them takes one pass over 4 views of each (about 1x the frozen layers' work)."
     ]
     assert temp_files == [] and clf.predict_proba(X).shape == (24, 2)
 
@@ -232,8 +235,19 @@ def test_temp_folder_must_be_a_directory(two_looks, tmp_path):
     X, y = two_looks
     clf = small_classifier(temp_folder=tmp_path / "missing")
     with pytest.raises(ValueError, match=f"temp_folder='{tmp_path}/missing' is not a "
-                                         "directory. Give an existing directory"):
+                                         "directory. Give an existing, writable directory"):
         clf.fit(X, y)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to any directory")
+def test_temp_folder_must_be_writable(two_looks, tmp_path):
+    X, y = two_looks
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match=f"temp_folder='{tmp_path}' is not writable"):
+            small_classifier(temp_folder=tmp_path).fit(X, y)
+    finally:
+        tmp_path.chmod(0o700)
 
 
 # The views: stored as the seeded augmentation makes them, drawn as seeded in every epoch
