@@ -41,7 +41,7 @@ def available_memory():
                     open(f"/sys/fs/cgroup/{stat}") as stats:
                 # the group's usage counts the page cache, which gives way to new allocations
                 reclaimable = next((int(line.split()[1]) for line in stats
-                                    if line.split()[0] == cache), 0)
+                                    if line.startswith(f"{cache} ")), 0)
                 limits.append(int(max_.read()) - int(now.read()) + reclaimable)
         except (OSError, ValueError):  # absent, or "max": no limit
             pass
