@@ -68,7 +68,9 @@ def main():
     sizes = [int(size) for size in args.sizes.split(",")]
 
     from skconvnet import FineTunedConvNetClassifier, clear_cache
+    from skconvnet.backbones import specs
     from skconvnet.training.storage import memory_budget
+    from skconvnet.training.stored import nbytes
 
     weights = shared_weights()
     by_class = photos_by_class()
@@ -93,7 +95,8 @@ def main():
             clf.fit(train, y_train)
             seconds = time.perf_counter() - start
             peak = (memory_kb("VmHWM:") - before) / 1024
-            stored = n * 4 * 9 * 9 * 512 * (2 if args.precision == "bfloat16" else 4) / 2**20
+            stored = nbytes(specs.get("vgg16"), n, 4, top="block4_pool", image_size=(150, 150),
+                            pooling=False, precision=args.precision) / 2**20
             accuracy = f"{clf.score(test, y_test):.3f}" if test else "-"
             results[n, mode] = seconds / n
             print(f"{n:>6} {mode:>8} {seconds / n:>8.3f} {peak:>8.0f} {stored:>9.0f} "
