@@ -7,10 +7,14 @@ out), and the pooling or the head. tf2onnx converts a ``tf.function`` of it; Ker
 imported inside the functions, so that ``import skconvnet`` stays light.
 """
 
+import contextlib
+import functools
+import gc
 import logging
 import math
 import os
 import tempfile
+import threading
 import warnings
 
 import numpy as np
@@ -159,12 +163,50 @@ def _from_function(graph, signature, opset):
     import tf2onnx
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _collecting_between_optimizers():
         warnings.simplefilter("ignore")
         proto, _ = tf2onnx.convert.from_function(graph, input_signature=signature,
                                                  opset=min(opset, MAX_OPSET))
     return _constants_as_initializers(proto, graph.get_concrete_function(),
                                       keep=signature[0].name)
+
+
+_CONVERTING = threading.Lock()
+
+
+@contextlib.contextmanager
+def _collecting_between_optimizers():
+    """Collect garbage before each of tf2onnx's graph optimizers.
+
+    Each optimizer works on a deep copy of the graph, weights included, and drops the one
+    before: reference cycles that Python's collector reaches only now and then, so the copies
+    pile up (converting ResNet50 rose 7.0 GB above where it started, against 1.1 GB with
+    them collected). The optimizers live in a private table of tf2onnx; where it is gone,
+    nothing is wrapped.
+    """
+    from tf2onnx import optimizer
+
+    table = getattr(optimizer, "_optimizers", {})
+    with _CONVERTING:  # the table is shared: one conversion wraps it at a time
+        factories = dict(table)
+        table.update({name: functools.partial(_after_collecting, factory)
+                      for name, factory in factories.items()})
+        # Objects older than the conversion are left out of its collections, which then take
+        # milliseconds (unless the program froze objects of its own: unfreezing would undo it).
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
+        try:
+            yield
+        finally:
+            if freeze:
+                gc.unfreeze()
+            table.update(factories)
+
+
+def _after_collecting(factory):
+    gc.collect()
+    return factory()
 
 
 def _constants_as_initializers(proto, concrete, keep):
