@@ -95,7 +95,7 @@ class InMemory:
 
     def read(self, indices):
         """Rows ``indices``, in their order, as float32."""
-        return self.array[indices].astype(np.float32)
+        return self.array[indices].astype(np.float32, copy=False)  # indexing copied
 
     def close(self):
         self.array = None
@@ -141,7 +141,7 @@ class OnDisk:
                 if self.file.readinto(target) != self.row_bytes:
                     raise OSError(f"The temporary file of stored activations in {self.folder} "
                                   f"ended before row {index}.")
-        return rows.astype(np.float32)
+        return rows.astype(np.float32, copy=False)
 
     def close(self):
         self.file.close()
