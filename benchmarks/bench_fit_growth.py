@@ -21,7 +21,7 @@ import argparse
 import time
 
 import numpy as np
-from common import CATS_AND_DOGS, device, shared_weights
+from common import CATS_AND_DOGS, device, reset_peak_memory, rss_mb, shared_weights
 
 HELD_OUT = 200  # photos of each class that only fits of up to 2,000 photos leave out
 
@@ -47,16 +47,6 @@ def split(by_class, n):
         test += held_out
         y_test += [label] * len(held_out)
     return train, np.array(y_train), test, np.array(y_test)
-
-
-def reset_peak_memory():
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")  # VmHWM starts again from the current resident memory
-
-
-def memory_kb(field):
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field))
 
 
 def main():
@@ -89,12 +79,12 @@ def main():
             clf = FineTunedConvNetClassifier(weights=weights, precision=args.precision,
                                              max_stored_bytes=budget, random_state=0)
             clear_cache()
-            before = memory_kb("VmRSS:")
+            before = rss_mb("VmRSS")
             reset_peak_memory()
             start = time.perf_counter()
             clf.fit(train, y_train)
             seconds = time.perf_counter() - start
-            peak = (memory_kb("VmHWM:") - before) / 1024
+            peak = rss_mb("VmHWM") - before
             stored = nbytes(specs.get("vgg16"), n, 4, top="block4_pool", image_size=(150, 150),
                             pooling=False, precision=args.precision) / 2**20
             accuracy = f"{clf.score(test, y_test):.3f}" if test else "-"

@@ -11,15 +11,7 @@ Goal: < 400 MB, where the decoded float32 images alone would take 920 MB.
 import argparse
 import time
 
-from common import device, photo_paths
-
-
-def rss_mb(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
+from common import device, photo_paths, reset_peak_memory, rss_mb
 
 
 def main():
@@ -37,8 +29,7 @@ def main():
         batch_size=args.batch_size,
     ).fit(paths[:64])
     extractor.transform(paths[:64])  # warm-up: models built and traced
-    with open("/proc/self/clear_refs", "w") as refs:
-        refs.write("5")  # reset the peak (VmHWM) to the current RSS
+    reset_peak_memory()
     before = rss_mb("VmRSS")
     start = time.perf_counter()
     features = extractor.transform(paths)

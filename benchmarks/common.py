@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmarks: data, device description, side-by-side timing."""
+"""Shared helpers for the benchmarks: data, device description, side-by-side timing,
+Linux's peak resident memory."""
 
 import os
 import platform
@@ -48,6 +49,21 @@ def device():
         f"{cpu}, {os.cpu_count()} cores{accelerator}; Keras {keras.__version__} on "
         f"{keras.backend.backend()}"
     )
+
+
+def rss_mb(field):
+    """``VmRSS`` (resident now) or ``VmHWM`` (its peak) of this process, in MB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_peak_memory():
+    """Start ``VmHWM`` again from the current resident memory (Linux)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
 
 
 def timed(function):
