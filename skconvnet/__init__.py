@@ -11,6 +11,8 @@ from .backbones.specs import list_backbones, list_layers
 from .compute.cache import clear_cache, set_cache_budget
 from .datasets import load_image_folder, load_images
 from .export.estimators import to_onnx
+from .heatmaps.explain import explain
+from .heatmaps.figures import plot_explanations
 from .report.diagnostics import (
     confident_errors,
     plot_confident_errors,
@@ -30,12 +32,14 @@ __all__ = [
     "clear_cache",
     "confident_errors",
     "dask_transform",
+    "explain",
     "layer_scores",
     "list_backbones",
     "list_layers",
     "load_image_folder",
     "load_images",
     "plot_confident_errors",
+    "plot_explanations",
     "plot_layer_scores",
     "plot_training_curves",
     "set_cache_budget",

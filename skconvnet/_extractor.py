@@ -210,7 +210,13 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         features : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        source = self._images(X, reset=False)
+        features = self._extract(self._images(X, reset=False), pooling=self.pooling)
+        return features[0] if len(features) == 1 else np.hstack(features)
+
+    def _extract(self, source, *, pooling):
+        """Each layer's activations of the images of ``source`` (an image source of this
+        fitted extractor), pooled by ``pooling`` (None flattens them): one
+        ``(n_samples, n_features)`` array per layer."""
         weights = resolve_weights(self._spec(), self.weights)
         if weights.digest != self.weights_id_:
             raise ValueError(
@@ -223,12 +229,11 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
                 "precision='int8' was set after fit, which calibrates the int8 network on "
                 "the training images: fit the extractor again."
             )
-        features = extract(
-            weights, source, layers=list(self.feature_shapes_), pooling=self.pooling,
+        return extract(
+            weights, source, layers=list(self.feature_shapes_), pooling=pooling,
             precision=self.precision, batch_size=self.batch_size, cache=self.cache,
             verbose=self.verbose, ranges=getattr(self, "int8_ranges_", None),
         )
-        return features[0] if len(features) == 1 else np.hstack(features)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: layer, pooling or position, and channel.

@@ -41,3 +41,33 @@ def without_single_replica_all_reduce(optimizer):
 
     optimizer._all_reduce_sum_gradients = sum_over_replicas
     return optimizer
+
+
+def value_and_vjp(function, x):
+    """``(function(x), vjp)``, where ``vjp(cotangent)`` is the gradient with respect to ``x``
+    of the sum of ``function(x) * cotangent``.
+
+    Keras 3 has no backend-independent gradient outside ``fit``; each backend has its own.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = function(x)
+        return y, lambda cotangent: tape.gradient(
+            y, x, output_gradients=tf.convert_to_tensor(cotangent, y.dtype))
+    if backend == "jax":
+        import jax
+
+        y, vjp = jax.vjp(function, x)
+        return y, lambda cotangent: vjp(jax.numpy.asarray(cotangent, y.dtype))[0]
+    raise ValueError(
+        f"Gradients (Grad-CAM) are computed on the TensorFlow and JAX backends of Keras; this "
+        f"process runs Keras on {backend!r}. Set KERAS_BACKEND=tensorflow or jax before "
+        "Keras is imported."
+    )

@@ -1,0 +1,124 @@
+"""Heatmaps of a fine-tuned network: Grad-CAM at its last convolutional layer, and the exact
+class activation map where its head is linear on average-pooled features."""
+
+import numpy as np
+
+from .._keras import value_and_vjp
+from ..compute.activations import batches, preprocessor
+from .maps import chosen, class_scores, min_max, positive_part, upsampled
+
+
+def why_not_linear(classifier):
+    """Why the exact map does not apply to a fitted ``classifier``, or None where it does."""
+    if classifier.pooling != "avg":
+        return (f"its pooling={classifier.pooling!r}; the class score is a sum over positions "
+                "only for pooling='avg'")
+    if len(np.atleast_1d(classifier.hidden_layer_sizes)):
+        return (f"its head has hidden layers (hidden_layer_sizes="
+                f"{classifier.hidden_layer_sizes!r}); the exact map needs a linear head")
+    return None
+
+
+def linear_maps(classifier, source, targets):
+    """Exact class activation maps of a classifier whose head is linear on average-pooled
+    features: the logits of each position's activation of the base (one forward pass)."""
+    base, head, probability = _parts(classifier)
+    kernel, bias = probability.get_weights()
+    maps = []
+    for chunk, pixels in _batches(classifier, source):
+        activations = base(pixels, training=False)
+        logits = np.asarray(activations, np.float32)[:len(chunk)] @ kernel + bias
+        scores = class_scores(logits.reshape(-1, logits.shape[-1]))
+        classes = targets[chunk] if targets is not None else _predicted(
+            probability(head(activations, training=False)))[:len(chunk)]
+        maps.append(chosen(scores.reshape(*logits.shape[:3], -1), classes))
+    return min_max(upsampled(np.concatenate(maps), source.image_size))
+
+
+def gradcam_maps(classifier, source, targets):
+    """Grad-CAM: the activation of the base's last convolutional layer, its channels weighted
+    by the mean gradient of the class's logit over positions; the positive part."""
+    import keras
+
+    base, head, probability = _parts(classifier)
+    layer = last_convolution(base)
+    lower = keras.Model(base.input, layer.output)
+    upper = None if layer.output is base.output else keras.Model(layer.output, base.output)
+
+    def logits(activations):
+        features = activations if upper is None else upper(activations, training=False)
+        features = keras.ops.cast(head(features, training=False), "float32")
+        return keras.ops.matmul(features, probability.kernel) + probability.bias
+
+    maps = []
+    for chunk, pixels in _batches(classifier, source):
+        activations = lower(pixels, training=False)
+        values, vjp = value_and_vjp(logits, activations)
+        classes = targets[chunk] if targets is not None else _predicted(
+            probability.activation(values))[:len(chunk)]
+        gradients = np.asarray(vjp(_cotangent(values.shape, classes)), np.float32)
+        channel_weights = gradients.mean(axis=(1, 2))
+        maps.append(np.einsum("bhwc,bc->bhw", np.asarray(activations, np.float32),
+                              channel_weights)[:len(chunk)])
+    return positive_part(upsampled(np.concatenate(maps), source.image_size))
+
+
+def last_convolution(base):
+    """The deepest operation of ``base`` whose output has the resolution of its last
+    convolution: Grad-CAM's layer (VGG16's ``block5_conv3`` under ``block5_pool``,
+    ResNet-50's ``conv5_block3_out``)."""
+    import keras
+
+    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    operations = base.operations
+    last = max(index for index, operation in enumerate(operations)
+               if isinstance(operation, kinds))
+    size = operations[last].output.shape[1:3]
+    return [operation for operation in operations[last:]
+            if len(operation.output.shape) == 4 and operation.output.shape[1:3] == size][-1]
+
+
+def _parts(classifier):
+    """``(base, head, probability)`` of the fitted network: the convolutional base, the
+    model from its output to the last layer's input (pooling, hidden layers), the last
+    layer."""
+    import keras
+
+    from ..training.network import InferenceMode
+
+    model = classifier.model_
+    wrapper = next(layer for layer in model.layers if isinstance(layer, InferenceMode))
+    probability = model.get_layer("probability")
+    return wrapper.base, keras.Model(wrapper.output, probability.input), probability
+
+
+def _batches(classifier, source):
+    """``(chunk, pixels)`` of ``source``'s images, preprocessed, in the classifier's batch
+    size; a lone image gets a blank companion, so that no result depends on how images are
+    batched (see :func:`skconvnet.compute.activations.predict_batch`)."""
+    for chunk, pixels in batches(source, classifier.batch_size,
+                                 preprocessor(classifier._spec())):
+        if len(chunk) == 1:
+            pixels = np.concatenate([pixels, np.zeros_like(pixels)])
+        yield chunk, pixels
+
+
+def _predicted(probabilities):
+    """The class index ``predict`` gives for the network's output ``probabilities``."""
+    probabilities = np.asarray(probabilities, np.float64)
+    if probabilities.shape[1] == 1:
+        probabilities = np.hstack([1 - probabilities, probabilities])
+    return probabilities.argmax(axis=1)
+
+
+def _cotangent(shape, classes):
+    """The gradient of each image's class score with respect to the logits: ``±1`` on a
+    sigmoid's one logit (its second class, or the first), one-hot on a softmax's; blank
+    companions 0."""
+    cotangent = np.zeros(shape, np.float32)
+    rows = np.arange(len(classes))
+    if shape[1] == 1:
+        cotangent[rows, 0] = np.where(classes == 1, 1.0, -1.0)
+    else:
+        cotangent[rows, classes] = 1.0
+    return cotangent

@@ -1,0 +1,75 @@
+"""Occlusion: how much the class's probability drops when a patch of the photo is greyed
+out, for any fitted model of images."""
+
+import copy
+
+import numpy as np
+
+from .maps import class_scores, positive_part
+
+GREY = 128.0  # the pixel value a patch is greyed out to
+
+
+def occlusion_grid(image_size):
+    """``(patch, starts_y, starts_x)``: a square patch a fifth of the image's shorter side,
+    moved by half its size, the last window at each edge (9 or 10 per side: about 100
+    windows at any size)."""
+    patch = max(1, round(min(image_size) / 5))
+    stride = max(1, patch // 2)
+    return patch, *(_starts(side, patch, stride) for side in image_size)
+
+
+def n_forward_passes(image_size):
+    """Forward passes per image: one per window, and the image itself."""
+    _, starts_y, starts_x = occlusion_grid(image_size)
+    return len(starts_y) * len(starts_x) + 1
+
+
+def occlusion_maps(model, images, source, targets):
+    """Each image's map of the drop of its target class's probability (or decision score,
+    for models without ``predict_proba``) when a patch covering a pixel is greyed out,
+    averaged over the windows that cover it; the positive part. ``images`` is the step of
+    ``model`` that reads the images."""
+    scorer = _uncached(model, images)
+    patch, starts_y, starts_x = occlusion_grid(source.image_size)
+    windows = [(y, x) for y in starts_y for x in starts_x]
+    maps = np.empty((source.n_samples, *source.image_size), np.float32)
+    for i in range(source.n_samples):
+        image = source.load(np.array([i]))[0]
+        occluded = np.repeat(image[np.newaxis], len(windows) + 1, axis=0)
+        for copy_, (y, x) in zip(occluded[1:], windows):
+            copy_[y:y + patch, x:x + patch] = GREY
+        target = (targets[i] if targets is not None
+                  else list(model.classes_).index(scorer.predict(occluded[:1])[0]))
+        scores = _scores(scorer, occluded)[:, target]
+        drops = np.zeros(source.image_size)
+        covered = np.zeros(source.image_size)
+        for drop, (y, x) in zip(scores[0] - scores[1:], windows):
+            drops[y:y + patch, x:x + patch] += drop
+            covered[y:y + patch, x:x + patch] += 1
+        maps[i] = drops / covered
+    return positive_part(maps)
+
+
+def _scores(model, images):
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(images)
+    return class_scores(model.decision_function(images))
+
+
+def _uncached(model, images):
+    """``model`` with its extractor's activation cache off: occluded copies are never seen
+    again, and would evict the activations of images that are."""
+    if images is model or not getattr(images, "cache", False):
+        return model
+    uncached = copy.copy(model)
+    name, _ = model.steps[0]
+    uncached.steps = [(name, copy.copy(images).set_params(cache=False)), *model.steps[1:]]
+    return uncached
+
+
+def _starts(side, patch, stride):
+    starts = list(range(0, side - patch + 1, stride))
+    if starts[-1] != side - patch:
+        starts.append(side - patch)
+    return starts
