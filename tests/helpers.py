@@ -103,3 +103,33 @@ def error_line(capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     return err
+
+
+def patch_task(n_images, size=64, patch=16, seed=0):
+    """``(X, y, boxes)``: uint8 images of a blotchy, noisy grey background with a red or a
+    blue square of ``patch`` pixels pasted at a random place, labelled by its colour — the
+    square alone decides the class; ``boxes`` holds each square's ``(top, left)``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(60, 200, size=(n_images, size // 8, size // 8)).astype(np.float32)
+    background = np.stack([
+        np.asarray(Image.fromarray(blotches).resize((size, size), Image.Resampling.BILINEAR))
+        for blotches in coarse
+    ]) + rng.normal(0, 20, size=(n_images, size, size))
+    X = np.repeat(background[..., np.newaxis], 3, axis=-1)
+    red = rng.integers(0, 2, n_images).astype(bool)
+    boxes = rng.integers(0, size - patch + 1, size=(n_images, 2))
+    for image, (top, left), is_red in zip(X, boxes, red):
+        image[top:top + patch, left:left + patch] = [220, 40, 40] if is_red else [40, 40, 220]
+    return np.clip(X, 0, 255).astype(np.uint8), np.where(red, "red", "blue"), boxes
+
+
+def share_peaking_inside(heatmaps, boxes, patch=16):
+    """The share of heatmaps whose maximum lies inside the square: the centre of the pixels
+    at the maximum (a flat map's is the image's centre), inside its box."""
+    inside = []
+    for heatmap, (top, left) in zip(heatmaps, boxes):
+        y, x = np.argwhere(heatmap == heatmap.max()).mean(axis=0)
+        inside.append(top <= y < top + patch and left <= x < left + patch)
+    return float(np.mean(inside))

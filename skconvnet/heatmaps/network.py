@@ -64,18 +64,21 @@ def gradcam_maps(classifier, source, targets):
 
 
 def last_convolution(base):
-    """The deepest operation of ``base`` whose output has the resolution of its last
-    convolution: Grad-CAM's layer (VGG16's ``block5_conv3`` under ``block5_pool``,
-    ResNet-50's ``conv5_block3_out``)."""
+    """The operation of ``base`` at the end of its last convolution's stretch: the last
+    convolution and what follows it up to the first pooling, all at its resolution —
+    Grad-CAM's layer (VGG16's ``block5_conv3`` under ``block5_pool``, ResNet-50's
+    ``conv5_block3_out``)."""
     import keras
 
-    kinds = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
+    convolutions = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
+                    keras.layers.SeparableConv2D)
+    pooling = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
     operations = base.operations
     last = max(index for index, operation in enumerate(operations)
-               if isinstance(operation, kinds))
-    size = operations[last].output.shape[1:3]
-    return [operation for operation in operations[last:]
-            if len(operation.output.shape) == 4 and operation.output.shape[1:3] == size][-1]
+               if isinstance(operation, convolutions))
+    end = next((index for index in range(last, len(operations))
+                if isinstance(operations[index], pooling)), len(operations))
+    return operations[end - 1]
 
 
 def _parts(classifier):

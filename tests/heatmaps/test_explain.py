@@ -1,0 +1,283 @@
+"""explain(): heatmaps that find what decides the class, computed exactly where the model is
+linear, the same however the images are batched and in a fresh process, with clear errors."""
+
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from helpers import patch_task, share_peaking_inside
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
+from sklearn.svm import SVC, LinearSVC
+
+from skconvnet import FineTunedConvNetClassifier, VGGFeatureExtractor, explain
+from skconvnet.heatmaps import linear, network, occlusion
+
+SIZE = 64
+N_TRAIN, N_TEST = 200, 60
+
+
+@pytest.fixture(scope="module")
+def task():
+    """Training and test images of the red-or-blue square task, and the test squares."""
+    X, y, boxes = patch_task(N_TRAIN + N_TEST, size=SIZE)
+    return X[:N_TRAIN], y[:N_TRAIN], X[N_TRAIN:], y[N_TRAIN:], boxes[N_TRAIN:]
+
+
+def extractor(pooling, **params):
+    return VGGFeatureExtractor(layer="block2_pool", pooling=pooling, weights=None,
+                               image_size=(SIZE, SIZE), **params)
+
+
+@pytest.fixture(scope="module")
+def linear_pipeline(task):
+    X, y = task[:2]
+    return make_pipeline(extractor("avg", cache=False), StandardScaler(),
+                         LogisticRegression(max_iter=2000)).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def rbf_pipeline(task):
+    """Max pooling and a kernel machine: nothing linear, and no predict_proba."""
+    X, y = task[:2]
+    return make_pipeline(extractor("max", cache=False), StandardScaler(), SVC()).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def classifier(task):
+    X, y = task[:2]
+    return FineTunedConvNetClassifier(
+        weights=None, image_size=(SIZE, SIZE), layer="block2_pool", fine_tune_epochs=1,
+        random_state=0,
+    ).fit(X, y)
+
+
+MODELS = {"cam": "linear_pipeline", "gradcam": "classifier", "occlusion": "rbf_pipeline"}
+
+
+@pytest.mark.parametrize("method", list(MODELS))
+def test_the_heatmap_peaks_on_the_square_that_decides_the_class(method, task, request):
+    model = request.getfixturevalue(MODELS[method])
+    X_test, y_test, boxes = task[2:]
+    assert model.score(X_test, y_test) >= 0.95  # the model did learn the task
+    heatmaps = explain(model, X_test)  # "auto" picks the method
+    np.testing.assert_array_equal(heatmaps, explain(model, X_test, method=method))
+    assert heatmaps.shape == (N_TEST, SIZE, SIZE) and heatmaps.dtype == np.float32
+    assert heatmaps.min() == 0 and heatmaps.max() == 1
+    assert share_peaking_inside(heatmaps, boxes) >= 0.9
+
+
+def test_random_or_flat_heatmaps_do_not_peak_on_the_square(task):
+    boxes = task[4]
+    rng = np.random.default_rng(0)
+    assert share_peaking_inside(rng.random((N_TEST, SIZE, SIZE)), boxes) < 0.3
+    assert share_peaking_inside(np.zeros((N_TEST, SIZE, SIZE)), boxes) < 0.3
+    centred = np.zeros((N_TEST, SIZE, SIZE))
+    centred[:, SIZE // 2, SIZE // 2] = 1
+    assert share_peaking_inside(centred, boxes) < 0.3
+
+
+def test_the_exact_map_of_the_fine_tuned_network_peaks_on_the_square(classifier, task):
+    X_test, _, boxes = task[2:]
+    heatmaps = explain(classifier, X_test, method="cam")
+    assert share_peaking_inside(heatmaps, boxes) >= 0.9
+    assert not np.array_equal(heatmaps, explain(classifier, X_test))  # not Grad-CAM's
+
+
+@pytest.mark.parametrize("head", [
+    [StandardScaler(), LogisticRegression(max_iter=2000)],
+    [MinMaxScaler(), PCA(n_components=20, whiten=True, random_state=0), LinearSVC()],
+    [RidgeClassifier()],
+], ids=["scaler-logistic", "minmax-pca-linearsvc", "ridge"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_position_scores_average_to_the_decision_function(head, n_classes, task):
+    """Each position's activation scored as a feature row: their mean over positions is the
+    pipeline's decision function, for two classes and three."""
+    X, y = task[:2]
+    y = y if n_classes == 2 else np.where(np.arange(len(y)) % 3 == 0, "third", y)
+    model = make_pipeline(extractor("avg"), *head).fit(X, y)
+    source = model[0]._images(X[:12], reset=False)
+    scores, pooled = linear.position_scores(model, source)
+    assert scores.shape == (12, 16, 16, n_classes)
+    decision = model.decision_function(X[:12])
+    expected = np.stack([-decision, decision], axis=1) if n_classes == 2 else decision
+    np.testing.assert_allclose(scores.mean(axis=(1, 2)), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_contributions_through_the_scaler_sum_to_the_score_less_the_intercept(
+        linear_pipeline, task):
+    """Written out for a scaler and a logistic regression: position ``p`` contributes
+    ``w . (a_p - mean) / scale / n_positions``; they sum to the decision less the intercept,
+    and the map is those contributions, scaled."""
+    X_test = task[2][:8]
+    extractor_, scaler, logistic = (step for _, step in linear_pipeline.steps)
+    (flat,) = extractor_._extract(extractor_._images(X_test, reset=False), pooling=None)
+    activations = flat.reshape(8, 16, 16, -1).astype(np.float64)
+    contributions = ((activations - scaler.mean_) / scaler.scale_ @ logistic.coef_[0]) / 256
+    np.testing.assert_allclose(
+        contributions.sum(axis=(1, 2)),
+        linear_pipeline.decision_function(X_test) - logistic.intercept_[0], rtol=1e-4, atol=1e-4)
+    scores, _ = linear.position_scores(linear_pipeline, extractor_._images(X_test, reset=False))
+    np.testing.assert_allclose(scores[..., 1], contributions * 256 + logistic.intercept_[0],
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_a_target_maps_that_class(linear_pipeline, classifier, task):
+    X_test, y_test = task[2:4]
+    predicted = explain(linear_pipeline, X_test)
+    own = explain(linear_pipeline, X_test, target=y_test)  # the predictions are all right
+    np.testing.assert_array_equal(predicted, own)
+    other = np.where(y_test == "red", "blue", "red")
+    # The binary score of one class is minus the other's: scaled, the maps are complements.
+    np.testing.assert_allclose(explain(linear_pipeline, X_test, target=other), 1 - own,
+                               atol=1e-6)
+    blue = explain(classifier, X_test, target="blue")
+    assert not np.array_equal(blue, explain(classifier, X_test, target="red"))
+    np.testing.assert_array_equal(blue[y_test == "blue"],
+                                  explain(classifier, X_test)[y_test == "blue"])
+
+
+@pytest.mark.parametrize("method", list(MODELS))
+def test_heatmaps_do_not_depend_on_the_batch_size(method, task, request):
+    model = request.getfixturevalue(MODELS[method])
+    X_test = task[2][:9]
+    step = model if method == "gradcam" else model[0]
+    expected = explain(model, X_test)
+    for batch_size in (1, 4):
+        step.set_params(batch_size=batch_size)
+        try:
+            np.testing.assert_array_equal(explain(model, X_test), expected)
+        finally:
+            step.set_params(batch_size=20 if method == "gradcam" else 32)
+
+
+IN_A_FRESH_PROCESS = """
+import sys
+import joblib, numpy as np
+import skconvnet
+
+folder = sys.argv[1]
+images = np.load(f"{folder}/images.npy")
+for name in ("pipeline", "classifier"):
+    np.save(f"{folder}/{name}_maps.npy", skconvnet.explain(joblib.load(f"{folder}/{name}.joblib"),
+                                                          images))
+"""
+
+
+def test_heatmaps_are_the_same_in_a_fresh_process(linear_pipeline, classifier, task, tmp_path):
+    images = task[2][:6]
+    np.save(tmp_path / "images.npy", images)
+    joblib.dump(linear_pipeline, tmp_path / "pipeline.joblib")
+    joblib.dump(classifier, tmp_path / "classifier.joblib")
+    result = subprocess.run([sys.executable, "-c", IN_A_FRESH_PROCESS, str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "pipeline_maps.npy"),
+                                  explain(linear_pipeline, images))
+    np.testing.assert_array_equal(np.load(tmp_path / "classifier_maps.npy"),
+                                  explain(classifier, images))
+
+
+def test_auto_takes_occlusion_where_the_exact_map_does_not_apply(task):
+    X, y = task[:2]
+    model = make_pipeline(extractor("avg"), Normalizer(), LogisticRegression()).fit(X, y)
+    assert "Normalizer" in linear.why_not_linear(model)
+    np.testing.assert_array_equal(explain(model, X[:2]),
+                                  explain(model, X[:2], method="occlusion"))
+
+
+def test_a_search_is_explained_by_its_best_estimator(linear_pipeline, task):
+    X, y = task[:2]
+    search = GridSearchCV(linear_pipeline, {"logisticregression__C": [1.0]}, cv=2).fit(X, y)
+    np.testing.assert_array_equal(explain(search, X[:3]), explain(search.best_estimator_, X[:3]))
+
+
+def test_occlusion_costs_about_a_hundred_forward_passes_per_image():
+    assert occlusion.n_forward_passes((150, 150)) == 82
+    assert occlusion.n_forward_passes((224, 224)) == 101
+    patch, starts_y, starts_x = occlusion.occlusion_grid((64, 96))
+    assert (patch, starts_y[-1] + patch, starts_x[-1] + patch) == (13, 64, 96)
+
+
+@pytest.mark.parametrize("backbone, layer, expected", [
+    ("vgg16", "block5_pool", "block5_conv3"),
+    ("resnet50", "conv5_block3_out", "conv5_block3_out"),
+])
+def test_grad_cam_takes_the_last_convolutional_layer(backbone, layer, expected):
+    from skconvnet.backbones import specs
+    from skconvnet.backbones.graph import build_base, cut_base
+    from skconvnet.backbones.weights import resolve_weights
+
+    weights = resolve_weights(specs.get(backbone), None)
+    base = cut_base(build_base(weights, "float32"), weights.spec, layer)
+    assert network.last_convolution(base).name == expected
+
+
+# Errors
+
+
+def test_an_unfitted_model_is_refused(task):
+    X = task[2][:2]
+    with pytest.raises(NotFittedError):
+        explain(make_pipeline(extractor("avg"), LogisticRegression()), X)
+    with pytest.raises(NotFittedError):
+        explain(FineTunedConvNetClassifier(weights=None), X)
+
+
+def test_a_model_that_does_not_read_images_is_refused(task):
+    X, y = task[:2]
+    with pytest.raises(TypeError, match="Pipeline whose first step is a ConvNetFeatureExtractor"):
+        explain(LogisticRegression().fit(X.reshape(len(X), -1)[:, :5], y), X[:2])
+    features = make_pipeline(extractor("avg"), StandardScaler()).fit(X)
+    with pytest.raises(TypeError, match=r"last step \(StandardScaler\) is not a classifier"):
+        explain(features, X[:2])
+
+
+def test_a_wrong_target_is_named(linear_pipeline, task):
+    X = task[2][:3]
+    with pytest.raises(ValueError, match=r"classes the model does not know: \['green'\].*"
+                                         r"knows \['blue', 'red'\]"):
+        explain(linear_pipeline, X, target="green")
+    with pytest.raises(ValueError, match=r"target has shape \(2,\); give one class label for "
+                                         r"all images, one per image \(3\)"):
+        explain(linear_pipeline, X, target=["red", "blue"])
+
+
+def test_a_forced_method_that_does_not_apply_is_refused(linear_pipeline, rbf_pipeline, task):
+    X, y = task[:2]
+    with pytest.raises(ValueError, match="method='cam'.*does not apply to this pipeline: its "
+                                         "feature extractor has pooling='max'.*occlusion"):
+        explain(rbf_pipeline, X[:2], method="cam")
+    ridge_after_svc = make_pipeline(extractor("avg"), SVC(kernel="linear")).fit(X, y)
+    with pytest.raises(ValueError, match=r"its last step \(SVC\) is not a linear classifier"):
+        explain(ridge_after_svc, X[:2], method="cam")
+    with pytest.raises(ValueError, match="method='gradcam' needs a network trained end to end"):
+        explain(linear_pipeline, X[:2], method="gradcam")
+    with pytest.raises(ValueError, match="method must be 'auto', 'cam', 'gradcam' or "
+                                         "'occlusion', got 'grad-cam'"):
+        explain(linear_pipeline, X[:2], method="grad-cam")
+
+
+def test_cam_is_refused_for_a_fine_tuned_head_with_hidden_layers(task):
+    X, y = task[:2]
+    model = FineTunedConvNetClassifier(
+        weights=None, image_size=(32, 32), layer="block1_pool", hidden_layer_sizes=(8,),
+        head_epochs=1, fine_tune_epochs=0, random_state=0).fit(X[:20], y[:20])
+    with pytest.raises(ValueError, match=r"does not apply to this classifier: its head has "
+                                         r"hidden layers \(hidden_layer_sizes=\(8,\)\)"):
+        explain(model, X[:2], method="cam")
+    assert explain(model, X[:2]).shape == (2, 32, 32)  # Grad-CAM applies
+
+
+def test_bad_images_get_the_estimators_error(linear_pipeline):
+    with pytest.raises(ValueError, match="3-D"):
+        explain(linear_pipeline, np.zeros((2, SIZE, SIZE)))
+    with pytest.raises(FileNotFoundError, match="missing.jpg: no such file"):
+        explain(linear_pipeline, ["missing.jpg"])
