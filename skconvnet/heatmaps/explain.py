@@ -78,6 +78,12 @@ def explain(model, X, *, target=None, method="auto"):
     return linear.linear_maps(model, source, targets)
 
 
+def method_for(model, method="auto"):
+    """The method :func:`explain` takes for ``model`` when given ``method``."""
+    model = getattr(model, "best_estimator_", model)
+    return _method(model, image_step(model), method)
+
+
 def image_step(model):
     """The fitted estimator of ``model`` that reads the images: the classifier itself, or
     the pipeline's extractor; with a clear error for anything else."""

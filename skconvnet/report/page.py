@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from ..heatmaps.explain import explain, method_for
+from ..heatmaps.figures import overlay
 from .diagnostics import errors_table, plot_training_curves, thumbnail
 from .evaluation import layer_figure
 
@@ -19,13 +21,13 @@ table { border-collapse: collapse; margin: 0.5em 0; }
 td, th { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; }
 td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
 img.figure { max-width: 100%; }
-.errors { display: flex; flex-wrap: wrap; gap: 0.8em; }
-.errors figure { margin: 0; width: 140px; font-size: 0.8em; overflow-wrap: anywhere; }
-.errors img { width: 128px; height: 128px; object-fit: contain; background: #eee; }
+.photos { display: flex; flex-wrap: wrap; gap: 0.8em; }
+.photos figure { margin: 0; width: 260px; font-size: 0.8em; overflow-wrap: anywhere; }
+.photos img { width: 128px; height: 128px; object-fit: contain; background: #eee; }
 """
 
 
-def write_report_page(path, report, *, n_errors=24):
+def write_report_page(path, report, *, n_errors=24, n_per_class=3):
     """Write the page of an ``evaluate`` run to ``path``.
 
     Parameters
@@ -37,10 +39,18 @@ def write_report_page(path, report, *, n_errors=24):
         the fine-tuned classifier, whose training curves end the page.
     n_errors : int, default=24
         Show at most this many of the most confident mistakes.
+    n_per_class : int, default=3
+        Show at most this many of the most confident right predictions of each class.
+
+    Each photo shown has, beside it, its heatmap of the evidence for the predicted class
+    (:func:`skconvnet.explain`).
     """
     classes = np.asarray(report.classes)
     y_test, proba = report.predictions.labels, report.predictions.proba
     predicted = classes[np.asarray(proba).argmax(axis=1)]
+    mistakes = errors_table(y_test, proba, classes, n=n_errors)
+    right = _confident_hits(y_test, proba, classes, n=n_per_class)
+    overlays = _overlays(report, [*mistakes["index"], *(i for hits in right for i in hits)])
     sections = [
         _settings(report),
         _section("Accuracy against layer depth", _figure(layer_figure(report))),
@@ -48,8 +58,10 @@ def write_report_page(path, report, *, n_errors=24):
                  f"<p>Predictions of the logistic regression on {_e(report.best_layer)}.</p>"
                  + _confusion(y_test, predicted, classes)),
         _section(f"Most confident mistakes (up to {n_errors})",
-                 _mistakes(errors_table(y_test, proba, classes, n=n_errors),
-                           report.predictions.paths)),
+                 _heatmap_note(report) + _mistakes(mistakes, report.predictions.paths, overlays)),
+        _section(f"What the model looks at in each class (up to {n_per_class} right "
+                 "predictions each, the most confident)",
+                 _hits(right, classes, proba, report.predictions.paths, overlays)),
     ]
     if report.fine_tuning is not None:
         sections.append(_section("Fine-tuning", _fine_tuning(report)))
@@ -125,20 +137,70 @@ def _confusion(y_test, predicted, classes):
     )
 
 
-def _mistakes(table, test_paths):
+def _confident_hits(y, proba, classes, *, n):
+    """Per class, the indices of at most ``n`` test photos of it predicted right, the most
+    confident first."""
+    proba = np.asarray(proba)
+    predicted = proba.argmax(axis=1)
+    hits = []
+    for column, label in enumerate(classes.tolist()):
+        right = np.flatnonzero((np.asarray(y) == label) & (predicted == column))
+        hits.append(right[np.argsort(-proba[right, column], kind="stable")][:n].tolist())
+    return hits
+
+
+def _overlays(report, indices):
+    """``{index: data URI}``: the test photos at ``indices`` as the model saw them, their
+    heatmap of the predicted class drawn over them, as small JPEGs."""
+    if not indices:
+        return {}
+    paths = [report.predictions.paths[i] for i in indices]
+    heatmaps = explain(report.pipeline, paths)
+    pictures = report.pipeline[0]._images(paths, reset=False).load(np.arange(len(paths)))
+    return {index: _data_uri(thumbnail(overlay(picture, heatmap)), "JPEG")
+            for index, picture, heatmap in zip(indices, pictures, heatmaps)}
+
+
+def _heatmap_note(report):
+    how = {
+        "cam": "its exact class activation map: the logistic regression's score of the "
+               "features at each place of the photo",
+        "occlusion": "occlusion: how much the probability drops where a grey square covers "
+                     "the photo",
+    }[method_for(report.pipeline)]
+    return (f"<p>Beside each photo, where the model found the evidence for the class it "
+            f"predicted (red: the strongest), by {how}.</p>")
+
+
+def _mistakes(table, test_paths, overlays):
     if table.empty:
         return "<p>None: every test photo is classified correctly.</p>"
+    captioned = ((row.index, f"true {_e(row.true)}, predicted {_e(row.predicted)} "
+                             f"({row.probability:.2f})") for row in table.itertuples())
+    return _photos(captioned, test_paths, overlays)
+
+
+def _hits(right, classes, proba, test_paths, overlays):
+    sections = []
+    for column, (label, indices) in enumerate(zip(classes.tolist(), right)):
+        body = (_photos(((i, f"{_e(label)} ({proba[i, column]:.2f})") for i in indices),
+                        test_paths, overlays)
+                if indices else "<p>No test photo of this class is predicted right.</p>")
+        sections.append(f"<h3>{_e(label)}</h3>{body}")
+    return "".join(sections)
+
+
+def _photos(captioned, test_paths, overlays):
+    """Figures of test photos, each beside its heatmap overlay, with a caption (HTML)."""
     figures = []
-    for row in table.itertuples():
-        path = test_paths[row.index]
+    for index, caption in captioned:
+        name = _e(os.path.basename(test_paths[index]))
         figures.append(
-            f"<figure><img alt='{_e(os.path.basename(path))}' "
-            f"src='{_data_uri(thumbnail(path), 'JPEG')}'>"
-            f"<figcaption><strong>{_e(os.path.basename(path))}</strong><br>"
-            f"true {_e(row.true)}, predicted {_e(row.predicted)} "
-            f"({row.probability:.2f})</figcaption></figure>"
+            f"<figure><img alt='{name}' src='{_data_uri(thumbnail(test_paths[index]), 'JPEG')}'>"
+            f"<img class='heatmap' alt='heatmap of {name}' src='{overlays[index]}'>"
+            f"<figcaption><strong>{name}</strong><br>{caption}</figcaption></figure>"
         )
-    return f"<div class='errors'>{''.join(figures)}</div>"
+    return f"<div class='photos'>{''.join(figures)}</div>"
 
 
 def _fine_tuning(report):

@@ -116,9 +116,68 @@ def test_mistakes_are_the_most_confident_wrong_test_photos(run):
         for row in expected.itertuples()
     ]
     assert {f"mislabelled_{name}" for name in MISLABELLED} <= {name for name, *_ in captions}
-    thumbnails = [Image.open(io.BytesIO(data)) for data in _images(page, "jpeg")]
-    assert len(thumbnails) == len(expected)
-    assert all(max(image.size) <= 128 for image in thumbnails)
+    figures = _figures(_between(page, "Most confident mistakes", "What the model looks at"))
+    assert [name for name, *_ in figures] == [name for name, *_ in captions]
+    for (name, photo, heatmap), row in zip(figures, expected.itertuples()):
+        assert max(photo.size) <= 128 and max(heatmap.size) <= 128
+        _assert_heatmap_of(model, X_test[row.index], heatmap)
+
+
+def test_page_shows_each_classes_most_confident_right_photos_with_their_heatmaps(run):
+    train, test, page, report = run
+    X, y = load_image_folder(train)
+    X_test, y_test = load_image_folder(test)
+    model = hand_written_pipeline(report["best_layer"]).fit(X, y)
+    proba = model.predict_proba(X_test)
+    section = _between(page, "What the model looks at", "Fine-tuning")
+    assert "the logistic regression's score of the features at each place" in _text(page)
+    for column, label in enumerate(model.classes_):
+        right = [i for i in np.argsort(-proba[:, column], kind="stable")
+                 if y_test[i] == label and proba[i].argmax() == column][:3]
+        assert len(right) == 3
+        part = _between(section, f"<h3>{label}</h3>", "<h3>")
+        captions = re.findall(r"<figcaption><strong>(.*?)</strong><br>(\w+) \((\d\.\d\d)\)"
+                              r"</figcaption>", part)
+        assert captions == [(X_test[i].name, label, f"{proba[i, column]:.2f}") for i in right]
+        for (name, _, heatmap), i in zip(_figures(part), right):
+            _assert_heatmap_of(model, X_test[i], heatmap)
+
+
+def _between(page, start, end):
+    """The part of ``page`` from the first ``start`` to the next ``end`` (or its end)."""
+    part = page[page.index(start):]
+    stop = part.find(end, len(start))
+    return part if stop < 0 else part[:stop]
+
+
+def _figures(part):
+    """``(name, photo, heatmap overlay)`` of each figure of photos in ``part``."""
+    return [(name, Image.open(io.BytesIO(base64.b64decode(photo))).convert("RGB"),
+             Image.open(io.BytesIO(base64.b64decode(heatmap))).convert("RGB"))
+            for name, photo, heatmap in re.findall(
+                r"<figure><img alt='(.*?)' src='data:image/jpeg;base64,([^']+)'>"
+                r"<img class='heatmap' alt='heatmap of .*?' src='data:image/jpeg;base64,"
+                r"([^']+)'>", part)]
+
+
+def _assert_heatmap_of(model, path, shown):
+    """``shown`` is the photo as the model saw it with its heatmap drawn over it (as the
+    page encodes it), not the photo alone."""
+    from skconvnet import explain
+    from skconvnet.heatmaps.figures import overlay
+
+    picture = model[0]._images([path], reset=False).load(np.arange(1))[0]
+    expected = _as_jpeg(overlay(picture, explain(model, [path])[0]))
+    shown = np.asarray(shown, np.float64)
+    assert np.abs(shown - expected).mean() < 1
+    assert np.abs(shown - _as_jpeg(picture)).mean() > 10
+
+
+def _as_jpeg(pixels):
+    """``pixels`` as the page's thumbnails hold them: JPEG at quality 80, decoded."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=80)
+    return np.asarray(Image.open(buffer).convert("RGB"), np.float64)
 
 
 def test_page_without_finetune_has_no_training_curves(tmp_path):
@@ -128,7 +187,8 @@ def test_page_without_finetune_has_no_training_curves(tmp_path):
                  "--html", str(page)]) == 0
     text = page.read_text()
     assert "Fine-tuning" not in text and "fine-tuned" not in text
-    assert len(_images(text, "png")) == 2 and not _images(text, "jpeg")
+    assert len(_images(text, "png")) == 2
+    assert not _images(_between(text, "Most confident mistakes", "What the model"), "jpeg")
 
 
 def test_report_json_keys_in_order(run):
