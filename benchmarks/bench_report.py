@@ -3,8 +3,10 @@
 Builds the page of ``evaluate --html`` for every shared cats/dogs photo (train and
 validation, 3,000 JPEGs) taken as a test photo, with predicted probabilities drawn at random
 so that about one in ten is wrong, and prints its size and the seconds it took, for each
-``--errors`` limit. (An ``evaluate`` run on 1,000 test photos prints the same two figures
-beside its total time.)
+``--errors`` limit; the heatmaps beside the photos shown are computed by a pipeline of
+VGG16's average-pooled ``block5_pool`` (the shared weights where present) and a logistic
+regression, as in a run. (An ``evaluate`` run on 1,000 test photos prints the same two
+figures beside its total time.)
 
     python benchmarks/bench_report.py [--errors 24,200]
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from common import CATS_AND_DOGS
+from common import CATS_AND_DOGS, shared_weights
 
 matplotlib.use("Agg")
 
@@ -26,7 +28,11 @@ def main():
     parser.add_argument("--errors", default="24,200")
     args = parser.parse_args()
 
-    from skconvnet import load_image_folder
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvnet import VGGFeatureExtractor, load_image_folder
     from skconvnet.report.evaluation import (
         EvaluationReport,
         LayerScore,
@@ -59,7 +65,11 @@ def main():
         layers=layers, best_layer="block5_pool", test_accuracy=float(np.mean(~flip)),
         n_train=len(labels), n_test=len(labels), classes=["cats", "dogs"],
         train_counts=counts, test_counts=counts, settings=settings, seconds=0.0,
-        predictions=Predictions(paths=paths, labels=labels, proba=proba), pipeline=None,
+        predictions=Predictions(paths=paths, labels=labels, proba=proba),
+        pipeline=make_pipeline(
+            VGGFeatureExtractor(pooling="avg", weights=shared_weights()), StandardScaler(),
+            LogisticRegression(),
+        ).fit(paths[::150], labels[::150]),
     )
     print(f"{len(paths)} test photos, {int(flip.sum())} wrong")
     print(f"{'errors shown':>12s}  {'page MB':>8s}  {'seconds':>8s}")

@@ -30,10 +30,14 @@ def test_docs_build_without_warnings(tmp_path, cats_and_dogs_or_none):
     for name in set(skconvnet.__all__) - {"__version__"}:  # every public name has an entry
         assert f'id="skconvnet.{name}"' in api, name
     assert "pydata-sphinx-theme" in api or "pydata_sphinx_theme" in api
-    for page in ("command_line", "feature_extraction", "backbones", "fine_tuning", "weights",
+    for page in ("command_line", "feature_extraction", "backbones", "fine_tuning",
+                 "looking_inside", "weights",
                  "precision_and_backends", "dask", "deploying", "auto_examples/index"):
         assert (html / f"{page}.html").is_file()
     if cats_and_dogs_or_none is not None:  # the examples ran, and drew their figures
         comparison = (html / "auto_examples" / "plot_book_comparison.html").read_text()
         assert "sphx_glr_plot_book_comparison_001.png" in comparison
         assert "fine-tuning" in comparison and "accuracy 0." in comparison
+        inside = (html / "auto_examples" / "plot_looking_inside.html").read_text()
+        assert "sphx_glr_plot_looking_inside_002.png" in inside  # both methods drew
+        assert "12 heatmaps of 150x150 pixels" in inside

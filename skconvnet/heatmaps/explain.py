@@ -24,7 +24,7 @@ def explain(model, X, *, target=None, method="auto"):
         The images, as the model takes them.
     target : class label, array-like of shape (n_images,) or None, default=None
         The class whose evidence is mapped: one for all images, one per image, or None for
-        the class the model predicts for each.
+        the class the model predicts for each (for occlusion, the most probable one).
     method : {"auto", "cam", "gradcam", "occlusion"}, default="auto"
         - ``"cam"``, the exact class activation map, where the features are averaged over
           positions (``pooling="avg"``, one layer) and everything after them is linear

@@ -73,13 +73,25 @@ def position_scores(pipeline, source):
     (flat,) = extractor._extract(source, pooling=None)
     activations = flat.reshape(len(flat), *shape)
     head = pipeline[1:]
+
+    def decision(rows):
+        return class_scores(head.decision_function(_as_fitted(head, extractor, rows)))
+
     rows = activations.reshape(-1, shape[-1])
-    scores = np.concatenate([
-        class_scores(head.decision_function(rows[start:start + _ROWS_AT_ONCE]))
-        for start in range(0, len(rows), _ROWS_AT_ONCE)
-    ])
-    pooled = class_scores(head.decision_function(activations.mean(axis=(1, 2))))
-    return scores.reshape(*activations.shape[:3], -1), pooled
+    scores = np.concatenate([decision(rows[start:start + _ROWS_AT_ONCE])
+                             for start in range(0, len(rows), _ROWS_AT_ONCE)])
+    return scores.reshape(*activations.shape[:3], -1), decision(activations.mean(axis=(1, 2)))
+
+
+def _as_fitted(head, extractor, rows):
+    """``rows`` as the steps after the extractor were fitted on them: a DataFrame with the
+    extractor's feature names where they were fitted on one (``set_output``)."""
+    first = next((step for _, step in head.steps if step not in (None, "passthrough")), None)
+    if getattr(first, "feature_names_in_", None) is None:
+        return rows
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=extractor.get_feature_names_out())
 
 
 def _names(types):

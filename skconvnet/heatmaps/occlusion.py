@@ -28,8 +28,9 @@ def n_forward_passes(image_size):
 def occlusion_maps(model, images, source, targets):
     """Each image's map of the drop of its target class's probability (or decision score,
     for models without ``predict_proba``) when a patch covering a pixel is greyed out,
-    averaged over the windows that cover it; the positive part. ``images`` is the step of
-    ``model`` that reads the images."""
+    averaged over the windows that cover it; the positive part. ``targets`` None: each
+    image's most probable class. ``images`` is the step of ``model`` that reads the
+    images."""
     scorer = _uncached(model, images)
     patch, starts_y, starts_x = occlusion_grid(source.image_size)
     windows = [(y, x) for y in starts_y for x in starts_x]
@@ -39,9 +40,8 @@ def occlusion_maps(model, images, source, targets):
         occluded = np.repeat(image[np.newaxis], len(windows) + 1, axis=0)
         for copy_, (y, x) in zip(occluded[1:], windows):
             copy_[y:y + patch, x:x + patch] = GREY
-        target = (targets[i] if targets is not None
-                  else list(model.classes_).index(scorer.predict(occluded[:1])[0]))
-        scores = _scores(scorer, occluded)[:, target]
+        scores = _scores(scorer, occluded)
+        scores = scores[:, scores[0].argmax() if targets is None else targets[i]]
         drops = np.zeros(source.image_size)
         covered = np.zeros(source.image_size)
         for drop, (y, x) in zip(scores[0] - scores[1:], windows):

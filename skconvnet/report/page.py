@@ -59,9 +59,10 @@ def write_report_page(path, report, *, n_errors=24, n_per_class=3):
                  + _confusion(y_test, predicted, classes)),
         _section(f"Most confident mistakes (up to {n_errors})",
                  _heatmap_note(report) + _mistakes(mistakes, report.predictions.paths, overlays)),
-        _section(f"What the model looks at in each class (up to {n_per_class} right "
-                 "predictions each, the most confident)",
-                 _hits(right, classes, proba, report.predictions.paths, overlays)),
+        _section("What the model looks at in each class",
+                 f"<p>The test photos of each class predicted right most confidently (up to "
+                 f"{n_per_class}), each beside its heatmap.</p>"
+                 + _hits(right, classes, proba, report.predictions.paths, overlays)),
     ]
     if report.fine_tuning is not None:
         sections.append(_section("Fine-tuning", _fine_tuning(report)))
@@ -155,7 +156,9 @@ def _overlays(report, indices):
     if not indices:
         return {}
     paths = [report.predictions.paths[i] for i in indices]
-    heatmaps = explain(report.pipeline, paths)
+    predicted = np.asarray(report.classes)[np.asarray(report.predictions.proba)[indices]
+                                           .argmax(axis=1)]
+    heatmaps = explain(report.pipeline, paths, target=predicted)
     pictures = report.pipeline[0]._images(paths, reset=False).load(np.arange(len(paths)))
     return {index: _data_uri(thumbnail(overlay(picture, heatmap)), "JPEG")
             for index, picture, heatmap in zip(indices, pictures, heatmaps)}

@@ -1,6 +1,7 @@
 """explain(): heatmaps that find what decides the class, computed exactly where the model is
 linear, the same however the images are batched and in a fresh process, with clear errors."""
 
+import os
 import subprocess
 import sys
 
@@ -193,6 +194,20 @@ def test_auto_takes_occlusion_where_the_exact_map_does_not_apply(task):
                                   explain(model, X[:2], method="occlusion"))
 
 
+def test_a_pipeline_with_pandas_output_is_explained_without_warnings(linear_pipeline, task):
+    import warnings
+
+    from sklearn.base import clone
+
+    X, y = task[:2]
+    framed = clone(linear_pipeline).set_output(transform="pandas").fit(X, y)
+    assert list(framed[1].feature_names_in_[:1]) == ["block2_pool_avg_ch0"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_allclose(explain(framed, X[:4]), explain(linear_pipeline, X[:4]),
+                                   atol=1e-5)
+
+
 def test_a_search_is_explained_by_its_best_estimator(linear_pipeline, task):
     X, y = task[:2]
     search = GridSearchCV(linear_pipeline, {"logisticregression__C": [1.0]}, cv=2).fit(X, y)
@@ -281,3 +296,19 @@ def test_bad_images_get_the_estimators_error(linear_pipeline):
         explain(linear_pipeline, np.zeros((2, SIZE, SIZE)))
     with pytest.raises(FileNotFoundError, match="missing.jpg: no such file"):
         explain(linear_pipeline, ["missing.jpg"])
+
+
+@pytest.mark.slow
+def test_grad_cam_is_the_same_on_jax(classifier, task, tmp_path):
+    """The GPU machines run Keras on JAX: the gradient comes from JAX there."""
+    pytest.importorskip("jax", reason="the JAX backend needs pip install jax")
+    images = task[2][:6]
+    np.save(tmp_path / "images.npy", images)
+    joblib.dump(classifier, tmp_path / "classifier.joblib")
+    script = IN_A_FRESH_PROCESS.replace('("pipeline", "classifier")', '("classifier",)')
+    script += "import keras; assert keras.backend.backend() == 'jax'\n"
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                            text=True, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "classifier_maps.npy"),
+                               explain(classifier, images), atol=1e-5)
