@@ -105,10 +105,14 @@ def error_line(capsys):
     return err
 
 
-def patch_task(n_images, size=64, patch=16, seed=0):
-    """``(X, y, boxes)``: uint8 images of a blotchy, noisy grey background with a red or a
-    blue square of ``patch`` pixels pasted at a random place, labelled by its colour — the
-    square alone decides the class; ``boxes`` holds each square's ``(top, left)``."""
+SQUARES = {"red": [220, 40, 40], "blue": [40, 40, 220], "green": [40, 200, 40]}
+
+
+def patch_task(n_images, size=64, patch=16, seed=0, colours=("blue", "red")):
+    """``(X, y, boxes)``: uint8 images of a blotchy, noisy grey background with a square of
+    ``patch`` pixels of one of ``colours`` (of ``SQUARES``) pasted at a random place,
+    labelled by its colour — the square alone decides the class; ``boxes`` holds each
+    square's ``(top, left)``."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -118,11 +122,11 @@ def patch_task(n_images, size=64, patch=16, seed=0):
         for blotches in coarse
     ]) + rng.normal(0, 20, size=(n_images, size, size))
     X = np.repeat(background[..., np.newaxis], 3, axis=-1)
-    red = rng.integers(0, 2, n_images).astype(bool)
+    y = np.asarray(colours)[rng.integers(0, len(colours), n_images)]
     boxes = rng.integers(0, size - patch + 1, size=(n_images, 2))
-    for image, (top, left), is_red in zip(X, boxes, red):
-        image[top:top + patch, left:left + patch] = [220, 40, 40] if is_red else [40, 40, 220]
-    return np.clip(X, 0, 255).astype(np.uint8), np.where(red, "red", "blue"), boxes
+    for image, (top, left), colour in zip(X, boxes, y):
+        image[top:top + patch, left:left + patch] = SQUARES[colour]
+    return np.clip(X, 0, 255).astype(np.uint8), y, boxes
 
 
 def share_peaking_inside(heatmaps, boxes, patch=16):

@@ -44,6 +44,8 @@ def why_not_linear(pipeline):
                 or isinstance(step, AFFINE_STEPS)):
             return (f"its step {name!r} ({type(step).__name__}) is not known to be linear in "
                     f"the features (those that are: {_names(AFFINE_STEPS)})")
+        if getattr(step, "clip", False):
+            return f"its step {name!r} clips its output (clip=True), which is not linear"
     final = pipeline.steps[-1][1]
     if not isinstance(final, LinearClassifierMixin):
         return (f"its last step ({type(final).__name__}) is not a linear classifier such as "

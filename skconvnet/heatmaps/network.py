@@ -9,13 +9,19 @@ from .maps import chosen, class_scores, min_max, positive_part, upsampled
 
 
 def why_not_linear(classifier):
-    """Why the exact map does not apply to a fitted ``classifier``, or None where it does."""
-    if classifier.pooling != "avg":
-        return (f"its pooling={classifier.pooling!r}; the class score is a sum over positions "
-                "only for pooling='avg'")
-    if len(np.atleast_1d(classifier.hidden_layer_sizes)):
-        return (f"its head has hidden layers (hidden_layer_sizes="
-                f"{classifier.hidden_layer_sizes!r}); the exact map needs a linear head")
+    """Why the exact map does not apply to a fitted ``classifier``'s network, or None where
+    it does (its features averaged over positions, then only the last layer)."""
+    import keras
+
+    _, head, _ = _parts(classifier)
+    layers = [layer for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not isinstance(layers[0], keras.layers.GlobalAveragePooling2D):
+        return (f"its network pools with {type(layers[0]).__name__}; the class score is a sum "
+                "over positions only for pooling='avg'")
+    hidden = sum(isinstance(layer, keras.layers.Dense) for layer in layers)
+    if hidden:
+        return (f"its head has {hidden} hidden layer(s) (hidden_layer_sizes); the exact map "
+                "needs a linear head")
     return None
 
 

@@ -19,12 +19,6 @@ def occlusion_grid(image_size):
     return patch, *(_starts(side, patch, stride) for side in image_size)
 
 
-def n_forward_passes(image_size):
-    """Forward passes per image: one per window, and the image itself."""
-    _, starts_y, starts_x = occlusion_grid(image_size)
-    return len(starts_y) * len(starts_x) + 1
-
-
 def occlusion_maps(model, images, source, targets):
     """Each image's map of the drop of its target class's probability (or decision score,
     for models without ``predict_proba``) when a patch covering a pixel is greyed out,
@@ -58,13 +52,14 @@ def _scores(model, images):
 
 
 def _uncached(model, images):
-    """``model`` with its extractor's activation cache off: occluded copies are never seen
-    again, and would evict the activations of images that are."""
-    if images is model or not getattr(images, "cache", False):
+    """``model`` with its extractor's activation cache and progress bar off: occluded
+    copies are never seen again, and would evict the activations of images that are."""
+    if images is model:
         return model
     uncached = copy.copy(model)
     name, _ = model.steps[0]
-    uncached.steps = [(name, copy.copy(images).set_params(cache=False)), *model.steps[1:]]
+    uncached.steps = [(name, copy.copy(images).set_params(cache=False, verbose=0)),
+                      *model.steps[1:]]
     return uncached
 
 

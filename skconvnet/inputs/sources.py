@@ -65,6 +65,32 @@ def _digest(*parts):
     return digest.digest()
 
 
+class Part(ImageSource):
+    """The images at ``indices`` of ``source``; ``keys`` is a shared list of the keys of all
+    of ``source``'s images, filled on first use (so that files are read for keys once, for
+    all parts)."""
+
+    def __init__(self, source, indices, keys):
+        super().__init__(len(indices), source.image_size)
+        self.source, self.indices, self._keys = source, np.asarray(indices), keys
+        self.dtype = source.dtype
+
+    def load(self, indices):
+        return self.source.load(self.indices[indices])
+
+    def keys(self):
+        if not self._keys:
+            self._keys.extend(self.source.keys())
+        return [self._keys[i] for i in self.indices]
+
+
+def parts(source, size):
+    """``source`` as consecutive :class:`Part` s of at most ``size`` images."""
+    keys = []
+    return [Part(source, np.arange(start, min(start + size, source.n_samples)), keys)
+            for start in range(0, source.n_samples, size)]
+
+
 class ArrayImages(ImageSource):
     def __init__(self, images, image_size):
         super().__init__(len(images), image_size)

@@ -70,7 +70,7 @@ def test_the_heatmap_peaks_on_the_square_that_decides_the_class(method, task, re
     heatmaps = explain(model, X_test)  # "auto" picks the method
     np.testing.assert_array_equal(heatmaps, explain(model, X_test, method=method))
     assert heatmaps.shape == (N_TEST, SIZE, SIZE) and heatmaps.dtype == np.float32
-    assert heatmaps.min() == 0 and heatmaps.max() == 1
+    assert (heatmaps.min(axis=(1, 2)) == 0).all() and (heatmaps.max(axis=(1, 2)) == 1).all()
     assert share_peaking_inside(heatmaps, boxes) >= 0.9
 
 
@@ -130,19 +130,44 @@ def test_contributions_through_the_scaler_sum_to_the_score_less_the_intercept(
                                rtol=1e-4, atol=1e-4)
 
 
-def test_a_target_maps_that_class(linear_pipeline, classifier, task):
-    X_test, y_test = task[2:4]
-    predicted = explain(linear_pipeline, X_test)
-    own = explain(linear_pipeline, X_test, target=y_test)  # the predictions are all right
-    np.testing.assert_array_equal(predicted, own)
-    other = np.where(y_test == "red", "blue", "red")
-    # The binary score of one class is minus the other's: scaled, the maps are complements.
-    np.testing.assert_allclose(explain(linear_pipeline, X_test, target=other), 1 - own,
-                               atol=1e-6)
-    blue = explain(classifier, X_test, target="blue")
-    assert not np.array_equal(blue, explain(classifier, X_test, target="red"))
-    np.testing.assert_array_equal(blue[y_test == "blue"],
-                                  explain(classifier, X_test)[y_test == "blue"])
+@pytest.mark.parametrize("method", list(MODELS))
+def test_a_target_maps_that_class(method, task, request):
+    model = request.getfixturevalue(MODELS[method])
+    X_test = task[2][:8]
+    predicted = model.predict(X_test)
+    maps = explain(model, X_test)
+    np.testing.assert_array_equal(explain(model, X_test, target=predicted), maps)
+    other = np.where(predicted == "red", "blue", "red")
+    for target in (other, np.str_("blue")):
+        mapped = explain(model, X_test, target=target)
+        changed = np.broadcast_to(target, 8) != predicted
+        assert changed.any()
+        assert not any(np.array_equal(a, b) for a, b in zip(mapped[changed], maps[changed]))
+        np.testing.assert_array_equal(mapped[~changed], maps[~changed])
+    if method == "cam":  # one class's binary score is minus the other's: complements
+        np.testing.assert_allclose(explain(model, X_test, target=other), 1 - maps, atol=1e-6)
+
+
+def test_integer_classes_and_three_of_them(task):
+    """A softmax network with integer labels: Grad-CAM and the exact map follow the class
+    asked for, and find each image's square."""
+    X, y, boxes = patch_task(N_TRAIN + N_TEST, size=SIZE, colours=("blue", "red", "green"))
+    labels = np.unique(y, return_inverse=True)[1] + 10  # 10, 11, 12
+    model = FineTunedConvNetClassifier(
+        weights=None, image_size=(SIZE, SIZE), layer="block2_pool", fine_tune_epochs=1,
+        random_state=0,
+    ).fit(X[:N_TRAIN], labels[:N_TRAIN])
+    X_test, y_test = X[N_TRAIN:], labels[N_TRAIN:]
+    assert model.score(X_test, y_test) >= 0.95
+    for method in ("gradcam", "cam"):
+        maps = explain(model, X_test, method=method)
+        assert share_peaking_inside(maps, boxes[N_TRAIN:]) >= 0.9
+        np.testing.assert_array_equal(
+            explain(model, X_test, target=model.predict(X_test), method=method), maps)
+        other = explain(model, X_test[:6], target=np.int64(12), method=method)
+        not_green = y_test[:6] != 12
+        assert not any(np.array_equal(a, b) for a, b in zip(other[not_green],
+                                                             maps[:6][not_green]))
 
 
 @pytest.mark.parametrize("method", list(MODELS))
@@ -150,13 +175,13 @@ def test_heatmaps_do_not_depend_on_the_batch_size(method, task, request):
     model = request.getfixturevalue(MODELS[method])
     X_test = task[2][:9]
     step = model if method == "gradcam" else model[0]
-    expected = explain(model, X_test)
-    for batch_size in (1, 4):
-        step.set_params(batch_size=batch_size)
-        try:
+    expected, fitted_with = explain(model, X_test), step.batch_size
+    try:
+        for batch_size in (1, 4):
+            step.set_params(batch_size=batch_size)
             np.testing.assert_array_equal(explain(model, X_test), expected)
-        finally:
-            step.set_params(batch_size=20 if method == "gradcam" else 32)
+    finally:
+        step.set_params(batch_size=fitted_with)
 
 
 IN_A_FRESH_PROCESS = """
@@ -186,12 +211,26 @@ def test_heatmaps_are_the_same_in_a_fresh_process(linear_pipeline, classifier, t
                                   explain(classifier, images))
 
 
-def test_auto_takes_occlusion_where_the_exact_map_does_not_apply(task):
+@pytest.mark.parametrize("step, reason", [
+    (Normalizer(), "'normalizer' (Normalizer) is not known to be linear"),
+    (MinMaxScaler(clip=True), "'minmaxscaler' clips its output"),
+])
+def test_auto_takes_occlusion_where_the_exact_map_does_not_apply(step, reason, task):
     X, y = task[:2]
-    model = make_pipeline(extractor("avg"), Normalizer(), LogisticRegression()).fit(X, y)
-    assert "Normalizer" in linear.why_not_linear(model)
+    model = make_pipeline(extractor("avg"), step, LogisticRegression()).fit(X, y)
+    assert reason in linear.why_not_linear(model)
     np.testing.assert_array_equal(explain(model, X[:2]),
                                   explain(model, X[:2], method="occlusion"))
+
+
+def test_the_fitted_network_decides_whether_its_map_is_exact(classifier, task):
+    X_test = task[2][:4]
+    exact = explain(classifier, X_test, method="cam")
+    classifier.set_params(pooling="max", hidden_layer_sizes=(8,))  # not what was fitted
+    try:
+        np.testing.assert_array_equal(explain(classifier, X_test, method="cam"), exact)
+    finally:
+        classifier.set_params(pooling="avg", hidden_layer_sizes=())
 
 
 def test_a_pipeline_with_pandas_output_is_explained_without_warnings(linear_pipeline, task):
@@ -210,15 +249,40 @@ def test_a_pipeline_with_pandas_output_is_explained_without_warnings(linear_pipe
 
 def test_a_search_is_explained_by_its_best_estimator(linear_pipeline, task):
     X, y = task[:2]
-    search = GridSearchCV(linear_pipeline, {"logisticregression__C": [1.0]}, cv=2).fit(X, y)
+    search = GridSearchCV(linear_pipeline, {"logisticregression__C": [1.0]}, cv=2)
+    with pytest.raises(NotFittedError):
+        explain(search, X[:3])
+    search.fit(X, y)
     np.testing.assert_array_equal(explain(search, X[:3]), explain(search.best_estimator_, X[:3]))
+    with pytest.raises(ValueError, match="fitted with refit=False: it has no best estimator"):
+        explain(GridSearchCV(linear_pipeline, {"logisticregression__C": [1.0]}, cv=2,
+                             refit=False).fit(X, y), X[:3])
 
 
-def test_occlusion_costs_about_a_hundred_forward_passes_per_image():
-    assert occlusion.n_forward_passes((150, 150)) == 82
-    assert occlusion.n_forward_passes((224, 224)) == 101
+def test_many_images_are_explained_in_parts_as_one(linear_pipeline, task, monkeypatch):
+    from skconvnet.heatmaps import explain as module
+
+    X_test = task[2][:9]
+    whole = explain(linear_pipeline, X_test, target="red")
+    monkeypatch.setattr(module, "_IMAGES_AT_ONCE", 4)
+    np.testing.assert_array_equal(explain(linear_pipeline, X_test, target="red"), whole)
+    with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\)"):
+        explain(linear_pipeline, X_test[:0])
+
+
+def test_occlusion_costs_about_a_hundred_forward_passes_per_image(rbf_pipeline, task,
+                                                                   monkeypatch):
+    for size, windows in (((150, 150), 81), ((224, 224), 100)):
+        _, starts_y, starts_x = occlusion.occlusion_grid(size)
+        assert len(starts_y) * len(starts_x) == windows
     patch, starts_y, starts_x = occlusion.occlusion_grid((64, 96))
     assert (patch, starts_y[-1] + patch, starts_x[-1] + patch) == (13, 64, 96)
+    passes = []
+    monkeypatch.setattr(occlusion, "_scores",
+                        lambda model, images: passes.append(len(images)) or np.zeros((len(images), 2)))
+    explain(rbf_pipeline, task[2][:3])
+    _, starts_y, starts_x = occlusion.occlusion_grid((SIZE, SIZE))
+    assert passes == [len(starts_y) * len(starts_x) + 1] * 3  # each square, and the image
 
 
 @pytest.mark.parametrize("backbone, layer, expected", [
@@ -285,8 +349,8 @@ def test_cam_is_refused_for_a_fine_tuned_head_with_hidden_layers(task):
     model = FineTunedConvNetClassifier(
         weights=None, image_size=(32, 32), layer="block1_pool", hidden_layer_sizes=(8,),
         head_epochs=1, fine_tune_epochs=0, random_state=0).fit(X[:20], y[:20])
-    with pytest.raises(ValueError, match=r"does not apply to this classifier: its head has "
-                                         r"hidden layers \(hidden_layer_sizes=\(8,\)\)"):
+    with pytest.raises(ValueError, match=r"does not apply to this classifier: its head has 1 "
+                                         r"hidden layer\(s\) \(hidden_layer_sizes\)"):
         explain(model, X[:2], method="cam")
     assert explain(model, X[:2]).shape == (2, 32, 32)  # Grad-CAM applies
 
