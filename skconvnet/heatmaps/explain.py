@@ -67,7 +67,7 @@ def explain(model, X, *, target=None, method="auto"):
     >>> heatmaps.shape, float(heatmaps.min()), float(heatmaps.max())
     ((2, 32, 32), 0.0, 1.0)
     """
-    model = _unwrapped(model)
+    model = unwrapped(model)
     images = image_step(model)
     method = _method(model, images, method)
     source = images._images(X, reset=False)
@@ -84,7 +84,7 @@ def explain(model, X, *, target=None, method="auto"):
     ])
 
 
-def _unwrapped(model):
+def unwrapped(model):
     """A fitted search's best estimator; anything else as it is."""
     if not isinstance(model, BaseSearchCV):
         return model
@@ -98,7 +98,7 @@ def _unwrapped(model):
 
 def method_for(model, method="auto"):
     """The method :func:`explain` takes for ``model`` when given ``method``."""
-    model = _unwrapped(model)
+    model = unwrapped(model)
     return _method(model, image_step(model), method)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._optional import require
-from .explain import explain, image_step
+from .explain import explain, image_step, unwrapped
 
 
 def overlay(picture, heatmap, *, alpha=0.5, cmap="jet"):
@@ -39,7 +39,7 @@ def plot_explanations(model, X, y=None, *, target=None, method="auto", columns=6
     fig : matplotlib Figure
     """
     plt = require("matplotlib.pyplot", extra="plot", purpose="plot_explanations")
-    model = getattr(model, "best_estimator_", model)
+    model = unwrapped(model)
     heatmaps = explain(model, X, target=target, method=method)
     source = image_step(model)._images(X, reset=False)
     pictures = source.load(np.arange(source.n_samples))
