@@ -93,7 +93,7 @@ def draw(models, X, y, path, n=6):
     import matplotlib.pyplot as plt
 
     from skconvnet import explain
-    from skconvnet.heatmaps.figures import overlay
+    from skconvnet.heatmaps.figures import as_seen, overlay
 
     chosen = np.concatenate([np.flatnonzero(y == label)[:n // 2] for label in np.unique(y)])
     images = [X[i] for i in chosen]
@@ -104,8 +104,7 @@ def draw(models, X, y, path, n=6):
                              figsize=(2 * (len(images) + 1), 2.1 * len(models)))
     for row, (name, model) in zip(axes, models.items()):
         heatmaps = explain(model, images, method=name)
-        pictures = (model if name == "gradcam" else model[0])._images(images, reset=False)
-        pictures = pictures.load(np.arange(len(images)))
+        pictures = as_seen(model, images)
         predicted = model.predict(images)
         row[0].text(0.5, 0.5, titles[name], ha="center", va="center", fontsize="small",
                     wrap=True)

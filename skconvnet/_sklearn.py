@@ -11,5 +11,5 @@ from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, _check_sample_weight
 
-__all__ = ["BaseSearchCV", "Interval", "LinearClassifierMixin", "StrOptions", "_check_feature_names_in",
-           "_check_sample_weight", "_fit_context"]
+__all__ = ["BaseSearchCV", "Interval", "LinearClassifierMixin", "StrOptions",
+           "_check_feature_names_in", "_check_sample_weight", "_fit_context"]

@@ -72,12 +72,14 @@ def explain(model, X, *, target=None, method="auto"):
     method = _method(model, images, method)
     source = images._images(X, reset=False)
     targets = _targets(model.classes_, target, source.n_samples)
-    maps = {
-        "occlusion": lambda part, targets: occlusion.occlusion_maps(model, images, part, targets),
-        "gradcam": lambda part, targets: network.gradcam_maps(model, part, targets),
-        "cam": lambda part, targets: (network if images is model else linear).linear_maps(
-            model, part, targets),
-    }[method]
+
+    def maps(part, targets):
+        if method == "occlusion":
+            return occlusion.occlusion_maps(model, images, part, targets)
+        if method == "gradcam":
+            return network.gradcam_maps(model, part, targets)
+        return (network if images is model else linear).linear_maps(model, part, targets)
+
     return np.concatenate([  # in parts, to bound the activations held at once
         maps(part, None if targets is None else targets[part.indices])
         for part in parts(source, _IMAGES_AT_ONCE)

@@ -6,6 +6,13 @@ from .._optional import require
 from .explain import explain, image_step, unwrapped
 
 
+def as_seen(model, X):
+    """The images of ``X`` as ``model`` sees them: ``(n_images, height, width, 3)`` float32
+    pixels at its ``image_size``, the size of their heatmaps."""
+    source = image_step(unwrapped(model))._images(X, reset=False)
+    return source.load(np.arange(source.n_samples))
+
+
 def overlay(picture, heatmap, *, alpha=0.5, cmap="jet"):
     """``picture`` (``(height, width, 3)``, 0-255) with ``heatmap`` (``(height, width)`` in
     [0, 1]) drawn over it in the colour map ``cmap``, ``alpha`` opaque: uint8 RGB."""
@@ -41,8 +48,7 @@ def plot_explanations(model, X, y=None, *, target=None, method="auto", columns=6
     plt = require("matplotlib.pyplot", extra="plot", purpose="plot_explanations")
     model = unwrapped(model)
     heatmaps = explain(model, X, target=target, method=method)
-    source = image_step(model)._images(X, reset=False)
-    pictures = source.load(np.arange(source.n_samples))
+    pictures = as_seen(model, X)
     predicted = model.predict(pictures)
     proba = (model.predict_proba(pictures).max(axis=1) if hasattr(model, "predict_proba")
              else None)

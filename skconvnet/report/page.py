@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from ..heatmaps.explain import explain, method_for
-from ..heatmaps.figures import overlay
+from ..heatmaps.figures import as_seen, overlay
 from .diagnostics import errors_table, plot_training_curves, thumbnail
 from .evaluation import layer_figure
 
@@ -159,7 +159,7 @@ def _overlays(report, indices):
     predicted = np.asarray(report.classes)[np.asarray(report.predictions.proba)[indices]
                                            .argmax(axis=1)]
     heatmaps = explain(report.pipeline, paths, target=predicted)
-    pictures = report.pipeline[0]._images(paths, reset=False).load(np.arange(len(paths)))
+    pictures = as_seen(report.pipeline, paths)
     return {index: _data_uri(thumbnail(overlay(picture, heatmap)), "JPEG")
             for index, picture, heatmap in zip(indices, pictures, heatmaps)}
 

@@ -164,9 +164,9 @@ def _assert_heatmap_of(model, path, shown):
     """``shown`` is the photo as the model saw it with its heatmap drawn over it (as the
     page encodes it), not the photo alone."""
     from skconvnet import explain
-    from skconvnet.heatmaps.figures import overlay
+    from skconvnet.heatmaps.figures import as_seen, overlay
 
-    picture = model[0]._images([path], reset=False).load(np.arange(1))[0]
+    picture = as_seen(model, [path])[0]
     expected = _as_jpeg(overlay(picture, explain(model, [path])[0]))
     shown = np.asarray(shown, np.float64)
     assert np.abs(shown - expected).mean() < 1
