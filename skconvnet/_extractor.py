@@ -14,7 +14,7 @@ from .backbones.checks import check_layers, output_shape
 from .backbones.graph import preprocess
 from .backbones.weights import resolve_weights
 from .compute import int8
-from .compute.activations import extract
+from .compute.activations import extract, extract_batches
 from .export.estimators import OnnxOperator
 from .inputs.adapters import ImageInput
 
@@ -213,10 +213,24 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         features = self._extract(self._images(X, reset=False), pooling=self.pooling)
         return features[0] if len(features) == 1 else np.hstack(features)
 
+    def _transform_batches(self, X):
+        """``transform(X)`` batch after batch: yields ``(indices, features)`` for consecutive
+        batches of ``X``'s images, as soon as each is computed."""
+        check_is_fitted(self)
+        batches = extract_batches(**self._extraction(self._images(X, reset=False),
+                                                     pooling=self.pooling))
+        for chunk, rows in batches:
+            yield chunk, rows[0] if len(rows) == 1 else np.hstack(rows)
+
     def _extract(self, source, *, pooling):
         """Each layer's activations of the images of ``source`` (an image source of this
         fitted extractor), pooled by ``pooling`` (None flattens them): one
         ``(n_samples, n_features)`` array per layer."""
+        return extract(**self._extraction(source, pooling=pooling))
+
+    def _extraction(self, source, *, pooling):
+        """The arguments of :func:`~skconvnet.compute.activations.extract` for ``source``,
+        once the weights and int8 ranges are checked to be the fitted ones."""
         weights = resolve_weights(self._spec(), self.weights)
         if weights.digest != self.weights_id_:
             raise ValueError(
@@ -229,10 +243,10 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
                 "precision='int8' was set after fit, which calibrates the int8 network on "
                 "the training images: fit the extractor again."
             )
-        return extract(
-            weights, source, layers=list(self.feature_shapes_), pooling=pooling,
-            precision=self.precision, batch_size=self.batch_size, cache=self.cache,
-            verbose=self.verbose, ranges=getattr(self, "int8_ranges_", None),
+        return dict(
+            weights=weights, source=source, layers=list(self.feature_shapes_),
+            pooling=pooling, precision=self.precision, batch_size=self.batch_size,
+            cache=self.cache, verbose=self.verbose, ranges=getattr(self, "int8_ranges_", None),
         )
 
     def get_feature_names_out(self, input_features=None):

@@ -1,7 +1,7 @@
 """The command line: ``python -m skconvnet evaluate``, ``extract`` and ``predict``.
 
-The argument parser, the dispatch to each command and ``extract``; ``evaluate`` is in
-:mod:`skconvnet.cli.evaluate`, ``predict`` in :mod:`skconvnet.cli.predict`.
+The argument parser and the dispatch to each command, each in a module of its own:
+:mod:`skconvnet.cli.evaluate`, :mod:`skconvnet.cli.extract`, :mod:`skconvnet.cli.predict`.
 """
 
 import argparse
@@ -11,12 +11,9 @@ import re
 import sys
 import tempfile
 
-import numpy as np
-
 from ..backbones import specs
-from ..backbones.checks import check_layer
 from .evaluate import evaluate_command
-from .options import PhotoOptions
+from .extract import extract_command
 
 
 def main(argv=None):
@@ -31,6 +28,9 @@ def main(argv=None):
         message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
         print(f"skconvnet {args.command}: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"skconvnet {args.command}: interrupted", file=sys.stderr)
+        return 130  # as a shell reports a command stopped by Ctrl-C
     return 0
 
 
@@ -142,6 +142,11 @@ def _parser():
                          help="images per batch (default: 32)")
     predict.set_defaults(run=_predict_command)
 
+    for command in (extract, predict):
+        command.add_argument("--restart", action="store_true",
+                             help="discard the work an interrupted run kept beside the output "
+                             "(OUTPUT.partial/) instead of resuming it")
+
     for command in (evaluate, extract):
         command.add_argument("--weights", default="imagenet",
                              help='"imagenet" (downloaded once by Keras), a weights file of the '
@@ -168,26 +173,6 @@ def _predict_command(args):
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}: give 1 or more images per batch.")
     predict_command(args)
-
-
-def extract_command(args):
-    spec = specs.get(args.backbone, "--backbone")
-    layers = [name.strip() for name in args.layer.split(",") if name.strip()]
-    if len(layers) != 1:
-        raise ValueError(f"--layer takes one layer, got {args.layer!r}; evaluate compares several.")
-    layer = check_layer(spec, layers[0], "--layer")
-    photos = PhotoOptions.from_args(args)
-    paths, labels = photos.load_folder(args.directory)
-    weights = photos.resolve_weights([spec.name])[spec.name]
-    extractor = photos.extractor(spec.name, layer, weights)
-    features = extractor.fit_transform(paths)
-    np.savez(
-        args.out, features=features, paths=np.array([os.fspath(p) for p in paths]),
-        labels=labels, feature_names=extractor.get_feature_names_out().astype(str), layer=layer,
-        backbone=spec.name,
-    )
-    print(f"{features.shape[0]} x {features.shape[1]} features at {layer} of {spec.name} "
-          f"written to {args.out}")
 
 
 def _head_epochs(text):

@@ -27,7 +27,7 @@ from ..report.evaluation import (
     layer_figure,
     write_json,
 )
-from .options import PhotoOptions
+from .options import PhotoOptions, check_output
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def parse_evaluate(args):
                       errors=args.errors)
     for option in ("report", "plot", "html", "export"):
         if getattr(outputs, option):
-            _check_writable(getattr(outputs, option), f"--{option}")
+            check_output(getattr(outputs, option), f"--{option}")
     if outputs.export:
         require("onnx", "onnxruntime", "tf2onnx", "skl2onnx", extra="onnx", purpose="--export")
     if outputs.plot or outputs.html:
@@ -320,17 +320,6 @@ def _finetune(job, backbone, layer, weights, train_paths, train_labels):
 def _counts(labels):
     names, counts = np.unique(labels, return_counts=True)
     return dict(zip(names.tolist(), counts.tolist()))
-
-
-def _check_writable(path, option):
-    """Fail now, not after the long run, if ``path`` cannot be written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ValueError(f"{option} {path}: is a folder; name a file.")
-    if not os.path.isdir(folder):
-        raise ValueError(f"{option} {path}: the folder {folder} does not exist.")
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise ValueError(f"{option} {path}: cannot write there (permission denied).")
 
 
 def _need_plotting(option):

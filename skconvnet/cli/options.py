@@ -1,5 +1,6 @@
-"""What ``evaluate`` and ``extract`` share: photos drawn from a folder, and their features."""
+"""What the commands share: photos drawn from a folder, their features, output files."""
 
+import os
 from dataclasses import dataclass, fields
 
 from ..backbones import specs
@@ -83,3 +84,14 @@ class PhotoOptions:
             batch_size=32 if self.batch_size is None else self.batch_size,
             pooling=self.extractor_pooling, precision=self.precision, verbose=1,
         )
+
+
+def check_output(path, option):
+    """Fail now, not after the long run, if ``path`` cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{option} {path}: is a folder; name a file.")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option} {path}: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise ValueError(f"{option} {path}: cannot write there (permission denied).")

@@ -6,9 +6,10 @@ estimator or pipeline runs as it is.
 """
 
 import csv
+import hashlib
+import io
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,9 @@ import numpy as np
 from .._optional import require
 from ..datasets import load_images
 from ..inputs import decoding
+from .options import check_output
+from .partial import PartialStore
+from .progress import Progress
 
 
 def predict_command(args):
@@ -26,38 +30,62 @@ def predict_command(args):
     if bad and not args.skip_bad:
         _refuse(bad, len(files))
     good = [file for file in files if file not in bad]
-    _check_writable(args.output)
-    rows = []
-    progress = Progress(len(files))
-    progress.update(len(bad))
-    for start in range(0, len(good), args.batch_size):
-        batch = good[start:start + args.batch_size]
-        try:
-            usable, (labels, values) = batch, model.predict(batch)
-        except (OSError, ValueError):  # a file that fails only when decoded (truncated)
-            usable, failed = _decodable(batch)
-            if not failed:
-                raise
-            if not args.skip_bad:
+    check_output(args.output, "--output")
+    store = PartialStore(args.output, {"model": _digest(args.model)}, restart=args.restart)
+    with store.kept_on_failure():
+        done = store.resume(good)
+        todo = [file for file, finished in zip(good, done) if not finished]
+        progress = Progress(len(good), already=int(done.sum()))
+        for start in range(0, len(todo), args.batch_size):
+            batch = todo[start:start + args.batch_size]
+            usable, labels, values, failed = _predict(model, batch)
+            if failed and not args.skip_bad:
                 _refuse(failed, len(files))
             bad.update(failed)
-            labels, values = model.predict(usable) if usable else (None, None)
-        if usable:
-            for index, file in enumerate(usable):
-                rows.append([os.fspath(file)] + ([] if labels is None else [labels[index]])
-                            + values[index].tolist())
-        progress.update(len(batch))
-    progress.close()
-    header = ["path"] + (["label"] if model.classifier else []) + model.columns
-    with open(args.output, "w", newline="") as output:
-        writer = csv.writer(output)
-        writer.writerow(header)
-        writer.writerows(rows)
-    print(f"{len(rows)} predictions written to {args.output}")
+            if usable:
+                store.add(usable, lines=np.array([
+                    _csv_line([os.fspath(file)] + ([] if labels is None else [labels[index]])
+                              + values[index].tolist()) for index, file in enumerate(usable)]))
+            progress.update(len(batch))
+        progress.close()
+        written = [file for file in good if file not in bad]
+        if not model.columns and written:  # a graph that does not state its width
+            model.predict(written[:1])
+        header = ["path"] + (["label"] if model.classifier else []) + model.columns
+        lines = store.gather(written, "lines").tolist() if written else []
+        store.finish(lambda file: file.write("".join([_csv_line(header), *lines]).encode()))
+    print(f"{len(written)} predictions written to {args.output}")
     if bad:
         print(f"{len(bad)} files skipped:")
         for file, problem in bad.items():
             print(f"  {os.fspath(file)}: {problem}")
+
+
+def _predict(model, batch):
+    """``(files predicted, their labels or None, their values, {file: problem} of those
+    that fail only when decoded (truncated))``."""
+    try:
+        return batch, *model.predict(batch), {}
+    except (OSError, ValueError):
+        usable, failed = _decodable(batch)
+        if not failed:
+            raise
+        return usable, *(model.predict(usable) if usable else (None, None)), failed
+
+
+def _csv_line(cells):
+    text = io.StringIO()
+    csv.writer(text).writerow(cells)
+    return text.getvalue()
+
+
+def _digest(path):
+    """The model file's content digest: a rerun with another model computes everything."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_model(path):
@@ -201,26 +229,3 @@ def _refuse(bad, total):
     lines = "\n".join(f"  {os.fspath(file)}: {problem}" for file, problem in bad.items())
     raise ValueError(f"{len(bad)} of {total} image files cannot be used (pass --skip-bad to "
                      f"skip them):\n{lines}")
-
-
-def _check_writable(path):
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path) or not os.path.isdir(folder):
-        raise ValueError(f"--output {path}: name a file in an existing folder.")
-
-
-class Progress:
-    """A one-line progress bar on stderr (Keras' would import Keras)."""
-
-    def __init__(self, total):
-        self.total, self.done = total, 0
-
-    def update(self, n):
-        self.done += n
-        filled = int(30 * self.done / max(self.total, 1))
-        sys.stderr.write(f"\r[{'=' * filled}{'.' * (30 - filled)}] "
-                         f"{self.done}/{self.total} images")
-        sys.stderr.flush()
-
-    def close(self):
-        sys.stderr.write("\n")

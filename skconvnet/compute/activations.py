@@ -25,9 +25,25 @@ def pool(activations, pooling):
     return activations.reshape(len(activations), -1)
 
 
-def extract(weights, source, *, layers, pooling, precision, batch_size, cache=True, verbose=0,
-            ranges=None):
-    """Pooled features of every image of ``source`` at each of ``layers``, in one pass.
+def extract(weights, source, *, layers, **options):
+    """Pooled features of every image of ``source`` at each of ``layers``, in one pass: one
+    ``(n_samples, n_features)`` array per layer, in the order of ``layers``.
+
+    ``options`` are :func:`extract_batches`'.
+    """
+    features = [None] * len(layers)
+    for chunk, rows in extract_batches(weights, source, layers=layers, **options):
+        for position, layer_rows in enumerate(rows):
+            if features[position] is None:
+                features[position] = np.empty((source.n_samples, layer_rows.shape[1]),
+                                              source.dtype)
+            features[position][chunk] = layer_rows
+    return features
+
+
+def extract_batches(weights, source, *, layers, pooling, precision, batch_size, cache=True,
+                    verbose=0, ranges=None):
+    """Pooled features of ``source``'s images at each of ``layers``, batch after batch.
 
     ``precision="int8"`` runs the network quantized with calibrated ``ranges`` (see
     :mod:`skconvnet.compute.int8`).
@@ -37,7 +53,9 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
     deepest cached shallower layer to resume from — and new ones are stored. Results are
     the same either way.
 
-    Returns one ``(n_samples, n_features)`` array per layer, in the order of ``layers``.
+    Yields ``(chunk, rows)`` for consecutive batches: ``chunk`` the indices of the batch's
+    images, ``rows`` one ``(len(chunk), n_features)`` array per layer, in the order of
+    ``layers``.
     """
     spec = weights.spec
     order = sorted(layers, key=spec.layer_names.index)
@@ -57,12 +75,12 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
         )
         for layer in order
     }
-    features = {}
     from_pixels = np.array([steps[0] is None for steps in plan])
     for chunk, pixels in batches(source, batch_size, preprocessor(spec), verbose=verbose,
                                  decode=from_pixels):
         in_hand = {} if pixels is None else dict(zip(chunk[from_pixels[chunk]], pixels))
         start_layer = dict.fromkeys(in_hand)  # None: from pixels
+        rows = {}
         for step, layer in enumerate(order):
             activations = {}
             groups = defaultdict(list)
@@ -83,11 +101,8 @@ def extract(weights, source, *, layers, pooling, precision, batch_size, cache=Tr
                         store.put((*keys[i], layer), output.copy())
             in_hand = activations
             start_layer = dict.fromkeys(chunk, layer)
-            rows = pool(np.stack([activations[i] for i in chunk]), pooling)
-            if layer not in features:
-                features[layer] = np.empty((source.n_samples, rows.shape[1]), source.dtype)
-            features[layer][chunk] = rows
-    return [features[layer] for layer in layers]
+            rows[layer] = pool(np.stack([activations[i] for i in chunk]), pooling)
+        yield chunk, [rows[layer].astype(source.dtype, copy=False) for layer in layers]
 
 
 def _plan(spec, store, keys, order, n_samples):

@@ -1,0 +1,52 @@
+"""``python -m skconvnet extract``: the features of a folder's photos, as a ``.npz`` file.
+
+Each finished batch is kept in ``FEATURES.npz.partial/`` (:mod:`skconvnet.cli.partial`), so
+that rerunning the command after a crash computes only the photos not done yet.
+"""
+
+import os
+
+import numpy as np
+
+from ..backbones import specs
+from ..backbones.checks import check_layer
+from .options import PhotoOptions, check_output
+from .partial import PartialStore
+from .progress import Progress
+
+
+def extract_command(args):
+    spec = specs.get(args.backbone, "--backbone")
+    layers = [name.strip() for name in args.layer.split(",") if name.strip()]
+    if len(layers) != 1:
+        raise ValueError(f"--layer takes one layer, got {args.layer!r}; evaluate compares several.")
+    layer = check_layer(spec, layers[0], "--layer")
+    out = args.out if args.out.endswith(".npz") else f"{args.out}.npz"  # as numpy.savez names it
+    check_output(out, "--out")
+    photos = PhotoOptions.from_args(args)
+    paths, labels = photos.load_folder(args.directory)
+    weights = photos.resolve_weights([spec.name])[spec.name]
+    # the progress bar is this command's; nothing in this process would reuse cached activations
+    extractor = photos.extractor(spec.name, layer, weights).set_params(verbose=0, cache=False)
+    extractor.fit(paths)
+    settings = dict(backbone=spec.name, layer=layer, weights=extractor.weights_id_,
+                    pooling=photos.pooling, image_size=list(extractor._image_size()),
+                    precision=photos.precision)
+    store = PartialStore(out, settings, restart=args.restart)
+    with store.kept_on_failure():
+        done = store.resume(paths)
+        todo = [path for path, finished in zip(paths, done) if not finished]
+        progress = Progress(len(paths), already=int(done.sum()))
+        if todo:
+            for chunk, features in extractor._transform_batches(todo):
+                store.add([todo[i] for i in chunk], features=features)
+                progress.update(len(chunk))
+        progress.close()
+        features = store.gather(paths, "features")
+        store.finish(lambda file: np.savez(
+            file, features=features, paths=np.array([os.fspath(p) for p in paths]),
+            labels=labels, feature_names=extractor.get_feature_names_out().astype(str),
+            layer=layer, backbone=spec.name,
+        ))
+    print(f"{features.shape[0]} x {features.shape[1]} features at {layer} of {spec.name} "
+          f"written to {out}")

@@ -1,0 +1,157 @@
+"""Work kept as it is done, so that a long command resumes where a crash stopped it.
+
+``OUTPUT.partial/``, beside the output, holds ``settings.json`` (what produced the results:
+the backbone, layer, weights digest ... or the model's digest) and one ``batch-NNNNNN.npz``
+per finished batch: each photo's identity (absolute path, size, modification time) and its
+results. Every file there, and the output itself, is written under a temporary name, flushed
+to disk and renamed: a kill leaves a whole file or none, never a part under its name.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+_IDENTITY = ("paths", "sizes", "mtimes")
+
+
+class PartialStore:
+    """The finished batches of one command's run towards ``output``.
+
+    Opening it reads what an earlier run left, if made with the same ``settings`` (a dict of
+    JSON values); ``restart`` discards it. ``resume`` says what was found.
+    """
+
+    def __init__(self, output, settings, *, restart=False):
+        self.output = Path(output)
+        self.folder = Path(f"{output}.partial")
+        self.settings = json.loads(json.dumps(settings))  # as read back: lists, not tuples
+        self.notes = []
+        self._records = {}  # absolute path -> (size, mtime, batch file, row)
+        self._identities = {}  # absolute path -> (size, mtime) when ``done`` looked
+        self._batches = 0
+        if restart and self.folder.exists():
+            self.notes.append(f"--restart: the work kept in {self.folder} is discarded.")
+            shutil.rmtree(self.folder)
+        self._open()
+
+    def _open(self):
+        kept = self._read_settings()
+        if kept is not None and kept != self.settings:
+            changed = "; ".join(f"{key}: {kept.get(key)!r}, now {value!r}"
+                                for key, value in self.settings.items()
+                                if kept.get(key) != value)
+            self.notes.append(f"{self.folder} holds work done with other settings "
+                              f"({changed}): it is discarded and everything computed again.")
+        if kept != self.settings and self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(exist_ok=True)
+        for leftover in self.folder.glob(".*.tmp"):  # a write a kill interrupted
+            leftover.unlink()
+        if kept != self.settings:
+            _write_atomically(self.folder / "settings.json",
+                              lambda file: file.write(json.dumps(self.settings).encode()))
+        for batch in sorted(self.folder.glob("batch-*.npz")):
+            self._batches = max(self._batches, int(batch.stem.split("-")[1]))
+            try:
+                with np.load(batch) as saved:
+                    identities = zip(*(saved[key].tolist() for key in _IDENTITY))
+                    for row, (path, size, mtime) in enumerate(identities):
+                        self._records[path] = (size, mtime, batch, row)
+            except (OSError, ValueError, KeyError):
+                self.notes.append(f"{batch} cannot be read: its photos are computed again.")
+                batch.unlink()
+
+    def _read_settings(self):
+        try:
+            return json.loads((self.folder / "settings.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def resume(self, files):
+        """A boolean per file of ``files``: whether its results are kept and it has not
+        changed since (same size and modification time). Says what the earlier run left."""
+        done = np.zeros(len(files), dtype=bool)
+        changed = 0
+        for index, file in enumerate(files):
+            path, *identity = _identity(file)
+            self._identities[path] = tuple(identity)
+            record = self._records.get(path)
+            if record is not None:
+                done[index] = record[:2] == self._identities[path]
+                changed += not done[index]
+        if changed:
+            self.notes.append(f"{changed} photos changed since their results were kept "
+                              "(size or modification time): they are computed again.")
+        if done.any():
+            self.notes.append(f"{done.sum()} of {len(files)} photos already done in "
+                              f"{self.folder}: resuming.")
+        for note in self.notes:
+            print(note)
+        return done
+
+    def add(self, files, **results):
+        """Keep ``results`` (arrays of one row per file) of a finished batch of ``files``,
+        under the files' identities when ``done`` looked at them (before they were read)."""
+        self._batches += 1
+        batch = self.folder / f"batch-{self._batches:06d}.npz"
+        paths = [_absolute(file) for file in files]
+        identities = dict(zip(_IDENTITY, map(np.array, zip(*(
+            (path, *self._identities.get(path, _identity(path)[1:])) for path in paths)))))
+        _write_atomically(batch, lambda file: np.savez(file, **identities, **results))
+        for row, (path, size, mtime) in enumerate(zip(*identities.values())):
+            self._records[str(path)] = (int(size), int(mtime), batch, row)
+
+    def gather(self, files, name):
+        """The kept results ``name`` of ``files``, in their order, as one array."""
+        where = [self._records[_absolute(file)][2:] for file in files]
+        arrays = {}
+        for batch in dict.fromkeys(batch for batch, _ in where):
+            with np.load(batch) as saved:
+                arrays[batch] = saved[name]
+        return np.stack([arrays[batch][row] for batch, row in where])
+
+    @contextlib.contextmanager
+    def kept_on_failure(self):
+        """Say where the finished work is kept if the run stops on an error or Ctrl-C."""
+        try:
+            yield
+        except BaseException:
+            if self._records and self.folder.exists():
+                print(f"The results of {len(self._records)} photos are kept in {self.folder}: "
+                      "run the same command again to resume.", file=sys.stderr)
+            raise
+
+    def finish(self, write):
+        """Write the output by ``write(file)`` (a binary file), then discard the kept work.
+
+        The output appears whole or not at all: written under a temporary name in the
+        store's folder, then renamed. A kill before the rename leaves the kept work, and any
+        earlier output, as they were.
+        """
+        _write_atomically(self.output, write, temporary=self.folder / ".output.tmp")
+        shutil.rmtree(self.folder)
+
+
+def _absolute(file):
+    return os.path.abspath(os.fspath(file))
+
+
+def _identity(file):
+    status = os.stat(file)
+    return _absolute(file), status.st_size, status.st_mtime_ns
+
+
+def _write_atomically(path, write, *, temporary=None):
+    """``write(file)`` to ``temporary`` (a hidden name beside ``path`` by default), flushed
+    to disk, then renamed to ``path``."""
+    temporary = temporary or path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as file:
+        write(file)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
