@@ -3,8 +3,8 @@
 ``OUTPUT.partial/``, beside the output, holds ``settings.json`` (what produced the results:
 the backbone, layer, weights digest ... or the model's digest) and one ``batch-NNNNNN.npz``
 per finished batch: each photo's identity (absolute path, size, modification time) and its
-results. Every file there, and the output itself, is written under a temporary name, flushed
-to disk and renamed: a kill leaves a whole file or none, never a part under its name.
+results. Every file there, and the output itself, is written under a temporary name and
+renamed: a kill leaves a whole file or none, never a part under its name.
 """
 
 import contextlib
@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ class PartialStore:
                     identities = zip(*(saved[key].tolist() for key in _IDENTITY))
                     for row, (path, size, mtime) in enumerate(identities):
                         self._records[path] = (size, mtime, batch, row)
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
                 self.notes.append(f"{batch} cannot be read: its photos are computed again.")
                 batch.unlink()
 
@@ -85,8 +86,8 @@ class PartialStore:
                 done[index] = record[:2] == self._identities[path]
                 changed += not done[index]
         if changed:
-            self.notes.append(f"{changed} photos changed since their results were kept "
-                              "(size or modification time): they are computed again.")
+            self.notes.append("photos changed since their results were kept (size or "
+                              f"modification time): {changed}; they are computed again.")
         if done.any():
             self.notes.append(f"{done.sum()} of {len(files)} photos already done in "
                               f"{self.folder}: resuming.")
@@ -133,7 +134,8 @@ class PartialStore:
         store's folder, then renamed. A kill before the rename leaves the kept work, and any
         earlier output, as they were.
         """
-        _write_atomically(self.output, write, temporary=self.folder / ".output.tmp")
+        _write_atomically(self.output, write, temporary=self.folder / ".output.tmp",
+                          durable=True)
         shutil.rmtree(self.folder)
 
 
@@ -146,12 +148,17 @@ def _identity(file):
     return _absolute(file), status.st_size, status.st_mtime_ns
 
 
-def _write_atomically(path, write, *, temporary=None):
-    """``write(file)`` to ``temporary`` (a hidden name beside ``path`` by default), flushed
-    to disk, then renamed to ``path``."""
+def _write_atomically(path, write, *, temporary=None, durable=False):
+    """``write(file)`` to ``temporary`` (a hidden name beside ``path`` by default), then
+    renamed to ``path``; ``durable``: flushed to the disk first, to survive a power loss.
+
+    A batch is not flushed: the rename alone survives a killed process, and a batch that a
+    power loss leaves incomplete fails to read (its zip checksums) and is computed again.
+    """
     temporary = temporary or path.with_name(f".{path.name}.tmp")
     with open(temporary, "wb") as file:
         write(file)
-        file.flush()
-        os.fsync(file.fileno())
+        if durable:
+            file.flush()
+            os.fsync(file.fileno())
     os.replace(temporary, path)

@@ -1,0 +1,267 @@
+"""Long runs that survive: ``extract`` and ``predict`` keep finished batches beside their
+output and resume from them when rerun."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import joblib
+import numpy as np
+import pytest
+from helpers import small_extractor, texture_folder
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from skconvnet import load_image_folder
+from skconvnet.cli.commands import main
+from skconvnet.compute import activations as _activations
+
+SMALL = ["--weights", "none", "--image-size", "32", "--batch-size", "4"]
+
+
+def extract(folder, out, *options, layer="block2_pool"):
+    return ["extract", str(folder), "--layer", layer, "--out", str(out), *SMALL, *options]
+
+
+def kept_photos(partial):
+    """How many photos' results the batches in ``partial`` hold."""
+    return sum(len(np.load(batch)["paths"]) for batch in partial.glob("batch-*.npz"))
+
+
+def assert_same_npz(file, expected):
+    with np.load(file) as saved, np.load(expected) as wanted:
+        assert saved.files == wanted.files
+        for key in wanted.files:
+            np.testing.assert_array_equal(saved[key], wanted[key], err_msg=key)
+
+
+def interrupted(monkeypatch, command, after):
+    """Run ``command`` with a Ctrl-C arriving while the network computes its batch after
+    ``after`` batches; returns the exit status."""
+    predict = _activations.predict_batch
+    calls = []
+
+    def pressed(model, batch):
+        calls.append(len(batch))
+        if len(calls) > after:
+            raise KeyboardInterrupt
+        return predict(model, batch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_activations, "predict_batch", pressed)
+        return main(command)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return texture_folder(tmp_path / "photos", 6)  # 12 photos: 3 batches of 4
+
+
+def test_ctrl_c_keeps_finished_batches_and_the_rerun_computes_only_the_rest(
+        folder, tmp_path, computed, capsys, monkeypatch):
+    out, fresh = tmp_path / "features.npz", tmp_path / "fresh.npz"
+    assert interrupted(monkeypatch, extract(folder, out), after=2) == 130
+    err = capsys.readouterr().err
+    partial = tmp_path / "features.npz.partial"
+    assert "interrupted" in err and f"kept in {partial}" in err
+    assert not out.exists() and kept_photos(partial) == 8
+    computed.clear()
+    assert main(extract(folder, out)) == 0
+    assert computed["block2_pool"] == 4  # the last batch alone
+    captured = capsys.readouterr()
+    assert f"8 of 12 photos already done in {partial}: resuming" in captured.out
+    assert "12/12 images, 8 already done" in captured.err
+    assert not partial.exists()
+    assert main(extract(folder, fresh)) == 0
+    assert_same_npz(out, fresh)
+
+
+def test_a_file_that_fails_mid_run_keeps_the_work_done_before_it(folder, tmp_path, computed,
+                                                                 capsys):
+    out = tmp_path / "features.npz"
+    last = load_image_folder(folder)[0][-1]  # in the third batch
+    whole = last.read_bytes()
+    last.write_bytes(whole[:80])  # truncated: its header reads, its pixels do not
+    assert main(extract(folder, out)) == 1
+    err = capsys.readouterr().err
+    assert last.name in err and f"kept in {tmp_path / 'features.npz.partial'}" in err
+    last.write_bytes(whole)
+    computed.clear()
+    assert main(extract(folder, out)) == 0
+    assert computed["block2_pool"] == 4
+    assert "8 of 12 photos already done" in capsys.readouterr().out
+
+
+def test_changed_files_and_unreadable_batches_are_computed_again(folder, tmp_path, computed,
+                                                                  capsys, monkeypatch):
+    out, fresh = tmp_path / "features.npz", tmp_path / "fresh.npz"
+    assert interrupted(monkeypatch, extract(folder, out), after=2) == 130
+    partial = tmp_path / "features.npz.partial"
+    first, second = sorted(partial.glob("batch-*.npz"))
+    changed = load_image_folder(folder)[0][0]  # in the first batch
+    assert str(changed) in np.load(first)["paths"].tolist()
+    pixels = np.asarray(Image.open(changed))
+    Image.fromarray(255 - pixels).save(changed)
+    second.write_bytes(second.read_bytes()[:100])  # as a failing disk might leave it
+    capsys.readouterr()
+    computed.clear()
+    assert main(extract(folder, out)) == 0
+    out_text = capsys.readouterr().out
+    assert f"{second} cannot be read: its photos are computed again" in out_text
+    assert "photos changed since their results were kept (size or modification time): 1" \
+        in out_text
+    assert "3 of 12 photos already done" in out_text
+    assert computed["block2_pool"] == 12 - 3
+    assert main(extract(folder, fresh)) == 0
+    assert_same_npz(out, fresh)
+
+
+@pytest.mark.parametrize("option, value, note", [
+    ("--layer", "block3_pool", "layer: 'block2_pool', now 'block3_pool'"),
+    ("--pooling", "max", "pooling: 'avg', now 'max'"),
+    ("--image-size", "48", "image_size: [32, 32], now [48, 48]"),
+    ("--restart", None, "--restart: the work kept in"),
+])
+def test_other_settings_or_restart_compute_everything(option, value, note, folder, tmp_path,
+                                                      computed, capsys, monkeypatch):
+    out, fresh = tmp_path / "features.npz", tmp_path / "fresh.npz"
+    assert interrupted(monkeypatch, extract(folder, out), after=2) == 130
+    capsys.readouterr()
+    computed.clear()
+    rerun = extract(folder, out, option, *([value] if value else []))
+    if option == "--layer":
+        rerun = extract(folder, out, layer=value)
+    assert main(rerun) == 0
+    assert note in capsys.readouterr().out
+    layer = value if option == "--layer" else "block2_pool"
+    assert computed[layer] == 12
+    assert main([argument if argument != str(out) else str(fresh) for argument in rerun
+                 if argument != "--restart"]) == 0
+    assert_same_npz(out, fresh)
+
+
+def test_a_killed_extract_resumes_with_the_features_of_an_uninterrupted_run(
+        tmp_path, computed, capsys):
+    """A real SIGKILL, once some batches are on disk, of ``python -m skconvnet extract``."""
+    folder = texture_folder(tmp_path / "photos", 30, size=96)
+    out, fresh = tmp_path / "features.npz", tmp_path / "fresh.npz"
+    partial = tmp_path / "features.npz.partial"
+    command = ["extract", str(folder), "--layer", "block5_pool", "--weights", "none",
+               "--image-size", "96", "--batch-size", "2", "--out", str(out)]
+    run = subprocess.Popen([sys.executable, "-m", "skconvnet", *command],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(partial.glob("batch-*.npz"))) < 2 and run.poll() is None:
+        assert time.monotonic() < deadline, "no batch written in two minutes"
+        time.sleep(0.005)
+    run.send_signal(signal.SIGKILL)
+    assert run.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    kept = kept_photos(partial)
+    assert 4 <= kept < 60 and not out.exists()
+    computed.clear()
+    assert main(command) == 0
+    assert computed["block5_pool"] == 60 - kept
+    assert f"{kept} of 60 photos already done" in capsys.readouterr().out
+    assert main(command[:-1] + [str(fresh)]) == 0
+    assert_same_npz(out, fresh)
+
+
+# Killed (SIGKILL) by itself after the first array of the output's temporary file is written.
+DIES_WHILE_WRITING = """
+import os, signal, sys
+import numpy.lib.format
+from skconvnet.cli import partial
+from skconvnet.cli.commands import main
+
+write_array, finish = numpy.lib.format.write_array, partial.PartialStore.finish
+
+def dying(*args, **kwargs):
+    write_array(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def finishing(store, write):
+    numpy.lib.format.write_array = dying
+    finish(store, write)
+
+partial.PartialStore.finish = finishing
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_kill_while_the_output_is_written_leaves_the_earlier_output_and_the_work(
+        folder, tmp_path, computed):
+    out, fresh = tmp_path / "features.npz", tmp_path / "fresh.npz"
+    out.write_bytes(b"the output of an earlier run")
+    run = subprocess.run([sys.executable, "-c", DIES_WHILE_WRITING, *extract(folder, out)],
+                         capture_output=True, text=True)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    partial = tmp_path / "features.npz.partial"
+    assert (partial / ".output.tmp").stat().st_size > 0  # killed while writing it
+    assert out.read_bytes() == b"the output of an earlier run"
+    assert kept_photos(partial) == 12
+    computed.clear()
+    assert main(extract(folder, out)) == 0
+    assert computed == {}  # everything read back
+    assert not partial.exists()
+    assert main(extract(folder, fresh)) == 0
+    assert_same_npz(out, fresh)
+
+
+# predict
+
+
+@pytest.fixture
+def model(folder, tmp_path):
+    """A pipeline saved with joblib, its activation cache off, so that a rerun in this
+    process computes what it needs."""
+    paths, labels = load_image_folder(folder)
+    pipeline = make_pipeline(small_extractor(cache=False), LogisticRegression(max_iter=1000))
+    path = tmp_path / "model.joblib"
+    joblib.dump(pipeline.fit(paths, labels), path)
+    return path
+
+
+def test_predict_resumes_and_writes_the_csv_of_an_uninterrupted_run(
+        folder, model, tmp_path, computed, capsys, monkeypatch):
+    output, fresh = tmp_path / "predictions.csv", tmp_path / "fresh.csv"
+    command = ["predict", str(model), str(folder), "--batch-size", "4", "--output", str(output)]
+    assert interrupted(monkeypatch, command, after=1) == 130
+    partial = tmp_path / "predictions.csv.partial"
+    assert not output.exists() and kept_photos(partial) == 4
+    capsys.readouterr()
+    computed.clear()
+    assert main(command) == 0
+    assert computed["block2_pool"] == 8
+    assert "4 of 12 photos already done" in capsys.readouterr().out
+    assert main(command[:-1] + [str(fresh)]) == 0
+    assert output.read_text() == fresh.read_text()
+    assert len(output.read_text().splitlines()) == 13
+
+
+def test_predict_with_another_model_computes_everything(folder, model, tmp_path, computed,
+                                                        capsys, monkeypatch):
+    output = tmp_path / "predictions.csv"
+    command = ["predict", str(model), str(folder), "--batch-size", "4", "--output", str(output)]
+    assert interrupted(monkeypatch, command, after=1) == 130
+    paths, labels = load_image_folder(folder)
+    other = make_pipeline(small_extractor(cache=False), LogisticRegression(C=0.01, max_iter=1000))
+    joblib.dump(other.fit(paths, labels), model)
+    capsys.readouterr()
+    computed.clear()
+    assert main(command) == 0
+    assert "holds work done with other settings (model:" in capsys.readouterr().out
+    assert computed["block2_pool"] == 12
+    rows = [line.split(",") for line in output.read_text().splitlines()[1:]]
+    np.testing.assert_allclose(np.array([row[2:] for row in rows], float),
+                               other.predict_proba(paths), atol=1e-6)
+
+
+def test_an_output_folder_that_does_not_exist_is_refused_before_any_work(folder, tmp_path,
+                                                                          capsys, computed):
+    missing = tmp_path / "nowhere" / "features.npz"
+    assert main(extract(folder, missing)) == 1
+    assert "--out" in capsys.readouterr().err and computed == {}
+    assert not os.path.exists(tmp_path / "nowhere")
