@@ -33,7 +33,7 @@ class PartialStore:
         self.settings = json.loads(json.dumps(settings))  # as read back: lists, not tuples
         self.notes = []
         self._records = {}  # absolute path -> (size, mtime, batch file, row)
-        self._identities = {}  # absolute path -> (size, mtime) when ``done`` looked
+        self._identities = {}  # absolute path -> (size, mtime) when ``resume`` looked
         self._batches = 0
         if restart and self.folder.exists():
             self.notes.append(f"--restart: the work kept in {self.folder} is discarded.")
@@ -42,20 +42,20 @@ class PartialStore:
 
     def _open(self):
         kept = self._read_settings()
-        if kept is not None and kept != self.settings:
-            changed = "; ".join(f"{key}: {kept.get(key)!r}, now {value!r}"
-                                for key, value in self.settings.items()
-                                if kept.get(key) != value)
-            self.notes.append(f"{self.folder} holds work done with other settings "
-                              f"({changed}): it is discarded and everything computed again.")
-        if kept != self.settings and self.folder.exists():
-            shutil.rmtree(self.folder)
-        self.folder.mkdir(exist_ok=True)
-        for leftover in self.folder.glob(".*.tmp"):  # a write a kill interrupted
-            leftover.unlink()
         if kept != self.settings:
+            if kept is not None:
+                changed = "; ".join(f"{key}: {kept.get(key)!r}, now {value!r}"
+                                    for key, value in self.settings.items()
+                                    if kept.get(key) != value)
+                self.notes.append(f"{self.folder} holds work done with other settings "
+                                  f"({changed}): it is discarded and everything computed "
+                                  "again.")
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder.mkdir()
             _write_atomically(self.folder / "settings.json",
                               lambda file: file.write(json.dumps(self.settings).encode()))
+        for leftover in self.folder.glob(".*.tmp"):  # a write a kill interrupted
+            leftover.unlink()
         for batch in sorted(self.folder.glob("batch-*.npz")):
             self._batches = max(self._batches, int(batch.stem.split("-")[1]))
             try:
@@ -79,8 +79,8 @@ class PartialStore:
         done = np.zeros(len(files), dtype=bool)
         changed = 0
         for index, file in enumerate(files):
-            path, *identity = _identity(file)
-            self._identities[path] = tuple(identity)
+            path, size, mtime = _identity(file)
+            self._identities[path] = (size, mtime)
             record = self._records.get(path)
             if record is not None:
                 done[index] = record[:2] == self._identities[path]
@@ -97,15 +97,17 @@ class PartialStore:
 
     def add(self, files, **results):
         """Keep ``results`` (arrays of one row per file) of a finished batch of ``files``,
-        under the files' identities when ``done`` looked at them (before they were read)."""
+        under the files' identities when ``resume`` looked at them (before they were read)."""
         self._batches += 1
         batch = self.folder / f"batch-{self._batches:06d}.npz"
         paths = [_absolute(file) for file in files]
-        identities = dict(zip(_IDENTITY, map(np.array, zip(*(
-            (path, *self._identities.get(path, _identity(path)[1:])) for path in paths)))))
-        _write_atomically(batch, lambda file: np.savez(file, **identities, **results))
-        for row, (path, size, mtime) in enumerate(zip(*identities.values())):
-            self._records[str(path)] = (int(size), int(mtime), batch, row)
+        sizes, mtimes = zip(*(self._identities.get(path) or _identity(path)[1:]
+                              for path in paths))
+        _write_atomically(batch, lambda file: np.savez(
+            file, paths=np.array(paths), sizes=np.array(sizes), mtimes=np.array(mtimes),
+            **results))
+        for row, path in enumerate(paths):
+            self._records[path] = (sizes[row], mtimes[row], batch, row)
 
     def gather(self, files, name):
         """The kept results ``name`` of ``files``, in their order, as one array."""
