@@ -5,6 +5,7 @@ that rerunning the command after a crash computes only the photos not done yet.
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +24,10 @@ def extract_command(args):
     layer = check_layer(spec, layers[0], "--layer")
     out = args.out if args.out.endswith(".npz") else f"{args.out}.npz"  # as numpy.savez names it
     check_output(out, "--out")
+    if Path(out).resolve().parent == Path(args.directory).resolve():
+        raise ValueError(f"--out {out} is inside DIR {args.directory}, where the work kept "
+                         f"as it goes ({out}.partial/) would read as a class folder: write "
+                         "the output outside DIR.")
     photos = PhotoOptions.from_args(args)
     paths, labels = photos.load_folder(args.directory)
     weights = photos.resolve_weights([spec.name])[spec.name]
@@ -36,12 +41,10 @@ def extract_command(args):
     with store.kept_on_failure():
         done = store.resume(paths)
         todo = [path for path, finished in zip(paths, done) if not finished]
-        progress = Progress(len(paths), already=int(done.sum()))
-        if todo:
-            for chunk, features in extractor._transform_batches(todo):
+        with Progress(len(paths), already=int(done.sum())) as progress:
+            for chunk, features in extractor._transform_batches(todo) if todo else ():
                 store.add([todo[i] for i in chunk], features=features)
                 progress.update(len(chunk))
-        progress.close()
         features = store.gather(paths, "features")
         store.finish(lambda file: np.savez(
             file, features=features, paths=np.array([os.fspath(p) for p in paths]),

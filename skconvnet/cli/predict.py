@@ -23,6 +23,7 @@ from .progress import Progress
 
 
 def predict_command(args):
+    check_output(args.output, "--output")
     model = load_model(args.model)
     files = photo_files(args.photos)
     problems = {file: decoding.header_problem(file) for file in files}
@@ -30,35 +31,43 @@ def predict_command(args):
     if bad and not args.skip_bad:
         _refuse(bad, len(files))
     good = [file for file in files if file not in bad]
-    check_output(args.output, "--output")
     store = PartialStore(args.output, {"model": _digest(args.model)}, restart=args.restart)
     with store.kept_on_failure():
         done = store.resume(good)
         todo = [file for file, finished in zip(good, done) if not finished]
-        progress = Progress(len(good), already=int(done.sum()))
-        for start in range(0, len(todo), args.batch_size):
-            batch = todo[start:start + args.batch_size]
-            usable, labels, values, failed = _predict(model, batch)
-            if failed and not args.skip_bad:
-                _refuse(failed, len(files))
-            bad.update(failed)
-            if usable:
-                store.add(usable, lines=np.array([
-                    _csv_line([os.fspath(file)] + ([] if labels is None else [labels[index]])
-                              + values[index].tolist()) for index, file in enumerate(usable)]))
-            progress.update(len(batch))
-        progress.close()
+        with Progress(len(good), already=int(done.sum())) as progress:
+            for start in range(0, len(todo), args.batch_size):
+                batch = todo[start:start + args.batch_size]
+                usable, labels, values, failed = _predict(model, batch)
+                if failed and not args.skip_bad:
+                    _refuse(failed, len(files))
+                bad.update(failed)
+                if usable:
+                    labels = {} if labels is None else {"labels": np.array(labels).astype(str)}
+                    store.add(usable, values=values, **labels)
+                progress.update(len(batch))
         written = [file for file in good if file not in bad]
-        if not model.columns and written:  # a graph that does not state its width
-            model.predict(written[:1])
-        header = ["path"] + (["label"] if model.classifier else []) + model.columns
-        lines = store.gather(written, "lines").tolist() if written else []
-        store.finish(lambda file: file.write("".join([_csv_line(header), *lines]).encode()))
+        store.finish(lambda file: file.write(_csv(model, store, written).encode()))
     print(f"{len(written)} predictions written to {args.output}")
     if bad:
         print(f"{len(bad)} files skipped:")
         for file, problem in bad.items():
             print(f"  {os.fspath(file)}: {problem}")
+
+
+def _csv(model, store, files):
+    """The CSV text of the kept results of ``files``: a header, then one row per file (its
+    path as given, the label of a classifier, the values)."""
+    values = store.gather(files, "values") if files else np.empty((0, len(model.columns)))
+    columns = model.columns or [f"feature_{i}" for i in range(values.shape[1])]  # no width
+    labels = store.gather(files, "labels").tolist() if files and model.classifier else None
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["path"] + (["label"] if model.classifier else []) + columns)
+    for index, file in enumerate(files):
+        writer.writerow([os.fspath(file)] + ([] if labels is None else [labels[index]])
+                        + values[index].tolist())
+    return text.getvalue()
 
 
 def _predict(model, batch):
@@ -71,12 +80,6 @@ def _predict(model, batch):
         if not failed:
             raise
         return usable, *(model.predict(usable) if usable else (None, None)), failed
-
-
-def _csv_line(cells):
-    text = io.StringIO()
-    csv.writer(text).writerow(cells)
-    return text.getvalue()
 
 
 def _digest(path):
@@ -157,10 +160,7 @@ class OnnxModel:
 
     def predict(self, files):
         outputs = self.session.run(None, {self.input: load_images(files, self.image_size)})
-        values = np.asarray(outputs[-1])
-        if not self.columns:  # a graph that does not state its width
-            self.columns = [f"feature_{i}" for i in range(values.shape[1])]
-        return (outputs[0].tolist() if self.classifier else None), values
+        return (outputs[0].tolist() if self.classifier else None), np.asarray(outputs[-1])
 
 
 class EstimatorModel:

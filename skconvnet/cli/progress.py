@@ -20,7 +20,12 @@ class Progress:
         self.done += n
         self._draw()
 
-    def close(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *failure):
+        """End the line, whether the run finished or stopped (so that a message follows on
+        a line of its own)."""
         sys.stderr.write("\n")
         sys.stderr.flush()
 

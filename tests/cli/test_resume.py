@@ -10,7 +10,7 @@ import time
 import joblib
 import numpy as np
 import pytest
-from helpers import small_extractor, texture_folder
+from helpers import error_line, small_extractor, texture_folder
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -66,7 +66,8 @@ def test_ctrl_c_keeps_finished_batches_and_the_rerun_computes_only_the_rest(
     assert interrupted(monkeypatch, extract(folder, out), after=2) == 130
     err = capsys.readouterr().err
     partial = tmp_path / "features.npz.partial"
-    assert "interrupted" in err and f"kept in {partial}" in err
+    assert "\nThe results of 8 photos are kept in" in err  # after the progress line
+    assert f"kept in {partial}: run the same command again" in err and "interrupted" in err
     assert not out.exists() and kept_photos(partial) == 8
     computed.clear()
     assert main(extract(folder, out)) == 0
@@ -95,17 +96,26 @@ def test_a_file_that_fails_mid_run_keeps_the_work_done_before_it(folder, tmp_pat
     assert "8 of 12 photos already done" in capsys.readouterr().out
 
 
-def test_changed_files_and_unreadable_batches_are_computed_again(folder, tmp_path, computed,
-                                                                  capsys, monkeypatch):
+@pytest.mark.parametrize("damage", ["truncated", "bytes changed"])
+def test_changed_added_removed_photos_and_damaged_batches(damage, folder, tmp_path, computed,
+                                                          capsys, monkeypatch):
     out, fresh = tmp_path / "features.npz", tmp_path / "fresh.npz"
     assert interrupted(monkeypatch, extract(folder, out), after=2) == 130
     partial = tmp_path / "features.npz.partial"
     first, second = sorted(partial.glob("batch-*.npz"))
-    changed = load_image_folder(folder)[0][0]  # in the first batch
-    assert str(changed) in np.load(first)["paths"].tolist()
-    pixels = np.asarray(Image.open(changed))
-    Image.fromarray(255 - pixels).save(changed)
-    second.write_bytes(second.read_bytes()[:100])  # as a failing disk might leave it
+    paths = load_image_folder(folder)[0]
+    changed, removed = paths[0], paths[1]  # both in the first batch
+    assert {str(changed), str(removed)} <= set(np.load(first)["paths"].tolist())
+    Image.fromarray(255 - np.asarray(Image.open(changed))).save(changed)
+    removed.unlink()
+    Image.open(paths[2]).save(folder / "checks" / "added.png")
+    content = bytearray(second.read_bytes())
+    if damage == "truncated":
+        del content[100:]
+    else:  # inside the features' array: the zip's directory still reads
+        middle = len(content) // 2
+        content[middle:middle + 16] = bytes(16)
+    second.write_bytes(bytes(content))
     capsys.readouterr()
     computed.clear()
     assert main(extract(folder, out)) == 0
@@ -113,8 +123,9 @@ def test_changed_files_and_unreadable_batches_are_computed_again(folder, tmp_pat
     assert f"{second} cannot be read: its photos are computed again" in out_text
     assert "photos changed since their results were kept (size or modification time): 1" \
         in out_text
-    assert "3 of 12 photos already done" in out_text
-    assert computed["block2_pool"] == 12 - 3
+    assert "2 of 12 photos already done" in out_text  # the first batch's other two
+    assert computed["block2_pool"] == 12 - 2
+    assert np.load(out)["paths"].tolist() == [str(path) for path in load_image_folder(folder)[0]]
     assert main(extract(folder, fresh)) == 0
     assert_same_npz(out, fresh)
 
@@ -123,6 +134,8 @@ def test_changed_files_and_unreadable_batches_are_computed_again(folder, tmp_pat
     ("--layer", "block3_pool", "layer: 'block2_pool', now 'block3_pool'"),
     ("--pooling", "max", "pooling: 'avg', now 'max'"),
     ("--image-size", "48", "image_size: [32, 32], now [48, 48]"),
+    ("--precision", "bfloat16", "precision: 'float32', now 'bfloat16'"),
+    ("--weights", "{weights_file}", "weights: "),
     ("--restart", None, "--restart: the work kept in"),
 ])
 def test_other_settings_or_restart_compute_everything(option, value, note, folder, tmp_path,
@@ -130,6 +143,11 @@ def test_other_settings_or_restart_compute_everything(option, value, note, folde
     out, fresh = tmp_path / "features.npz", tmp_path / "fresh.npz"
     assert interrupted(monkeypatch, extract(folder, out), after=2) == 130
     capsys.readouterr()
+    if value == "{weights_file}":  # a weights file of the backbone's Keras model
+        import keras
+
+        value = str(tmp_path / "vgg16.weights.h5")
+        keras.applications.VGG16(include_top=False, weights=None).save_weights(value)
     computed.clear()
     rerun = extract(folder, out, option, *([value] if value else []))
     if option == "--layer":
@@ -143,15 +161,33 @@ def test_other_settings_or_restart_compute_everything(option, value, note, folde
     assert_same_npz(out, fresh)
 
 
+# ``extract`` whose network takes a second per batch after the second one, so that a kill
+# sent once two batches are on disk lands mid-run on any machine.
+SLOW_AFTER_TWO_BATCHES = """
+import sys, time
+from skconvnet.cli.commands import main
+from skconvnet.compute import activations
+
+predict, calls = activations.predict_batch, []
+
+def slow(model, batch):
+    calls.append(1)
+    if len(calls) > 2:
+        time.sleep(1)
+    return predict(model, batch)
+
+activations.predict_batch = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_a_killed_extract_resumes_with_the_features_of_an_uninterrupted_run(
-        tmp_path, computed, capsys):
-    """A real SIGKILL, once some batches are on disk, of ``python -m skconvnet extract``."""
-    folder = texture_folder(tmp_path / "photos", 30, size=96)
+        folder, tmp_path, computed, capsys):
+    """A real SIGKILL of ``extract`` in a process of its own, once batches are on disk."""
     out, fresh = tmp_path / "features.npz", tmp_path / "fresh.npz"
     partial = tmp_path / "features.npz.partial"
-    command = ["extract", str(folder), "--layer", "block5_pool", "--weights", "none",
-               "--image-size", "96", "--batch-size", "2", "--out", str(out)]
-    run = subprocess.Popen([sys.executable, "-m", "skconvnet", *command],
+    command = extract(folder, out, "--batch-size", "2")
+    run = subprocess.Popen([sys.executable, "-c", SLOW_AFTER_TWO_BATCHES, *command],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while len(list(partial.glob("batch-*.npz"))) < 2 and run.poll() is None:
@@ -160,12 +196,12 @@ def test_a_killed_extract_resumes_with_the_features_of_an_uninterrupted_run(
     run.send_signal(signal.SIGKILL)
     assert run.wait() == -signal.SIGKILL, "the run ended before it could be killed"
     kept = kept_photos(partial)
-    assert 4 <= kept < 60 and not out.exists()
+    assert 4 <= kept < 12 and not out.exists()
     computed.clear()
     assert main(command) == 0
-    assert computed["block5_pool"] == 60 - kept
-    assert f"{kept} of 60 photos already done" in capsys.readouterr().out
-    assert main(command[:-1] + [str(fresh)]) == 0
+    assert computed["block2_pool"] == 12 - kept
+    assert f"{kept} of 12 photos already done" in capsys.readouterr().out
+    assert main(extract(folder, fresh, "--batch-size", "2")) == 0
     assert_same_npz(out, fresh)
 
 
@@ -265,3 +301,63 @@ def test_an_output_folder_that_does_not_exist_is_refused_before_any_work(folder,
     assert main(extract(folder, missing)) == 1
     assert "--out" in capsys.readouterr().err and computed == {}
     assert not os.path.exists(tmp_path / "nowhere")
+
+
+def test_predict_rows_keep_each_path_as_given_on_the_rerun(folder, model, tmp_path, computed,
+                                                           capsys, monkeypatch):
+    output = tmp_path / "predictions.csv"
+    command = ["predict", str(model), str(folder), "--batch-size", "4", "--output", str(output)]
+    assert interrupted(monkeypatch, command, after=1) == 130
+    spelled = tmp_path / "elsewhere" / ".." / "photos"  # the same folder, named otherwise
+    (tmp_path / "elsewhere").mkdir()
+    computed.clear()
+    assert main(["predict", str(model), str(spelled), "--batch-size", "4", "--output",
+                 str(output)]) == 0
+    assert computed["block2_pool"] == 8
+    rows = [line.split(",")[0] for line in output.read_text().splitlines()[1:]]
+    assert rows == [str(spelled / path.relative_to(folder))
+                    for path in load_image_folder(folder)[0]]
+
+
+# Killed (SIGKILL) by itself once the output's temporary file is written, before it is renamed.
+DIES_BEFORE_RENAMING = """
+import os, signal, sys
+from skconvnet.cli.commands import main
+
+def dying(descriptor):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+os.fsync = dying  # the store flushes one file only: the output's, under its temporary name
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_predict_killed_before_its_output_is_renamed_resumes(folder, model, tmp_path,
+                                                                computed):
+    output, fresh = tmp_path / "predictions.csv", tmp_path / "fresh.csv"
+    command = ["predict", str(model), str(folder), "--batch-size", "4", "--output", str(output)]
+    run = subprocess.run([sys.executable, "-c", DIES_BEFORE_RENAMING, *command],
+                         capture_output=True, text=True)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    partial = tmp_path / "predictions.csv.partial"
+    assert (partial / ".output.tmp").read_text().count("\n") == 13  # written, not renamed
+    assert not output.exists() and kept_photos(partial) == 12
+    computed.clear()
+    assert main(command) == 0
+    assert computed == {}
+    assert main(command[:-1] + [str(fresh)]) == 0
+    assert output.read_text() == fresh.read_text()
+
+
+def test_an_output_inside_the_photo_folder_is_refused(folder, capsys, computed):
+    assert main(extract(folder, folder / "features.npz")) == 1
+    assert "is inside DIR" in error_line(capsys) and computed == {}
+
+
+def test_a_folder_of_the_store_s_name_that_is_not_one_is_left_alone(folder, tmp_path, capsys):
+    mine = tmp_path / "features.npz.partial"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's")
+    assert main(extract(folder, tmp_path / "features.npz")) == 1
+    assert "is not work kept by skconvnet" in error_line(capsys)
+    assert (mine / "notes.txt").read_text() == "the user's"
