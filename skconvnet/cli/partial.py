@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-_BATCH = re.compile(r"batch-(\d{6})\.npz")
+_BATCH = re.compile(r"batch-(\d{6,})\.npz")
+_TEMPORARY = re.compile(r"\.(settings\.json|output|batch-\d{6,}\.npz)\.tmp")
 
 
 class PartialStore:
@@ -37,25 +38,45 @@ class PartialStore:
         self._identities = {}  # absolute path -> (size, mtime) when ``resume`` looked
         self._batches = 0
         self._kept = 0  # photos whose results are kept and still valid
-        if restart and self.folder.exists():
-            self.notes.append(f"--restart: the work kept in {self.folder} is discarded.")
-            self._clear()
-        self._open()
-
-    def _open(self):
         kept = self._read_settings()
+        if kept is None and self.folder.exists():
+            names = [entry.name for entry in self.folder.iterdir()]
+            if not all(map(_ours, names)):
+                raise ValueError(f"{self.folder} exists and is not work kept by skconvnet "
+                                 "(it has no settings.json): move it away or name another "
+                                 "output.")
+            if names:
+                self.notes.append(f"{self.folder} holds work without readable settings: it "
+                                  "is discarded and everything computed again.")
+        if restart and kept is not None:
+            self.notes.append(f"--restart: the work kept in {self.folder} is discarded.")
+            kept = None
+        elif kept is not None and kept != self.settings:
+            changed = "; ".join(f"{key}: {kept.get(key)!r}, now {self.settings.get(key)!r}"
+                                for key in sorted(kept.keys() | self.settings.keys())
+                                if kept.get(key) != self.settings.get(key))
+            self.notes.append(f"{self.folder} holds work done with other settings "
+                              f"({changed}): it is discarded and everything computed again.")
         if kept != self.settings:
-            if self.folder.exists():
-                self._discard(kept)
             self.folder.mkdir(exist_ok=True)
+            self._clear()
             _write_atomically(self.folder / "settings.json",
                               lambda file: file.write(json.dumps(self.settings).encode()))
-        for batch in sorted(self.folder.iterdir()):
-            if _ours(batch) and batch.name.endswith(".tmp"):  # a write a kill interrupted
-                batch.unlink()
+        self._read_batches()
+
+    def _read_settings(self):
+        try:
+            settings = json.loads((self.folder / "settings.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return settings if isinstance(settings, dict) else None
+
+    def _read_batches(self):
+        self._clear(batches=False)  # writes a kill interrupted
+        for batch in sorted(self.folder.iterdir(), key=_batch_number):
             if not _BATCH.fullmatch(batch.name):
                 continue
-            self._batches = max(self._batches, int(_BATCH.fullmatch(batch.name)[1]))
+            self._batches = _batch_number(batch)
             try:
                 with zipfile.ZipFile(batch) as archive:  # every member's checksum
                     if archive.testzip() is not None:
@@ -64,35 +85,14 @@ class PartialStore:
                     identities = zip(*(saved[key].tolist() for key in _IDENTITY))
                     for row, (path, size, mtime) in enumerate(identities):
                         self._records[path] = (size, mtime, batch, row)
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            except Exception:  # whatever a damaged file raises: its photos are computed again
                 self.notes.append(f"{batch} cannot be read: its photos are computed again.")
                 batch.unlink()
 
-    def _read_settings(self):
-        try:
-            return json.loads((self.folder / "settings.json").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def _discard(self, kept):
-        """Clear a folder of other settings' work, refusing one that is not a store."""
-        if kept is None and any(not _ours(entry) for entry in self.folder.iterdir()):
-            raise ValueError(f"{self.folder} exists and is not work kept by skconvnet (it "
-                             "has no settings.json): move it away or name another output.")
-        if kept is None and any(self.folder.iterdir()):
-            self.notes.append(f"{self.folder} holds work without readable settings: it is "
-                              "discarded and everything computed again.")
-        elif kept is not None:
-            changed = "; ".join(f"{key}: {kept.get(key)!r}, now {value!r}"
-                                for key, value in self.settings.items()
-                                if kept.get(key) != value)
-            self.notes.append(f"{self.folder} holds work done with other settings "
-                              f"({changed}): it is discarded and everything computed again.")
-        self._clear()
-
-    def _clear(self):
+    def _clear(self, *, batches=True):
+        """Delete the batches (with ``batches``) and unfinished writes, no other file."""
         for entry in self.folder.iterdir():
-            if _ours(entry):
+            if _TEMPORARY.fullmatch(entry.name) or (batches and _BATCH.fullmatch(entry.name)):
                 entry.unlink()
 
     def resume(self, files):
@@ -124,8 +124,7 @@ class PartialStore:
         self._batches += 1
         batch = self.folder / f"batch-{self._batches:06d}.npz"
         paths = [_absolute(file) for file in files]
-        sizes, mtimes = zip(*(self._identities.get(path) or _identity(path)[1:]
-                              for path in paths))
+        sizes, mtimes = zip(*(self._identities[path] for path in paths))
         _write_atomically(batch, lambda file: np.savez(
             file, paths=np.array(paths), sizes=np.array(sizes), mtimes=np.array(mtimes),
             **results))
@@ -173,17 +172,24 @@ class PartialStore:
         _write_atomically(self.output, write, temporary=self.folder / ".output.tmp",
                           durable=True)
         self._clear()
-        with contextlib.suppress(OSError):  # files not of the store's making stay
+        if [entry.name for entry in self.folder.iterdir()] == ["settings.json"]:
+            (self.folder / "settings.json").unlink()  # last: until then, a rerun resumes
             self.folder.rmdir()
+        else:
+            print(f"{self.folder} is kept: it holds files skconvnet did not write.")
 
 
 _IDENTITY = ("paths", "sizes", "mtimes")
 
 
-def _ours(entry):
-    """Whether ``entry`` of the folder is a file the store writes."""
-    return entry.is_file() and (entry.name == "settings.json" or _BATCH.fullmatch(entry.name)
-                                or (entry.name.startswith(".") and entry.name.endswith(".tmp")))
+def _ours(name):
+    """Whether a file of this name in the folder is one the store writes."""
+    return name == "settings.json" or bool(_BATCH.fullmatch(name) or _TEMPORARY.fullmatch(name))
+
+
+def _batch_number(path):
+    match = _BATCH.fullmatch(path.name)
+    return int(match[1]) if match else -1
 
 
 def _absolute(file):

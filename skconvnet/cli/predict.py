@@ -26,12 +26,12 @@ def predict_command(args):
     check_output(args.output, "--output")
     model = load_model(args.model)
     files = photo_files(args.photos)
+    store = PartialStore(args.output, {"model": _digest(args.model)}, restart=args.restart)
     problems = {file: decoding.header_problem(file) for file in files}
     bad = {file: problem for file, problem in problems.items() if problem}
     if bad and not args.skip_bad:
         _refuse(bad, len(files))
     good = [file for file in files if file not in bad]
-    store = PartialStore(args.output, {"model": _digest(args.model)}, restart=args.restart)
     with store.kept_on_failure():
         done = store.resume(good)
         todo = [file for file, finished in zip(good, done) if not finished]
@@ -47,7 +47,7 @@ def predict_command(args):
                     store.add(usable, values=values, **labels)
                 progress.update(len(batch))
         written = [file for file in good if file not in bad]
-        store.finish(lambda file: file.write(_csv(model, store, written).encode()))
+        store.finish(lambda file: _write_csv(file, model, store, written))
     print(f"{len(written)} predictions written to {args.output}")
     if bad:
         print(f"{len(bad)} files skipped:")
@@ -55,19 +55,20 @@ def predict_command(args):
             print(f"  {os.fspath(file)}: {problem}")
 
 
-def _csv(model, store, files):
-    """The CSV text of the kept results of ``files``: a header, then one row per file (its
-    path as given, the label of a classifier, the values)."""
+def _write_csv(file, model, store, files):
+    """Write the kept results of ``files`` to the binary ``file`` as CSV: a header, then one
+    row per file (its path as given, the label of a classifier, the values)."""
     values = store.gather(files, "values") if files else np.empty((0, len(model.columns)))
     columns = model.columns or [f"feature_{i}" for i in range(values.shape[1])]  # no width
     labels = store.gather(files, "labels").tolist() if files and model.classifier else None
-    text = io.StringIO()
+    text = io.TextIOWrapper(file, encoding="utf-8", newline="")
     writer = csv.writer(text)
     writer.writerow(["path"] + (["label"] if model.classifier else []) + columns)
-    for index, file in enumerate(files):
-        writer.writerow([os.fspath(file)] + ([] if labels is None else [labels[index]])
+    for index, path in enumerate(files):
+        writer.writerow([os.fspath(path)] + ([] if labels is None else [labels[index]])
                         + values[index].tolist())
-    return text.getvalue()
+    text.flush()
+    text.detach()  # the file stays open for the store to flush to disk
 
 
 def _predict(model, batch):
