@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 _BATCH = re.compile(r"batch-(\d{6,})\.npz")
+_IDENTITY = ("paths", "sizes", "mtimes")  # a batch's arrays naming its photos
 _TEMPORARY = re.compile(r"\.(settings\.json|output|batch-\d{6,}\.npz)\.tmp")
 
 
@@ -173,13 +174,10 @@ class PartialStore:
                           durable=True)
         self._clear()
         if [entry.name for entry in self.folder.iterdir()] == ["settings.json"]:
-            (self.folder / "settings.json").unlink()  # last: until then, a rerun resumes
+            (self.folder / "settings.json").unlink()  # last: the folder reads as a store
             self.folder.rmdir()
         else:
             print(f"{self.folder} is kept: it holds files skconvnet did not write.")
-
-
-_IDENTITY = ("paths", "sizes", "mtimes")
 
 
 def _ours(name):
