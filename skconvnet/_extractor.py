@@ -211,7 +211,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         """
         check_is_fitted(self)
         features = self._extract(self._images(X, reset=False), pooling=self.pooling)
-        return features[0] if len(features) == 1 else np.hstack(features)
+        return _side_by_side(features)
 
     def _transform_batches(self, X):
         """``transform(X)`` batch after batch: yields ``(indices, features)`` for consecutive
@@ -220,7 +220,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         batches = extract_batches(**self._extraction(self._images(X, reset=False),
                                                      pooling=self.pooling))
         for chunk, rows in batches:
-            yield chunk, rows[0] if len(rows) == 1 else np.hstack(rows)
+            yield chunk, _side_by_side(rows)
 
     def _extract(self, source, *, pooling):
         """Each layer's activations of the images of ``source`` (an image source of this
@@ -336,3 +336,8 @@ class VGGFeatureExtractor(ConvNetFeatureExtractor):
 
     def _spec(self):
         return specs.get("vgg16")
+
+
+def _side_by_side(per_layer):
+    """Each layer's ``(n, n_features)`` features as one array (one layer's without a copy)."""
+    return per_layer[0] if len(per_layer) == 1 else np.hstack(per_layer)

@@ -39,9 +39,8 @@ def extract_command(args):
                     precision=photos.precision)
     store = PartialStore(out, settings, restart=args.restart)
     with store.kept_on_failure():
-        done = store.resume(paths)
-        todo = [path for path, finished in zip(paths, done) if not finished]
-        with Progress(len(paths), already=int(done.sum())) as progress:
+        todo = store.resume(paths)
+        with Progress(len(paths), already=len(paths) - len(todo)) as progress:
             for chunk, features in extractor._transform_batches(todo) if todo else ():
                 store.add([todo[i] for i in chunk], features=features)
                 progress.update(len(chunk))

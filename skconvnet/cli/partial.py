@@ -97,27 +97,27 @@ class PartialStore:
                 entry.unlink()
 
     def resume(self, files):
-        """A boolean per file of ``files``: whether its results are kept and it has not
-        changed since (same size and modification time). Says what the earlier run left."""
-        done = np.zeros(len(files), dtype=bool)
-        changed = 0
-        for index, file in enumerate(files):
+        """The files of ``files`` still to compute: those whose results are not kept, or
+        that changed since (other size or modification time). Says what the earlier run
+        left."""
+        todo, changed = [], 0
+        for file in files:
             path, size, mtime = _identity(file)
             self._identities[path] = (size, mtime)
             record = self._records.get(path)
-            if record is not None:
-                done[index] = record[:2] == (size, mtime)
-                changed += not done[index]
+            if record is None or record[:2] != (size, mtime):
+                todo.append(file)
+                changed += record is not None
         if changed:
             self.notes.append("photos changed since their results were kept (size or "
                               f"modification time): {changed}; they are computed again.")
-        self._kept = int(done.sum())
+        self._kept = len(files) - len(todo)
         if self._kept:
             self.notes.append(f"{self._kept} of {len(files)} photos already done in "
                               f"{self.folder}: resuming.")
         for note in self.notes:
             print(note)
-        return done
+        return todo
 
     def add(self, files, **results):
         """Keep ``results`` (arrays of one row per file) of a finished batch of ``files``,

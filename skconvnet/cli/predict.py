@@ -33,9 +33,8 @@ def predict_command(args):
         _refuse(bad, len(files))
     good = [file for file in files if file not in bad]
     with store.kept_on_failure():
-        done = store.resume(good)
-        todo = [file for file, finished in zip(good, done) if not finished]
-        with Progress(len(good), already=int(done.sum())) as progress:
+        todo = store.resume(good)
+        with Progress(len(good), already=len(good) - len(todo)) as progress:
             for start in range(0, len(todo), args.batch_size):
                 batch = todo[start:start + args.batch_size]
                 usable, labels, values, failed = _predict(model, batch)
