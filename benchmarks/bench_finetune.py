@@ -63,7 +63,7 @@ def epoch_times():
 @contextlib.contextmanager
 def frozen_pass_seconds():
     """Seconds the classifier spends computing the frozen layers' outputs: one per fit."""
-    from skconvnet.training import stored as _frozen
+    from skconvnet.training import frozen as _frozen
 
     seconds = []
     store = _frozen.store

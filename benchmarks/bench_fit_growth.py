@@ -60,7 +60,7 @@ def main():
     from skconvnet import FineTunedConvNetClassifier, clear_cache
     from skconvnet.backbones import specs
     from skconvnet.training.storage import memory_budget
-    from skconvnet.training.stored import nbytes
+    from skconvnet.training.frozen import nbytes
 
     weights = shared_weights()
     by_class = photos_by_class()

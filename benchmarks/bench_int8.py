@@ -106,7 +106,7 @@ def layer_search(weights, train, validation):
 
 def weight_bits(weights, photos):
     from skconvnet.compute import int8 as _int8
-    from skconvnet.export import graphs as _onnx
+    from skconvnet.compute import graphs as _onnx
 
     pixels = load_images(photos, 150) if photos else random_images(64, (150, 150))
     options = _onnx.quantization_options

@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import skconvnet  # noqa: E402
 from skconvnet import ConvNetFeatureExtractor, load_images, to_onnx  # noqa: E402
-from skconvnet.export.graphs import session  # noqa: E402
+from skconvnet.compute.graphs import session  # noqa: E402
 
 
 def main():

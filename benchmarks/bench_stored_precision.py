@@ -27,7 +27,7 @@ def main():
     import ml_dtypes
 
     from skconvnet import FineTunedConvNetClassifier
-    from skconvnet.training import stored
+    from skconvnet.training import frozen
 
     train, y_train, test, y_test = split(photos_by_class(), args.photos)
     print(device())
@@ -38,7 +38,7 @@ def main():
     for name, dtype in (("float32", np.float32), ("float16", np.float16),
                         ("bfloat16", ml_dtypes.bfloat16)):
         clf = FineTunedConvNetClassifier(weights=shared_weights(), random_state=0)
-        with mock.patch.object(stored, "storage_dtype", lambda precision, d=dtype: np.dtype(d)):
+        with mock.patch.object(frozen, "storage_dtype", lambda precision, d=dtype: np.dtype(d)):
             start = time.perf_counter()
             clf.fit(train, y_train)
             seconds = time.perf_counter() - start

@@ -10,7 +10,7 @@ from ._persistence import TRUSTED_TYPES
 from .backbones.specs import list_backbones, list_layers
 from .compute.cache import clear_cache, set_cache_budget
 from .datasets import load_image_folder, load_images
-from .export.estimators import to_onnx
+from .export.converters import to_onnx
 from .heatmaps.explain import explain
 from .heatmaps.figures import plot_explanations
 from .report.diagnostics import (

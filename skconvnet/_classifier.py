@@ -23,13 +23,14 @@ from .backbones import specs
 from .backbones.checks import check_layer, check_unfreeze_from, output_shape
 from .backbones.weights import resolve_weights
 from .compute.activations import run_model
-from .export.estimators import OnnxOperator
+from .compute.graphs import class_values, classifier_graph
+from .export.converters import OnnxOperator, OnnxOutput
 from .inputs.adapters import ImageInput
 from .inputs.sources import ImageSource
 from .training.plan import plan_training
 from .training.probe import logistic_probe
 from .training.storage import Storage, free_bytes, memory_budget, temp_folder
-from .training.stored import run_frozen
+from .training.frozen import run_frozen
 
 
 class _Lazy:
@@ -206,6 +207,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
 
     _keras_models = ("model_",)
     _added_parameters = {"temp_folder": None}  # where fit stores; nothing a fitted model uses
+    _onnx_options = {"zipmap": [True, False, "columns"], "nocl": [True, False]}
 
     _parameter_constraints = {
         **_parameters.CONSTRAINTS,
@@ -366,6 +368,17 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")
+
+    def _onnx_graph(self, opset):
+        """The label and probabilities of ``uint8`` images as an ONNX graph (see
+        :mod:`skconvnet.export`)."""
+        return classifier_graph(self.model_, self._spec(), self._image_size(), self.classes_,
+                                opset)
+
+    def _onnx_outputs(self):
+        numbers = class_values(self.classes_).dtype == np.int64
+        return [OnnxOutput("label", "int64" if numbers else "string", None),
+                OnnxOutput("probabilities", "float", len(self.classes_))]
 
     def _spec(self):
         return specs.get(self.backbone)

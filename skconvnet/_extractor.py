@@ -10,12 +10,13 @@ from ._optional import require
 from ._persistence import Persistent
 from ._sklearn import StrOptions, _check_feature_names_in, _fit_context
 from .backbones import specs
-from .backbones.checks import check_layers, output_shape
+from .backbones.checks import check_layers, n_pooled, output_shape
 from .backbones.graph import preprocess
 from .backbones.weights import resolve_weights
 from .compute import int8
 from .compute.activations import extract, extract_batches
-from .export.estimators import OnnxOperator
+from .compute.graphs import feature_graph
+from .export.converters import OnnxOperator, OnnxOutput
 from .inputs.adapters import ImageInput
 
 # The extractors' docstring, one text for both: each formats it (``_doc``) with its own
@@ -231,13 +232,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
     def _extraction(self, source, *, pooling):
         """The arguments of :func:`~skconvnet.compute.activations.extract` for ``source``,
         once the weights and int8 ranges are checked to be the fitted ones."""
-        weights = resolve_weights(self._spec(), self.weights)
-        if weights.digest != self.weights_id_:
-            raise ValueError(
-                f"weights={self.weights!r} now resolve to other weights than in fit "
-                f"(digest {weights.digest}, fitted {self.weights_id_}): the file changed, or "
-                "the backbone. Fit the extractor again."
-            )
+        weights = self._fitted_weights()
         if self.precision == "int8" and not hasattr(self, "int8_ranges_"):
             raise ValueError(
                 "precision='int8' was set after fit, which calibrates the int8 network on "
@@ -248,6 +243,26 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
             pooling=pooling, precision=self.precision, batch_size=self.batch_size,
             cache=self.cache, verbose=self.verbose, ranges=getattr(self, "int8_ranges_", None),
         )
+
+    def _fitted_weights(self):
+        """The resolved weights, checked to be those of ``fit``."""
+        weights = resolve_weights(self._spec(), self.weights)
+        if weights.digest != self.weights_id_:
+            raise ValueError(
+                f"weights={self.weights!r} now resolve to other weights than in fit "
+                f"(digest {weights.digest}, fitted {self.weights_id_}): the file changed, or "
+                "the backbone. Fit the extractor again."
+            )
+        return weights
+
+    def _onnx_graph(self, opset):
+        """The features of ``uint8`` images as an ONNX graph (see :mod:`skconvnet.export`)."""
+        return feature_graph(self._fitted_weights(), list(self.feature_shapes_),
+                             self.pooling, self._image_size(), opset)
+
+    def _onnx_outputs(self):
+        width = sum(n_pooled(shape, self.pooling) for shape in self.feature_shapes_.values())
+        return [OnnxOutput("features", "float", width)]
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output features: layer, pooling or position, and channel.

@@ -43,7 +43,7 @@ def load_keras_archive(archive):
     """
     import keras
 
-    from .training.network import InferenceMode
+    from .backbones.graph import InferenceMode
 
     custom_objects = {keras.saving.get_registered_name(InferenceMode): InferenceMode}
     with tempfile.TemporaryDirectory() as folder:

@@ -1,8 +1,11 @@
 """Checks of the parameters that name a backbone's layers and of image sizes, with the shapes
-Keras infers (on a float32 skeleton of the network, built once per process)."""
+Keras infers (on a float32 skeleton of the network, built once per process) and the width
+of their features once pooled."""
 
 import functools
 import warnings
+
+import numpy as np
 
 from .graph import cut, locate, position
 from .weights import skeleton
@@ -91,3 +94,9 @@ def check_unfreeze_from(spec, unfreeze_from, layer):
             f"one of the layers the head sits on, e.g. a cut point: {below}."
         )
     return unfreeze_from
+
+
+def n_pooled(shape, pooling):
+    """Features per image that pooling by ``pooling`` (None: flattening) makes of an
+    activation of ``shape``."""
+    return shape[-1] if pooling in ("avg", "max") else int(np.prod(shape))

@@ -1,5 +1,6 @@
 """A backbone as Keras models: the base built at a precision (batch norm folded, grouped
-convolutions made depthwise), cut between cut points, and where fine-tuning starts.
+convolutions made depthwise), cut between cut points, where fine-tuning starts, and a
+network built on it split back into its base and head.
 
 Everything about a particular network comes from its spec in :mod:`skconvnet.backbones.specs`.
 """
@@ -218,6 +219,60 @@ def fold_batch_norm(kernel, bias, *, gamma, beta, mean, variance, epsilon, depth
 def cut_base(base, spec, layer):
     """``base`` (from :func:`build_base`) up to cut point ``layer``, sharing its layers."""
     return cut(base, locate(base, spec, layer), name=spec.name)
+
+
+def __getattr__(name):
+    """``InferenceMode``, a Keras layer: defined on first use, since this module is imported
+    without Keras."""
+    if name == "InferenceMode":
+        return _inference_mode()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _inference_mode():
+    import keras
+
+    @keras.saving.register_keras_serializable(package="skconvnet")
+    class InferenceMode(keras.layers.Layer):
+        """A base network that runs in inference mode even while its layers are trained.
+
+        Keras' transfer-learning guide calls the base with ``training=False`` for this, but a
+        functional model that contains it passes its own ``training`` on to every operation
+        it runs, and batch normalisation would update its statistics while fine-tuning. This
+        layer's ``call`` takes no ``training`` argument, so none reaches the base but its own.
+        Saved networks name it ``skconvnet>InferenceMode``.
+        """
+
+        def __init__(self, base, **kwargs):
+            super().__init__(**kwargs)
+            self.base = base
+
+        def call(self, inputs):
+            return self.base(inputs, training=False)
+
+        def get_config(self):
+            return {**super().get_config(),
+                    "base": keras.saving.serialize_keras_object(self.base)}
+
+        @classmethod
+        def from_config(cls, config):
+            base = keras.saving.deserialize_keras_object(config.pop("base"))
+            return cls(base, **config)
+
+    InferenceMode.__qualname__ = "InferenceMode"
+    return InferenceMode
+
+
+def split(model):
+    """``(base, head, last)`` of a network built on a base wrapped in ``InferenceMode``: the
+    base, the model from the base's output to the last layer's input (pooling, hidden
+    layers), and the last layer — timm's ``forward_features`` and ``forward_head``."""
+    import keras
+
+    wrapper = next(layer for layer in model.layers if isinstance(layer, _inference_mode()))
+    last = model.layers[-1]
+    return wrapper.base, keras.Model(wrapper.output, last.input, name="head"), last
 
 
 def preprocess(spec, batch):

@@ -15,8 +15,7 @@ import numpy as np
 
 from .._optional import require
 from ..backbones import specs
-from ..backbones.checks import check_layer
-from ..compute.activations import n_pooled
+from ..backbones.checks import check_layer, n_pooled
 from ..report.evaluation import (
     EvaluationReport,
     FineTuning,
@@ -247,7 +246,7 @@ def write_outputs(report, outputs):
 
 def _export(path, report):
     """Write the best pipeline (and the fine-tuned classifier) as ONNX graphs."""
-    from ..export.estimators import to_onnx
+    from ..export.converters import to_onnx
 
     to_onnx(report.pipeline, path)
     print(f"Model written to {path}")

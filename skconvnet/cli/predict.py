@@ -129,7 +129,7 @@ class OnnxModel:
     """An exported graph on ONNX Runtime: ``uint8`` images in."""
 
     def __init__(self, path):
-        from ..export.graphs import session
+        from ..compute.graphs import session
 
         require("onnxruntime", extra="onnx", purpose="predicting with an .onnx model")
         try:

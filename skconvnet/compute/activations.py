@@ -11,11 +11,6 @@ from . import int8
 from .cache import activation_cache
 
 
-def n_pooled(shape, pooling):
-    """Features per image that ``pool`` makes of an activation of ``shape``."""
-    return shape[-1] if pooling in ("avg", "max") else int(np.prod(shape))
-
-
 def pool(activations, pooling):
     """``(n, height, width, channels)`` activations as ``(n, n_features)`` rows."""
     if pooling == "avg":

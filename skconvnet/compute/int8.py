@@ -6,7 +6,7 @@ into a float graph that has every cut point as an output. Calibration records ea
 tensors' range over some images (ONNX Runtime's MinMax calibrator): that is what an int8
 extractor learns in ``fit``. A segment is the part of the graph from one cut point to
 another, quantized statically with those ranges (QDQ: see
-:func:`skconvnet.graphs.quantization_options`). Segments of the same ranges chain exactly: a
+:func:`skconvnet.compute.graphs.quantization_options`). Segments of the same ranges chain exactly: a
 deeper layer resumes from a cached shallower one and gets what it would get from pixels, so
 the activation cache serves estimators fitted on the same images as in float.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from ..backbones.graph import segment_name
 from ..backbones.weights import RANDOM_SEED
-from ..export import graphs
+from . import graphs
 
 #: Training images an int8 extractor calibrates on (a seeded sample; all where fewer).
 CALIBRATION_IMAGES = 32

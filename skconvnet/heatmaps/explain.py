@@ -6,7 +6,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._classifier import FineTunedConvNetClassifier
 from .._extractor import ConvNetFeatureExtractor
-from .._sklearn import BaseSearchCV
+from .. import _steps
+from .._steps import unwrapped
 from ..inputs.sources import parts
 from . import linear, network, occlusion
 
@@ -67,7 +68,7 @@ def explain(model, X, *, target=None, method="auto"):
     >>> heatmaps.shape, float(heatmaps.min()), float(heatmaps.max())
     ((2, 32, 32), 0.0, 1.0)
     """
-    model = unwrapped(model)
+    model = unwrapped(model, "explain")
     images = image_step(model)
     method = _method(model, images, method)
     source = images._images(X, reset=False)
@@ -86,32 +87,21 @@ def explain(model, X, *, target=None, method="auto"):
     ])
 
 
-def unwrapped(model):
-    """A fitted search's best estimator; anything else as it is."""
-    if not isinstance(model, BaseSearchCV):
-        return model
-    check_is_fitted(model)
-    if not hasattr(model, "best_estimator_"):
-        raise ValueError(f"This {type(model).__name__} was fitted with refit=False: it has no "
-                         "best estimator to explain. Fit it with refit=True, or explain one "
-                         "of the models it compared, fitted.")
-    return model.best_estimator_
-
-
 def method_for(model, method="auto"):
     """The method :func:`explain` takes for ``model`` when given ``method``."""
-    model = unwrapped(model)
+    model = unwrapped(model, "explain")
     return _method(model, image_step(model), method)
 
 
 def image_step(model):
     """The fitted estimator of ``model`` that reads the images: the classifier itself, or
-    the pipeline's extractor; with a clear error for anything else."""
-    if isinstance(model, FineTunedConvNetClassifier):
+    the pipeline's extractor, its first step; with a clear error for anything else."""
+    first = _steps.image_step(model)
+    if isinstance(first, FineTunedConvNetClassifier) and first is model:
         check_is_fitted(model)
         return model
-    first = model.steps[0][1] if isinstance(model, Pipeline) else None
-    if not isinstance(first, ConvNetFeatureExtractor):
+    if not (isinstance(first, ConvNetFeatureExtractor) and isinstance(model, Pipeline)
+            and model.steps[0][1] is first):
         raise TypeError(
             f"explain takes a FineTunedConvNetClassifier or a Pipeline whose first step is a "
             f"ConvNetFeatureExtractor (or VGGFeatureExtractor), got {_describe(model)}."

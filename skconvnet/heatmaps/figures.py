@@ -3,13 +3,14 @@
 import numpy as np
 
 from .._optional import require
-from .explain import explain, image_step, unwrapped
+from .._steps import unwrapped
+from .explain import explain, image_step
 
 
 def as_seen(model, X):
     """The images of ``X`` as ``model`` sees them: ``(n_images, height, width, 3)`` float32
     pixels at its ``image_size``, the size of their heatmaps."""
-    source = image_step(unwrapped(model))._images(X, reset=False)
+    source = image_step(unwrapped(model, "explain"))._images(X, reset=False)
     return source.load(np.arange(source.n_samples))
 
 
@@ -46,7 +47,7 @@ def plot_explanations(model, X, y=None, *, target=None, method="auto", columns=6
     fig : matplotlib Figure
     """
     plt = require("matplotlib.pyplot", extra="plot", purpose="plot_explanations")
-    model = unwrapped(model)
+    model = unwrapped(model, "explain")
     heatmaps = explain(model, X, target=target, method=method)
     pictures = as_seen(model, X)
     predicted = model.predict(pictures)

@@ -4,6 +4,7 @@ class activation map where its head is linear on average-pooled features."""
 import numpy as np
 
 from .._keras import value_and_vjp
+from ..backbones.graph import split
 from ..compute.activations import batches, preprocessor
 from .maps import chosen, class_scores, min_max, positive_part, upsampled
 
@@ -13,7 +14,7 @@ def why_not_linear(classifier):
     it does (its features averaged over positions, then only the last layer)."""
     import keras
 
-    _, head, _ = _parts(classifier)
+    _, head, _ = split(classifier.model_)
     layers = [layer for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
     if not isinstance(layers[0], keras.layers.GlobalAveragePooling2D):
         return (f"its network pools with {type(layers[0]).__name__}; the class score is a sum "
@@ -28,7 +29,7 @@ def why_not_linear(classifier):
 def linear_maps(classifier, source, targets):
     """Exact class activation maps of a classifier whose head is linear on average-pooled
     features: the logits of each position's activation of the base (one forward pass)."""
-    base, head, probability = _parts(classifier)
+    base, head, probability = split(classifier.model_)
     kernel, bias = probability.get_weights()
     maps = []
     for chunk, pixels in _batches(classifier, source):
@@ -46,7 +47,7 @@ def gradcam_maps(classifier, source, targets):
     by the mean gradient of the class's logit over positions; the positive part."""
     import keras
 
-    base, head, probability = _parts(classifier)
+    base, head, probability = split(classifier.model_)
     layer = last_convolution(base)
     lower = keras.Model(base.input, layer.output)
     upper = None if layer.output is base.output else keras.Model(layer.output, base.output)
@@ -85,20 +86,6 @@ def last_convolution(base):
     end = next((index for index in range(last, len(operations))
                 if isinstance(operations[index], pooling)), len(operations))
     return operations[end - 1]
-
-
-def _parts(classifier):
-    """``(base, head, probability)`` of the fitted network: the convolutional base, the
-    model from its output to the last layer's input (pooling, hidden layers), the last
-    layer."""
-    import keras
-
-    from ..training.network import InferenceMode
-
-    model = classifier.model_
-    wrapper = next(layer for layer in model.layers if isinstance(layer, InferenceMode))
-    probability = model.get_layer("probability")
-    return wrapper.base, keras.Model(wrapper.output, probability.input), probability
 
 
 def _batches(classifier, source):

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._keras import without_single_replica_all_reduce
 from ..backbones.graph import (
+    InferenceMode,
     build_base,
     cut_base,
     dtype_policy,
@@ -119,32 +120,6 @@ def upper_model(network, *, spec, top):
     inputs = keras.Input(shape=upper.input.shape[1:], name=top or "pixels")
     x = InferenceMode(upper)(inputs)
     return keras.Model(inputs, network.head(network.pool(x)), name=f"above_{top or 'pixels'}")
-
-
-@keras.saving.register_keras_serializable(package="skconvnet")
-class InferenceMode(keras.layers.Layer):
-    """A base network that runs in inference mode even while its layers are trained.
-
-    Keras' transfer-learning guide calls the base with ``training=False`` for this, but a
-    functional model that contains it passes its own ``training`` on to every operation it
-    runs, and batch normalisation would update its statistics while fine-tuning. This
-    layer's ``call`` takes no ``training`` argument, so none reaches the base but its own.
-    """
-
-    def __init__(self, base, **kwargs):
-        super().__init__(**kwargs)
-        self.base = base
-
-    def call(self, inputs):
-        return self.base(inputs, training=False)
-
-    def get_config(self):
-        return {**super().get_config(), "base": keras.saving.serialize_keras_object(self.base)}
-
-    @classmethod
-    def from_config(cls, config):
-        base = keras.saving.deserialize_keras_object(config.pop("base"))
-        return cls(base, **config)
 
 
 def _stack(layers, x):

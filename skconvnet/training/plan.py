@@ -8,7 +8,7 @@ network is built, so that a fit that cannot be carried out fails before it start
 from dataclasses import dataclass
 
 from ..backbones.graph import frozen_top
-from .stored import nbytes
+from .frozen import nbytes
 
 MAX_HEAD_EPOCHS = 200  # head_epochs="auto" with hidden layers: early stopping ends it first
 

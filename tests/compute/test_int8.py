@@ -162,7 +162,7 @@ def test_real_photos_probes_at_three_depths_within_0_03_of_float32(cats_and_dogs
 
 def test_export_without_quantize_gives_the_float32_graph(forty):
     from skconvnet import to_onnx
-    from skconvnet.export.graphs import session
+    from skconvnet.compute.graphs import session
 
     int8 = small_extractor(precision="int8").fit(forty)
     exported = session(to_onnx(int8)).run(None, {"images": forty})[0]

@@ -1,4 +1,5 @@
-"""Keras networks as ONNX graphs, and their static int8 quantization.
+"""Keras networks as ONNX graphs, and their static int8 quantization: the engine of both the
+ONNX export and ``precision="int8"``.
 
 A graph takes ``uint8`` images ``(n, height, width, 3)`` — as :func:`skconvnet.load_images`
 gives them — and holds the backbone's preprocessing, the network in float32 (bfloat16
@@ -19,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from ..backbones.graph import build_base, locate, preprocess
+from ..backbones.graph import build_base, locate, preprocess, split
 
 INPUT = "images"
 MAX_OPSET = 18  # the newest opset tf2onnx 1.17 writes
@@ -39,18 +40,16 @@ def feature_graph(weights, layers, pooling, image_size, opset):
     return _convert(network, weights.spec, image_size, features, opset)
 
 
-def classifier_graph(model, spec, image_size, opset):
-    """The class ``probabilities`` of a :class:`FineTunedConvNetClassifier`'s ``model_``:
-    its base, pooling and head, without the augmentation layers in front."""
+def classifier_graph(model, spec, image_size, classes, opset):
+    """The ``label`` (the most probable of ``classes``) and class ``probabilities`` of a
+    fine-tuned classifier's network: its base, pooling and head, without the augmentation
+    layers in front."""
     import keras
 
-    from ..training.network import InferenceMode
-
-    layers = model.layers
-    at = next(i for i, layer in enumerate(layers) if isinstance(layer, InferenceMode))
+    base, head, last = split(model)
     inputs = keras.Input(shape=(*image_size, 3), name="pixels")
-    x = _portable(layers[at].base)(inputs)
-    for layer in layers[at + 1:]:  # pooling and head
+    x = _portable(base)(inputs)
+    for layer in [*head.layers[1:], last]:  # after the head's input: pooling and head
         copy = _portable_layer(layer)
         x = copy(x)
         copy.set_weights(layer.get_weights())
@@ -63,7 +62,37 @@ def classifier_graph(model, spec, image_size, opset):
             output = tf.concat([1 - output, output], axis=1)
         return {"probabilities": output}
 
-    return _convert(network, spec, image_size, probabilities, opset)
+    return _with_label(_convert(network, spec, image_size, probabilities, opset), classes)
+
+
+def _with_label(proto, classes):
+    """A classifier graph with ``label`` (the most probable class) before ``probabilities``."""
+    from onnx import helper, numpy_helper
+
+    values = class_values(classes)
+    graph = proto.graph
+    graph.initializer.append(numpy_helper.from_array(values, "classes"))
+    graph.node.extend([
+        helper.make_node("ArgMax", ["probabilities"], ["class_index"], name="most_probable",
+                         axis=1, keepdims=0),
+        helper.make_node("Gather", ["classes", "class_index"], ["label"], name="label_of",
+                         axis=0),
+    ])
+    kind = helper.np_dtype_to_tensor_dtype(values.dtype) if values.dtype != object else 8
+    probabilities = list(graph.output)
+    del graph.output[:]
+    graph.output.extend([helper.make_tensor_value_info("label", kind, [None]), *probabilities])
+    return proto
+
+
+def class_values(classes):
+    """Class labels as ONNX holds them: int64 for whole numbers and booleans, else text."""
+    classes = np.asarray(classes)
+    if classes.dtype.kind in "iub":
+        return classes.astype(np.int64)
+    if classes.dtype.kind == "f" and np.array_equal(classes, np.rint(classes)):
+        return classes.astype(np.int64)
+    return np.array([str(label) for label in classes], dtype=object)
 
 
 def _base_to(weights, layers):

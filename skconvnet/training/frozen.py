@@ -9,10 +9,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..backbones.checks import output_shape
+from ..backbones.checks import n_pooled, output_shape
 from ..backbones.graph import segment_model
 from ..compute import activations
-from ..compute.activations import batches, extract, n_pooled, pool, preprocessor
+from ..compute.activations import batches, extract, pool, preprocessor
 
 
 def storage_dtype(precision):

@@ -1,8 +1,9 @@
 """ONNX export of fitted estimators and pipelines, through skl2onnx.
 
-skconvnet's estimators are skl2onnx operators of their own: ``onnx_shape_calculator`` and
-``onnx_converter`` (the protocol skl2onnx looks for on estimators it has no converter for)
-lead here, so that ``skl2onnx.to_onnx`` converts a pipeline holding one, and so does
+Each estimator that holds a network provides its own ONNX graph and says what its outputs
+are (:class:`OnnxOperator`); this module is the glue to skl2onnx: one shape calculator and
+one converter for all of them (the protocol skl2onnx looks for on estimators it has no
+converter for), so that ``skl2onnx.to_onnx`` converts a pipeline holding one, and
 :func:`to_onnx`, which adds what skconvnet knows: the input type, int8 quantization and
 metadata for the ``predict`` command.
 """
@@ -10,13 +11,13 @@ metadata for the ``predict`` command.
 import contextvars
 import json
 import os
+from typing import NamedTuple
 
 import numpy as np
 
 from .._optional import require
-from ..backbones.weights import resolve_weights
-from ..compute.activations import n_pooled
-from . import graphs
+from .._steps import image_step, steps
+from ..compute import graphs
 
 MAX_NAMED_FEATURES = 10_000
 
@@ -84,8 +85,8 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
     from sklearn.utils.validation import check_is_fitted
 
     register_converters()
-    ours = _networks(estimator)
-    if not ours or ours[0] is not _first_step(estimator):
+    ours = [step for step in steps(estimator) if isinstance(step, OnnxOperator)]
+    if not ours or ours[0] is not image_step(estimator):
         raise TypeError(
             f"to_onnx exports skconvnet estimators and pipelines that start with one (images "
             f"in); got {_describe_steps(estimator)}. Convert other scikit-learn models with "
@@ -105,11 +106,11 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
             )
         for network in ours:
             batches = list(_calibration_batches(network, calibration))
-            prepared[id(network)] = graphs.quantize(_graph(network, opset), batches)
+            prepared[id(network)] = graphs.quantize(network._onnx_graph(opset), batches)
     elif quantize is not None:
         raise ValueError(f"quantize={quantize!r}: use None (float32) or 'int8'.")
     classifier = hasattr(estimator, "predict_proba") or hasattr(estimator, "predict")
-    options = {id(step): {"zipmap": False} for step in _steps(estimator)
+    options = {id(step): {"zipmap": False} for step in steps(estimator)
                if hasattr(step, "predict_proba")}
     final_types = None if classifier else [("features", FloatTensorType([None, None]))]
     token = _prepared.set(prepared)
@@ -128,36 +129,11 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
     return model
 
 
-def _steps(estimator):
-    """``estimator`` and, in a pipeline or a fitted search, its steps, depth first."""
-    yield estimator
-    if hasattr(estimator, "best_estimator_"):
-        yield from _steps(estimator.best_estimator_)
-    for _, step in getattr(estimator, "steps", []):
-        yield from _steps(step)
-
-
-def _first_step(estimator):
-    """The step that receives the images."""
-    if hasattr(estimator, "best_estimator_"):
-        return _first_step(estimator.best_estimator_)
-    steps = getattr(estimator, "steps", None)
-    return _first_step(steps[0][1]) if steps else estimator
-
-
 def _describe_steps(estimator):
     steps = getattr(estimator, "steps", None)
     if not steps:
         return type(estimator).__name__
     return f"a pipeline of {', '.join(type(step).__name__ for _, step in steps)}"
-
-
-def _networks(estimator):
-    from .._classifier import FineTunedConvNetClassifier
-    from .._extractor import ConvNetFeatureExtractor
-
-    return [step for step in _steps(estimator)
-            if isinstance(step, (ConvNetFeatureExtractor, FineTunedConvNetClassifier))]
 
 
 def _calibration_batches(network, calibration, batch_size=16):
@@ -166,55 +142,6 @@ def _calibration_batches(network, calibration, batch_size=16):
     for start in range(0, source.n_samples, batch_size):
         indices = np.arange(start, min(start + batch_size, source.n_samples))
         yield np.clip(np.rint(source.load(indices)), 0, 255).astype(np.uint8)
-
-
-def _graph(network, opset):
-    """The ONNX graph of a fitted extractor's or classifier's network."""
-    prepared = _prepared.get().get(id(network))
-    if prepared is not None:
-        return prepared
-    spec = network._spec()
-    if hasattr(network, "feature_shapes_"):
-        weights = resolve_weights(spec, network.weights)
-        if weights.digest != network.weights_id_:
-            raise ValueError(
-                f"weights={network.weights!r} now resolve to other weights than in fit: "
-                "fit the extractor again before exporting it."
-            )
-        return graphs.feature_graph(weights, list(network.feature_shapes_), network.pooling,
-                                   network._image_size(), opset)
-    proto = graphs.classifier_graph(network.model_, spec, network._image_size(), opset)
-    return _with_label(proto, network.classes_)
-
-
-def _with_label(proto, classes):
-    """A classifier graph with ``label`` (the most probable class) before ``probabilities``."""
-    from onnx import helper, numpy_helper
-
-    values = _class_values(classes)
-    graph = proto.graph
-    graph.initializer.append(numpy_helper.from_array(values, "classes"))
-    graph.node.extend([
-        helper.make_node("ArgMax", ["probabilities"], ["class_index"], name="most_probable",
-                         axis=1, keepdims=0),
-        helper.make_node("Gather", ["classes", "class_index"], ["label"], name="label_of",
-                         axis=0),
-    ])
-    kind = helper.np_dtype_to_tensor_dtype(values.dtype) if values.dtype != object else 8
-    probabilities = list(graph.output)
-    del graph.output[:]
-    graph.output.extend([helper.make_tensor_value_info("label", kind, [None]), *probabilities])
-    return proto
-
-
-def _class_values(classes):
-    """Class labels as ONNX holds them: int64 for whole numbers and booleans, else text."""
-    classes = np.asarray(classes)
-    if classes.dtype.kind in "iub":
-        return classes.astype(np.int64)
-    if classes.dtype.kind == "f" and np.array_equal(classes, np.rint(classes)):
-        return classes.astype(np.int64)
-    return np.array([str(label) for label in classes], dtype=object)
 
 
 def shape_calculator(operator):
@@ -237,22 +164,20 @@ def shape_calculator(operator):
             f"{image_size[0]}, {image_size[1]}, 3]))], or with skconvnet.to_onnx."
         )
     n = operator.inputs[0].get_first_dimension()
-    if hasattr(estimator, "feature_shapes_"):
-        width = sum(n_pooled(shape, estimator.pooling)
-                    for shape in estimator.feature_shapes_.values())
-        operator.outputs[0].type = FloatTensorType([n, width])
-        return
-    numbers = _class_values(estimator.classes_).dtype == np.int64
-    operator.outputs[0].type = (Int64TensorType if numbers else StringTensorType)([n])
-    operator.outputs[1].type = FloatTensorType([n, len(estimator.classes_)])
+    types = {"float": FloatTensorType, "int64": Int64TensorType, "string": StringTensorType}
+    for variable, output in zip(operator.outputs, estimator._onnx_outputs()):
+        variable.type = types[output.kind]([n] if output.width is None else [n, output.width])
 
 
 def converter(scope, operator, container):
     """skl2onnx's converter for skconvnet's estimators: the network's graph, inlined."""
     from skl2onnx.helpers.integration import add_onnx_graph
 
-    opset = min(container.target_opset, graphs.MAX_OPSET)
-    add_onnx_graph(scope, operator, container, _graph(operator.raw_operator, opset))
+    estimator = operator.raw_operator
+    graph = _prepared.get().get(id(estimator))
+    if graph is None:
+        graph = estimator._onnx_graph(min(container.target_opset, graphs.MAX_OPSET))
+    add_onnx_graph(scope, operator, container, graph)
 
 
 def _describe(model, estimator, first, image_size, quantize):
@@ -275,25 +200,43 @@ def _describe(model, estimator, first, image_size, quantize):
 
 
 def register_converters():
-    """Register skconvnet's estimators with skl2onnx, with the options of a classifier
-    (``zipmap``), which skl2onnx accepts only for registered converters."""
+    """Register every estimator class that is an :class:`OnnxOperator` with skl2onnx, with
+    its options (skl2onnx accepts options only for registered converters)."""
     from skl2onnx import update_registered_converter
 
-    from .._classifier import FineTunedConvNetClassifier
-    from .._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
-
-    for estimator in (ConvNetFeatureExtractor, VGGFeatureExtractor):
+    for estimator in _subclasses(OnnxOperator):
         update_registered_converter(estimator, f"Skconvnet{estimator.__name__}",
-                                    shape_calculator, converter)
-    update_registered_converter(
-        FineTunedConvNetClassifier, "SkconvnetFineTunedConvNetClassifier", shape_calculator,
-        converter, options={"zipmap": [True, False, "columns"], "nocl": [True, False]},
-    )
+                                    shape_calculator, converter,
+                                    options=estimator._onnx_options)
+
+
+def _subclasses(cls):
+    for subclass in cls.__subclasses__():
+        yield subclass
+        yield from _subclasses(subclass)
+
+
+class OnnxOutput(NamedTuple):
+    """One output of an estimator's graph: its ``name``, the ``kind`` of its values
+    (``"float"``, ``"int64"`` or ``"string"``) and its ``width`` (None: one value per
+    image)."""
+
+    name: str
+    kind: str
+    width: int | None
 
 
 class OnnxOperator:
-    """Mixin: skl2onnx converts the estimator with this module's shape calculator and
-    converter, which it looks up on the estimator."""
+    """Mixin of the estimators that hold a network, which skl2onnx then converts with this
+    module's shape calculator and converter (it looks them up on the estimator).
+
+    A fitted estimator provides ``_onnx_graph(opset)``, its network as an ONNX graph from
+    ``uint8`` images at ``_image_size()`` to its outputs, and ``_onnx_outputs()``, a list of
+    :class:`OnnxOutput` in the graph's order; ``_onnx_options`` are the skl2onnx options its
+    converter takes.
+    """
+
+    _onnx_options = None
 
     def onnx_shape_calculator(self):
         return shape_calculator
