@@ -1,8 +1,6 @@
 """``FineTunedConvNetClassifier``: the book's transfer-learning recipe as a classifier."""
 
-import importlib
 import os
-import warnings
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -16,7 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted
 
 from . import _parameters
-from ._fitting import unfitted_on_failure
+from ._fitting import unfitted_on_failure, warn_at_caller
 from ._persistence import Persistent
 from ._sklearn import Interval, StrOptions, _check_sample_weight, _fit_context
 from .backbones import specs
@@ -27,24 +25,10 @@ from .compute.graphs import class_values, classifier_graph
 from .export.converters import OnnxOperator, OnnxOutput
 from .inputs.adapters import ImageInput
 from .inputs.sources import ImageSource
-from .training.plan import plan_training
+from .training.frozen import run_frozen
+from .training.plan import TrainingParameters, plan_training
 from .training.probe import logistic_probe
 from .training.storage import Storage, free_bytes, memory_budget, temp_folder
-from .training.frozen import run_frozen
-
-
-class _Lazy:
-    """A module imported on first use, its attributes looked up on each: the Keras side of
-    training loads on the first fit, so that ``import skconvnet`` stays light."""
-
-    def __init__(self, name):
-        self._name = name
-
-    def __getattr__(self, attribute):
-        return getattr(importlib.import_module(self._name, __package__), attribute)
-
-
-_network = _Lazy(".training.network")
 
 BOOK_RECIPE = {
     "layer": "block5_pool", "pooling": None, "hidden_layer_sizes": (256,), "dropout": 0.5,
@@ -308,24 +292,36 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         -------
         self : FineTunedConvNetClassifier
         """
-        layer, unfreeze_from, image_size, folder = self._check_parameters()
+        # The Keras side of training is imported here: ``import skconvnet`` stays light.
+        from .training.network import build_network, inference_copy, unfreeze
+
+        parameters = self._check_parameters()
         weights = resolve_weights(self._spec(), self.weights)
         classes, data = self._check_data(X, y, sample_weight)
         seed = check_random_state(self.random_state).randint(2**31 - 1000)
-        plan = self._plan(layer, unfreeze_from, image_size, data.source.n_samples, folder)
+        plan = plan_training(
+            self._spec(), parameters, n_images=data.source.n_samples,
+            memory_bytes=memory_budget(self.max_stored_bytes),
+            disk_bytes=free_bytes(parameters.temp_folder),
+        )
         if plan.notice is not None:
-            warnings.warn(plan.notice, EfficiencyWarning, stacklevel=4)
-        network = self._initialize(plan, weights, data.n_outputs, seed)
+            warn_at_caller(plan.notice, EfficiencyWarning)
+        network = build_network(weights, parameters, n_outputs=data.n_outputs, seed=seed)
         history = {}
-        with Storage(folder) as storage:
-            stored = self._run_frozen(plan, network, weights, data.source, storage)
-            if plan.probe or plan.head is not None:
-                history["head"] = self._fit_head(plan, network, stored, data, seed)
+        with Storage(parameters.temp_folder) as storage:
+            stored = run_frozen(plan, data.source, weights, storage,
+                                augmentation=network.augmentation, verbose=self.verbose)
+            if plan.probe:
+                history["head"] = self._fit_probe(plan, network, stored, data, seed)
+            elif plan.head is not None:
+                history["head"] = self._fit_phase(plan.head, plan, network, stored, data, seed)
             if plan.fine_tune is not None:
-                history["fine_tune"] = self._fine_tune(plan, network, stored, data, seed)
+                unfreeze(network.base, self._spec(), parameters.unfreeze_from)
+                history["fine_tune"] = self._fit_phase(plan.fine_tune, plan, network, stored,
+                                                       data, seed)
         self.classes_ = classes
         self.history_ = history
-        self.model_ = _network.inference_copy(network.model)
+        self.model_ = inference_copy(network.model)
         return self
 
     def predict_proba(self, X):
@@ -386,8 +382,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
     # Checks
 
     def _check_parameters(self):
-        """``(layer, unfreeze_from, image_size, temp_folder)``, checked before any data is
-        read."""
+        """The :class:`~skconvnet.training.plan.TrainingParameters`, checked before any data
+        is read."""
         spec = self._spec()
         layer, unfreeze_from = self._check_layers(spec)
         image_size = self._image_size()
@@ -397,7 +393,22 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
                 "head_epochs and fine_tune_epochs are both 0: nothing would be trained. Set "
                 "head_epochs >= 1 or 'auto' (and fine_tune_epochs >= 0)."
             )
-        return layer, unfreeze_from, image_size, temp_folder(self.temp_folder)
+        augmentation = self.augmentation
+        return TrainingParameters(
+            layer=layer, unfreeze_from=unfreeze_from, image_size=tuple(image_size),
+            pooling=self.pooling, hidden_layer_sizes=self._hidden_layer_sizes(),
+            dropout=self.dropout, head_epochs=self.head_epochs,
+            fine_tune_epochs=self.fine_tune_epochs,
+            augmentation=(tuple(augmentation) if isinstance(augmentation, (list, tuple))
+                          else bool(augmentation)),
+            augmented_views=self.augmented_views, precision=self.precision,
+            optimizer=self.optimizer, head_learning_rate=self.head_learning_rate,
+            fine_tune_learning_rate=self.fine_tune_learning_rate,
+            early_stopping=bool(self.early_stopping),
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change, batch_size=self.batch_size,
+            temp_folder=temp_folder(self.temp_folder),
+        )
 
     def _check_layers(self, spec):
         """``(layer, unfreeze_from)``, by default the deepest cut and the stage it ends."""
@@ -457,82 +468,41 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
                 "hidden_layer_sizes must be positive integers, e.g. (256,), got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        return [int(s) for s in sizes]
+        return tuple(int(s) for s in sizes)
 
-    # The steps of fit
+    # The phases of fit
 
-    def _plan(self, layer, unfreeze_from, image_size, n_images, folder):
-        """Step 1: the :class:`TrainingPlan`, from the parameters, shapes and room."""
-        return plan_training(
-            self._spec(), self.get_params(deep=False), layer=layer, unfreeze_from=unfreeze_from,
-            image_size=image_size, hidden_layer_sizes=self._hidden_layer_sizes(),
-            n_images=n_images, memory_bytes=memory_budget(self.max_stored_bytes),
-            disk_bytes=free_bytes(folder),
+    def _fit_probe(self, plan, network, stored, data, seed):
+        """The head as a logistic regression on the stored features, folded into it."""
+        features = stored.features.read(np.arange(stored.features.n_rows))
+        kernel, bias, history = logistic_probe(
+            features.reshape(len(data.y_index), plan.n_views, -1), data.y_index,
+            data.sample_weight, seed,
         )
+        network.head.get_layer("probability").set_weights([kernel, bias])
+        return history
 
-    def _initialize(self, plan, weights, n_outputs, seed):
-        """Step 2: the network, its base cut at the plan's layer and frozen, a new head."""
-        return _network.build_network(
-            weights, layer=plan.layer, pooling=self.pooling, image_size=plan.image_size,
-            hidden_layer_sizes=self._hidden_layer_sizes(), dropout=self.dropout,
-            n_outputs=n_outputs, augmentation=self.augmentation, precision=self.precision,
-            seed=seed,
-        )
+    def _fit_phase(self, phase, plan, network, stored, data, seed):
+        """Train what ``phase`` trains for its epochs, on its inputs; Keras' per-epoch
+        history."""
+        from .training.network import Batches, compile_for, early_stopping, phase_inputs
 
-    def _run_frozen(self, plan, network, weights, source, storage):
-        """Step 3: the layers that stay frozen, run once over every image and view."""
-        return run_frozen(
-            plan, source, weights, storage, augmentation=network.augmentation,
-            pooling=self.pooling, precision=self.precision, batch_size=self.batch_size,
-            verbose=self.verbose,
-        )
-
-    def _fit_head(self, plan, network, stored, data, seed):
-        """Step 4: the head on the frozen base, as a logistic probe or by epochs."""
-        if plan.probe:
-            features = stored.features.read(np.arange(stored.features.n_rows))
-            kernel, bias, history = logistic_probe(
-                features.reshape(len(data.y_index), plan.n_views, -1), data.y_index,
-                data.sample_weight, seed,
-            )
-            network.head.get_layer("probability").set_weights([kernel, bias])
-            return history
-        if plan.head.trains == "head":
-            return self._fit_loop(plan.head, network.head, stored.features.read,
-                                  data, seed, n_views=plan.n_views)
-        return self._fit_loop(plan.head, network.model, self._pixels(data), data, seed)
-
-    def _fine_tune(self, plan, network, stored, data, seed):
-        """Step 5: the base from ``unfreeze_from`` up, trained with the head."""
-        spec = self._spec()
-        _network.unfreeze(network.base, spec, plan.unfreeze_from)
-        if plan.fine_tune.trains == "upper":
-            upper = _network.upper_model(network, spec=spec, top=plan.top)
-            return self._fit_loop(plan.fine_tune, upper, stored.activations.read,
-                                  data, seed, n_views=plan.n_views)
-        return self._fit_loop(plan.fine_tune, network.model, self._pixels(data), data, seed)
-
-    def _pixels(self, data):
-        """``load(rows)`` of the training images, preprocessed, decoded in every epoch."""
-        return _network.pixel_loader(data.source, self._spec())
-
-    def _fit_loop(self, phase, model, load, data, seed, n_views=None):
-        """Train ``model`` for ``phase`` on batches of ``load(rows)``, ``n_views`` stored
-        views per image (None: one row per image); Keras' per-epoch history."""
+        parameters = plan.parameters
+        model, load, n_views = phase_inputs(phase, plan, network, stored, data.source,
+                                            self._spec())
         targets = data.y_index.astype(np.float32 if data.n_outputs == 1 else np.int32)
-        train_rows, validation_rows = self._split(data.y_index, seed, phase.early_stopping)
+        train_rows, validation_rows = self._split(parameters, data.y_index, seed,
+                                                  phase.early_stopping)
         shuffle_seed = np.random.SeedSequence([seed, phase.stream])  # a stream per phase
-        train = _network.Batches(load, train_rows, targets, data.sample_weight,
-                                 self.batch_size, shuffle_seed=shuffle_seed, n_views=n_views)
+        train = Batches(load, train_rows, targets, data.sample_weight, parameters.batch_size,
+                        shuffle_seed=shuffle_seed, n_views=n_views)
         validation, callbacks = None, []
         if validation_rows is not None:
-            validation = _network.Batches(load, validation_rows, targets, data.sample_weight,
-                                          self.batch_size, n_views=n_views)
-            callbacks = [_network.early_stopping(self.n_iter_no_change)]
-        _network.compile_for(
-            model, optimizer=self.optimizer, learning_rate=phase.learning_rate,
-            n_outputs=data.n_outputs,
-        )
+            validation = Batches(load, validation_rows, targets, data.sample_weight,
+                                 parameters.batch_size, n_views=n_views)
+            callbacks = [early_stopping(parameters.n_iter_no_change)]
+        compile_for(model, optimizer=parameters.optimizer, learning_rate=phase.learning_rate,
+                    n_outputs=data.n_outputs)
         try:
             result = model.fit(
                 train, validation_data=validation, epochs=phase.epochs, callbacks=callbacks,
@@ -545,21 +515,22 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
                     batches.release()
         return {key: [float(v) for v in values] for key, values in result.history.items()}
 
-    def _split(self, y_index, seed, early_stopping):
+    def _split(self, parameters, y_index, seed, early_stopping):
         """Training rows and, with early stopping, stratified validation rows (else None)."""
         rows = np.arange(len(y_index))
         if not early_stopping:
             return rows, None
         try:
             return train_test_split(
-                rows, test_size=self.validation_fraction, stratify=y_index, random_state=seed
+                rows, test_size=parameters.validation_fraction, stratify=y_index,
+                random_state=seed,
             )
         except ValueError as error:
-            cause = ("early_stopping" if self.early_stopping
+            cause = ("early_stopping" if parameters.early_stopping
                      else "head_epochs='auto' with hidden layers (it stops early)")
             raise ValueError(
-                f"{cause} cannot hold out validation_fraction={self.validation_fraction} of "
-                f"{len(rows)} samples with every class represented ({error}). Give more "
+                f"{cause} cannot hold out validation_fraction={parameters.validation_fraction} "
+                f"of {len(rows)} samples with every class represented ({error}). Give more "
                 "samples or a larger validation_fraction, or train for a fixed number of "
                 "epochs (early_stopping=False, head_epochs=30)."
             ) from None

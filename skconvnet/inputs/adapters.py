@@ -1,6 +1,6 @@
 """Every accepted ``X`` checked and adapted to an image source.
 
-Three kinds of input, one interface (:class:`skconvnet.ImageSource`):
+Three kinds of input, one interface (:class:`skconvnet.inputs.sources.ImageSource`):
 
 - a 4-D array ``(n, height, width, channels)``, channels 1 or 3;
 - a 2-D array: rows that flatten an image (``image_shape``, or ``height * width * 3`` values

@@ -42,13 +42,14 @@ class Stored(NamedTuple):
     features: object  # pooled rows at the plan's layer, for the head
 
 
-def run_frozen(plan, source, weights, storage, *, augmentation, pooling, precision,
-               batch_size, verbose=0):
+def run_frozen(plan, source, weights, storage, *, augmentation, verbose=0):
     """Run the layers that ``plan`` keeps frozen once, down from the pixels, storing in
     ``storage`` (a :class:`.storage.Storage`), where the plan says, what it says: the
     activations of its ``top`` for every image and view, then the pooled rows at its
     ``layer`` from them; or those rows alone, where fine-tuning does not train on stored
     activations."""
+    p = plan.parameters
+    pooling, precision, batch_size = p.pooling, p.precision, p.batch_size
     common = dict(precision=precision, augmentation=augmentation, n_views=plan.n_views,
                   batch_size=batch_size, verbose=verbose)
     if plan.activations is not None:
@@ -56,12 +57,12 @@ def run_frozen(plan, source, weights, storage, *, augmentation, pooling, precisi
                        on_disk=plan.activations == "disk", **common)
         features = None
         if plan.features is not None:
-            features = pooled(at_top, weights, storage, top=plan.top, layer=plan.layer,
+            features = pooled(at_top, weights, storage, top=plan.top, layer=p.layer,
                               pooling=pooling, precision=precision, batch_size=batch_size,
                               on_disk=plan.features == "disk")
         return Stored(at_top, features)
     if plan.features is not None:
-        return Stored(None, store(source, weights, storage, top=plan.layer, pooling=pooling,
+        return Stored(None, store(source, weights, storage, top=p.layer, pooling=pooling,
                                   on_disk=plan.features == "disk", **common))
     return Stored(None, None)
 

@@ -59,12 +59,11 @@ class Network(NamedTuple):
     augmentation: list  # the augmentation layers, active in training only
 
 
-def build_network(
-    weights, *, layer, pooling, image_size, hidden_layer_sizes, dropout, n_outputs,
-    augmentation, precision, seed,
-):
-    """The classifier :class:`Network`: the base cut at ``layer`` (a nested model, frozen),
-    its pooling layer and a new head, after the layers of the ``augmentation`` parameter.
+def build_network(weights, parameters, *, n_outputs, seed):
+    """The classifier :class:`Network` for the checked ``parameters``
+    (:class:`~skconvnet.training.plan.TrainingParameters`): the base cut at their ``layer``
+    (a nested model, frozen), its pooling layer and a new head with ``n_outputs``, after
+    the layers of the ``augmentation`` parameter.
 
     Pixels come in preprocessed as the backbone expects (a per-channel affine map, or none
     for networks that preprocess inside); the augmentation layers, active only in training,
@@ -75,29 +74,30 @@ def build_network(
     The head is a model of its own from the pooled (or flattened) base output to the
     probabilities; it shares its layers with the network, so training either trains both.
     """
-    augmentation = augmentation_layers(augmentation, seed)
-    policy = dtype_policy(precision)
-    inputs = keras.Input(shape=(*image_size, 3), name="pixels")
+    augmentation = augmentation_layers(parameters.augmentation, seed)
+    policy = dtype_policy(parameters.precision)
+    inputs = keras.Input(shape=(*parameters.image_size, 3), name="pixels")
     x = inputs
     for augment in augmentation:
         x = augment(x)
-    base = cut_base(build_base(weights, precision), weights.spec, layer)
+    base = cut_base(build_base(weights, parameters.precision), weights.spec, parameters.layer)
     base.trainable = False
     x = InferenceMode(base, name=weights.spec.name)(x)
     pool = {
         None: keras.layers.Flatten,
         "avg": keras.layers.GlobalAveragePooling2D,
         "max": keras.layers.GlobalMaxPooling2D,
-    }[pooling](dtype=policy)
+    }[parameters.pooling](dtype=policy)
     x = pool(x)
     head_layers = []
-    for index, units in enumerate(hidden_layer_sizes):
+    for index, units in enumerate(parameters.hidden_layer_sizes):
         head_layers.append(keras.layers.Dense(
             units, activation="relu", dtype=policy,
             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 10 + index),
         ))
-        if dropout:
-            head_layers.append(keras.layers.Dropout(dropout, seed=seed + 100 + index))
+        if parameters.dropout:
+            head_layers.append(keras.layers.Dropout(parameters.dropout,
+                                                    seed=seed + 100 + index))
     head_layers.append(keras.layers.Dense(
         n_outputs, activation="sigmoid" if n_outputs == 1 else "softmax", dtype="float32",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 200), name="probability",
@@ -106,6 +106,23 @@ def build_network(
     model = keras.Model(inputs, _stack(head_layers, x), name=f"finetuned_{weights.spec.name}")
     head = keras.Model(features, _stack(head_layers, features), name="head")
     return Network(model, base, pool, head, augmentation)
+
+
+def phase_inputs(phase, plan, network, stored, source, spec):
+    """``(model, load, n_views)`` of a :class:`~skconvnet.training.plan.Phase`: the model
+    it trains, ``load(rows)`` of that model's inputs, and the stored views per image
+    (None: one row per image).
+
+    The head alone trains on the stored pooled features; the layers above the plan's
+    ``top`` with the head, on the stored activations of ``top``; the whole network, on
+    the pixels decoded and preprocessed in every epoch.
+    """
+    if phase.trains == "head":
+        return network.head, stored.features.read, plan.n_views
+    if phase.trains == "upper":
+        upper = upper_model(network, spec=spec, top=plan.top)
+        return upper, stored.activations.read, plan.n_views
+    return network.model, pixel_loader(source, spec), None
 
 
 def upper_model(network, *, spec, top):

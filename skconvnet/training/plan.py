@@ -14,6 +14,33 @@ MAX_HEAD_EPOCHS = 200  # head_epochs="auto" with hidden layers: early stopping e
 
 
 @dataclass(frozen=True)
+class TrainingParameters:
+    """The classifier's parameters that shape a fit, checked: ``layer`` and
+    ``unfreeze_from`` resolved (defaults included), ``image_size`` and
+    ``hidden_layer_sizes`` as tuples of ints."""
+
+    layer: str
+    unfreeze_from: str
+    image_size: tuple
+    pooling: str | None
+    hidden_layer_sizes: tuple
+    dropout: float
+    head_epochs: int | str
+    fine_tune_epochs: int
+    augmentation: bool | tuple  # True (the book's), False, or Keras layers
+    augmented_views: int | None
+    precision: str
+    optimizer: str
+    head_learning_rate: float
+    fine_tune_learning_rate: float
+    early_stopping: bool
+    validation_fraction: float
+    n_iter_no_change: int
+    batch_size: int
+    temp_folder: str
+
+
+@dataclass(frozen=True)
 class Phase:
     """A phase trained by epochs, with a fresh optimizer; its Keras history is
     ``history_[name]``.
@@ -35,10 +62,10 @@ class Phase:
 
 @dataclass(frozen=True)
 class TrainingPlan:
-    """How a fit goes, in the order it runs.
+    """How a fit with ``parameters`` goes, in the order it runs.
 
-    The base is cut at ``layer``; ``top`` is the deepest cut point that fine-tuning (from
-    ``unfreeze_from``) leaves frozen, None where it trains from the pixels. Each image is
+    The base is cut at the parameters' ``layer``; ``top`` is the deepest cut point that
+    fine-tuning (from ``unfreeze_from``) leaves frozen, None where it trains from the pixels. Each image is
     seen in ``n_views`` views: itself and augmented views drawn once. The frozen layers run
     once, storing what the phases train on; then the head is fit (by the logistic ``probe``,
     or by the ``head`` phase), then fine-tuned with the top of the base (``fine_tune``).
@@ -51,10 +78,8 @@ class TrainingPlan:
     that costs; None where none does.
     """
 
-    layer: str
-    unfreeze_from: str
+    parameters: TrainingParameters
     top: str | None
-    image_size: tuple
     n_views: int
     probe: bool
     head: Phase | None
@@ -64,22 +89,15 @@ class TrainingPlan:
     notice: str | None
 
 
-def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_layer_sizes,
-                  n_images, memory_bytes, disk_bytes):
+def plan_training(spec, parameters, *, n_images, memory_bytes, disk_bytes):
     """The plan of a fit on ``n_images`` images.
 
     Parameters
     ----------
     spec : Backbone
         The backbone's spec.
-    params : dict
-        The classifier's parameters (``get_params(deep=False)``).
-    layer, unfreeze_from : str
-        The checked cut point and start of fine-tuning.
-    image_size : (int, int)
-        The checked image size.
-    hidden_layer_sizes : list of int
-        The checked sizes of the head's hidden layers.
+    parameters : TrainingParameters
+        The classifier's checked parameters.
     n_images : int
         Number of training images.
     memory_bytes, disk_bytes : int
@@ -104,17 +122,18 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
     (``augmented_views=None``), or outputs that fit nowhere, make the phases train on
     pixels, with a ``notice``.
     """
-    head_epochs, fine_tune_epochs = params["head_epochs"], params["fine_tune_epochs"]
-    augmented = bool(params["augmentation"])
-    fresh = augmented and params["augmented_views"] is None  # new views in every epoch
-    n_views = 1 + (params["augmented_views"] if augmented and not fresh else 0)
-    probe = head_epochs == "auto" and not hidden_layer_sizes
-    top = frozen_top(spec, unfreeze_from)
+    p = parameters
+    head_epochs, fine_tune_epochs = p.head_epochs, p.fine_tune_epochs
+    augmented = bool(p.augmentation)
+    fresh = augmented and p.augmented_views is None  # new views in every epoch
+    n_views = 1 + (p.augmented_views if augmented and not fresh else 0)
+    probe = head_epochs == "auto" and not p.hidden_layer_sizes
+    top = frozen_top(spec, p.unfreeze_from)
 
     wants_activations = bool(fine_tune_epochs) and not fresh
 
-    def size(cut, pooling, precision=params["precision"]):
-        return nbytes(spec, n_images, n_views, top=cut, image_size=image_size,
+    def size(cut, pooling, precision=p.precision):
+        return nbytes(spec, n_images, n_views, top=cut, image_size=p.image_size,
                       pooling=pooling, precision=precision)
 
     room = {"memory": memory_bytes, "disk": disk_bytes}
@@ -131,15 +150,14 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
 
     # the head's features first: small, and the probe has no other way to be fit; pooled
     # from stored activations they are float32 (the probe then reads them all into memory)
-    features_size = size(layer, params["pooling"],
-                         "float32" if wants_activations else params["precision"])
+    features_size = size(p.layer, p.pooling, "float32" if wants_activations else p.precision)
     activations = features = None
     if head_epochs != 0 and (probe or not fresh):
         features = place(features_size)
     if wants_activations:
         activations = place(size(top, pooling=False))
     if probe and features is None:
-        pool_them = ", pool the features (pooling='avg')" if params["pooling"] is None else ""
+        pool_them = ", pool the features (pooling='avg')" if p.pooling is None else ""
         raise ValueError(
             f"head_epochs='auto' fits a logistic regression on the frozen features of all "
             f"{n_images} images ({n_views} view(s) each): {features_size} "
@@ -152,14 +170,13 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
     if head_epochs and not probe:
         head = Phase(
             "head", MAX_HEAD_EPOCHS if head_epochs == "auto" else head_epochs,
-            params["head_learning_rate"],
-            early_stopping=bool(params["early_stopping"] or head_epochs == "auto"),
+            p.head_learning_rate, early_stopping=p.early_stopping or head_epochs == "auto",
             trains="head" if features is not None else "network", stream=0,
         )
     if fine_tune_epochs:
         fine_tune = Phase(
-            "fine_tune", fine_tune_epochs, params["fine_tune_learning_rate"],
-            early_stopping=bool(params["early_stopping"]),
+            "fine_tune", fine_tune_epochs, p.fine_tune_learning_rate,
+            early_stopping=p.early_stopping,
             trains="upper" if activations is not None else "network", stream=1,
         )
     on_pixels = [phase for phase in (head, fine_tune)
@@ -173,8 +190,8 @@ def plan_training(spec, params, *, layer, unfreeze_from, image_size, hidden_laye
         notice = _notice(on_pixels, why, n_images, n_views=4 if fresh else n_views,
                          stored_by="augmented_views=3" if fresh else "storing them")
     return TrainingPlan(
-        layer=layer, unfreeze_from=unfreeze_from, top=top, image_size=tuple(image_size),
-        n_views=n_views, probe=probe, head=head, fine_tune=fine_tune,
+        parameters=parameters, top=top, n_views=n_views, probe=probe, head=head,
+        fine_tune=fine_tune,
         activations=activations, features=features, notice=notice,
     )
 

@@ -12,17 +12,25 @@ from skconvnet.training.plan import MAX_HEAD_EPOCHS, plan_training
 ACTIVATIONS, FEATURES = 24 * 4 * 16 * 16 * 64 * 4, 24 * 4 * 128 * 4
 
 
-def plan(n_images=24, hidden_layer_sizes=(), memory_bytes=2**31, disk_bytes=2**40, **params):
-    clf = small_classifier(**params)
-    return plan_training(specs.get("vgg16"), clf.get_params(), layer="block2_pool",
-                         unfreeze_from="block2_conv1", image_size=(32, 32),
-                         hidden_layer_sizes=list(hidden_layer_sizes), n_images=n_images,
+def plan(n_images=24, memory_bytes=2**31, disk_bytes=2**40, **params):
+    parameters = small_classifier(unfreeze_from="block2_conv1", **params)._check_parameters()
+    return plan_training(specs.get("vgg16"), parameters, n_images=n_images,
                          memory_bytes=memory_bytes, disk_bytes=disk_bytes)
+
+
+def test_the_checked_parameters_are_the_classifiers_resolved():
+    parameters = small_classifier(hidden_layer_sizes=[8, 4], augmentation=[])._check_parameters()
+    assert (parameters.layer, parameters.unfreeze_from) == ("block2_pool", "block2_conv1")
+    assert parameters.image_size == (32, 32) and parameters.hidden_layer_sizes == (8, 4)
+    assert parameters.augmentation == () and parameters.temp_folder
+    with pytest.raises(AttributeError):  # frozen: a fit cannot change them midway
+        parameters.layer = "block1_pool"
 
 
 def test_the_defaults_probe_stored_features_then_fine_tune_on_stored_activations():
     default = plan()
-    assert (default.layer, default.top, default.n_views) == ("block2_pool", "block1_pool", 4)
+    assert (default.parameters.layer, default.top, default.n_views) == (
+        "block2_pool", "block1_pool", 4)
     assert default.probe and default.head is None
     assert (default.activations, default.features, default.notice) == ("memory", "memory", None)
     assert (default.fine_tune.trains, default.fine_tune.epochs) == ("upper", 2)
