@@ -26,7 +26,7 @@ paths, activation cache emptied before each fit) and the book's number beside it
 
     python benchmarks/bench_book.py [--precision float32] [--scratch-size 64]
         [--scratch-epochs 10] [--book-head-epochs 2] [--book-fine-tune-epochs 1]
-        [--plot docs/images/book_table.png]
+        [--plot docs/images/book_table.png] [--only 'skconvnet defaults' ...]
 """
 
 import argparse
@@ -71,6 +71,9 @@ def main():
     parser.add_argument("--book-head-epochs", type=int, default=2)
     parser.add_argument("--book-fine-tune-epochs", type=int, default=1)
     parser.add_argument("--plot", help="write accuracy against fit time to this PNG file")
+    parser.add_argument("--only", nargs="+", metavar="APPROACH",
+                        help="run only the approaches whose names start with these words, "
+                             "e.g. --only 'skconvnet defaults'")
     args = parser.parse_args()
 
     from skconvnet import BOOK_RECIPE, FineTunedConvNetClassifier, clear_cache
@@ -105,6 +108,8 @@ def main():
         ("skconvnet defaults", None, "weights and random_state only",
          FineTunedConvNetClassifier(weights=IMAGENET_WEIGHTS, random_state=0)),
     ]
+    if args.only:
+        rows = [row for row in rows if row[0].startswith(tuple(args.only))]
     results = []
     print(f"{'approach':30s} {'accuracy':>8s} {'fit':>9s} {'book':>5s}  setting")
     for name, book, setting, model in rows:

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import EfficiencyWarning
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_array, check_random_state, column_or_1d
+from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -28,6 +28,7 @@ from .inputs.sources import ImageSource
 from .training.frozen import run_frozen
 from .training.plan import TrainingParameters, plan_training
 from .training.probe import logistic_probe
+from .training.seeds import Seeds
 from .training.storage import Storage, free_bytes, memory_budget, temp_folder
 
 BOOK_RECIPE = {
@@ -298,7 +299,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         parameters = self._check_parameters()
         weights = resolve_weights(self._spec(), self.weights)
         classes, data = self._check_data(X, y, sample_weight)
-        seed = check_random_state(self.random_state).randint(2**31 - 1000)
+        seeds = Seeds(self.random_state)
         plan = plan_training(
             self._spec(), parameters, n_images=data.source.n_samples,
             memory_bytes=memory_budget(self.max_stored_bytes),
@@ -306,19 +307,20 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         )
         if plan.notice is not None:
             warn_at_caller(plan.notice, EfficiencyWarning)
-        network = build_network(weights, parameters, n_outputs=data.n_outputs, seed=seed)
+        network = build_network(weights, parameters, n_outputs=data.n_outputs, seeds=seeds)
         history = {}
         with Storage(parameters.temp_folder) as storage:
             stored = run_frozen(plan, data.source, weights, storage,
                                 augmentation=network.augmentation, verbose=self.verbose)
             if plan.probe:
-                history["head"] = self._fit_probe(plan, network, stored, data, seed)
+                history["head"] = self._fit_probe(plan, network, stored, data, seeds)
             elif plan.head is not None:
-                history["head"] = self._fit_phase(plan.head, plan, network, stored, data, seed)
+                history["head"] = self._fit_phase(plan.head, plan, network, stored, data,
+                                                  seeds)
             if plan.fine_tune is not None:
                 unfreeze(network.base, self._spec(), parameters.unfreeze_from)
                 history["fine_tune"] = self._fit_phase(plan.fine_tune, plan, network, stored,
-                                                       data, seed)
+                                                       data, seeds)
         self.classes_ = classes
         self.history_ = history
         self.model_ = inference_copy(network.model)
@@ -472,17 +474,17 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
 
     # The phases of fit
 
-    def _fit_probe(self, plan, network, stored, data, seed):
+    def _fit_probe(self, plan, network, stored, data, seeds):
         """The head as a logistic regression on the stored features, folded into it."""
         features = stored.features.read(np.arange(stored.features.n_rows))
         kernel, bias, history = logistic_probe(
             features.reshape(len(data.y_index), plan.n_views, -1), data.y_index,
-            data.sample_weight, seed,
+            data.sample_weight, seeds.int("probe"),
         )
         network.head.get_layer("probability").set_weights([kernel, bias])
         return history
 
-    def _fit_phase(self, phase, plan, network, stored, data, seed):
+    def _fit_phase(self, phase, plan, network, stored, data, seeds):
         """Train what ``phase`` trains for its epochs, on its inputs; Keras' per-epoch
         history."""
         from .training.network import Batches, compile_for, early_stopping, phase_inputs
@@ -491,11 +493,10 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         model, load, n_views = phase_inputs(phase, plan, network, stored, data.source,
                                             self._spec())
         targets = data.y_index.astype(np.float32 if data.n_outputs == 1 else np.int32)
-        train_rows, validation_rows = self._split(parameters, data.y_index, seed,
-                                                  phase.early_stopping)
-        shuffle_seed = np.random.SeedSequence([seed, phase.stream])  # a stream per phase
+        train_rows, validation_rows = self._split(parameters, data.y_index,
+                                                  seeds.int("split"), phase.early_stopping)
         train = Batches(load, train_rows, targets, data.sample_weight, parameters.batch_size,
-                        shuffle_seed=shuffle_seed, n_views=n_views)
+                        shuffle_seed=seeds.shuffling(phase), n_views=n_views)
         validation, callbacks = None, []
         if validation_rows is not None:
             validation = Batches(load, validation_rows, targets, data.sample_weight,

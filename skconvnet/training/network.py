@@ -18,13 +18,15 @@ from ..backbones.graph import (
 )
 
 
-def book_augmentation(seed):
-    """Random flips, rotations (up to 40 degrees), zooms and shifts (20%), as in the book."""
+def book_augmentation(seeds):
+    """Random flips, rotations (up to 40 degrees), zooms and shifts (20%), as in the book;
+    ``seeds``: one per layer."""
+    flip, rotation, zoom, translation = seeds
     return [
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(40 / 360, fill_mode="nearest", seed=seed + 1),
-        keras.layers.RandomZoom(0.2, fill_mode="nearest", seed=seed + 2),
-        keras.layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed + 3),
+        keras.layers.RandomFlip("horizontal", seed=flip),
+        keras.layers.RandomRotation(40 / 360, fill_mode="nearest", seed=rotation),
+        keras.layers.RandomZoom(0.2, fill_mode="nearest", seed=zoom),
+        keras.layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=translation),
     ]
 
 
@@ -41,11 +43,11 @@ def fresh_copies(layers):
     return copies
 
 
-def augmentation_layers(augmentation, seed):
+def augmentation_layers(augmentation, seeds):
     """The layers of the ``augmentation`` parameter: the book's (True), new copies of the
     given ones, or none (False)."""
     if augmentation is True:
-        return book_augmentation(seed)
+        return book_augmentation(seeds.ints("augmentation", 4))
     return fresh_copies(augmentation or [])
 
 
@@ -59,7 +61,7 @@ class Network(NamedTuple):
     augmentation: list  # the augmentation layers, active in training only
 
 
-def build_network(weights, parameters, *, n_outputs, seed):
+def build_network(weights, parameters, *, n_outputs, seeds):
     """The classifier :class:`Network` for the checked ``parameters``
     (:class:`~skconvnet.training.plan.TrainingParameters`): the base cut at their ``layer``
     (a nested model, frozen), its pooling layer and a new head with ``n_outputs``, after
@@ -74,7 +76,7 @@ def build_network(weights, parameters, *, n_outputs, seed):
     The head is a model of its own from the pooled (or flattened) base output to the
     probabilities; it shares its layers with the network, so training either trains both.
     """
-    augmentation = augmentation_layers(parameters.augmentation, seed)
+    augmentation = augmentation_layers(parameters.augmentation, seeds)
     policy = dtype_policy(parameters.precision)
     inputs = keras.Input(shape=(*parameters.image_size, 3), name="pixels")
     x = inputs
@@ -89,18 +91,21 @@ def build_network(weights, parameters, *, n_outputs, seed):
         "max": keras.layers.GlobalMaxPooling2D,
     }[parameters.pooling](dtype=policy)
     x = pool(x)
+    hidden = parameters.hidden_layer_sizes
+    *hidden_kernels, last_kernel = seeds.ints("kernels", len(hidden) + 1)
     head_layers = []
-    for index, units in enumerate(parameters.hidden_layer_sizes):
+    for units, kernel, dropout in zip(hidden, hidden_kernels,
+                                      seeds.ints("dropout", len(hidden))):
         head_layers.append(keras.layers.Dense(
             units, activation="relu", dtype=policy,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 10 + index),
+            kernel_initializer=keras.initializers.GlorotUniform(seed=kernel),
         ))
         if parameters.dropout:
-            head_layers.append(keras.layers.Dropout(parameters.dropout,
-                                                    seed=seed + 100 + index))
+            head_layers.append(keras.layers.Dropout(parameters.dropout, seed=dropout))
     head_layers.append(keras.layers.Dense(
         n_outputs, activation="sigmoid" if n_outputs == 1 else "softmax", dtype="float32",
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 200), name="probability",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=last_kernel),
+        name="probability",
     ))
     features = keras.Input(shape=x.shape[1:], name="features")
     model = keras.Model(inputs, _stack(head_layers, x), name=f"finetuned_{weights.spec.name}")

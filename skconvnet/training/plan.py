@@ -48,8 +48,8 @@ class Phase:
     ``trains``: ``"head"``, the head alone on the stored pooled features; ``"upper"``, the
     layers above the plan's ``top`` and the head, on the stored activations of ``top``;
     ``"network"``, the whole network on pixels, its frozen layers run in every epoch.
-    ``stream``: which of the fit's random streams shuffles the phase, the generator seeded
-    with ``[seed, stream]``.
+    ``stream``: which child of the fit's shuffling seed sequence shuffles the phase (see
+    :meth:`skconvnet.training.seeds.Seeds.shuffling`).
     """
 
     name: str

@@ -63,7 +63,7 @@ def _choose_C(X, y, sample_weight, y_index, n_views, seed):
     n_folds = min(N_FOLDS, np.bincount(y_index).min())
     if n_folds < 2:
         return 1.0
-    folds = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed % 2**32)
+    folds = StratifiedGroupKFold(n_folds, shuffle=True, random_state=seed)
     images = np.arange(len(y_index))
     losses = np.zeros(len(CS))
     for train_images, test_images in folds.split(images, y_index, groups=images):
