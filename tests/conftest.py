@@ -1,4 +1,5 @@
 import os
+import sys
 
 # Before any backend or SciPy import: quiet TensorFlow's C++ logs, and let scikit-learn's
 # array-API check run (it is skipped without this flag).
@@ -18,6 +19,34 @@ from PIL import Image  # noqa: E402
 
 # tests/data holds saved models and the script that wrote them, which must not run here.
 collect_ignore_glob = ["data/*"]
+
+BACKENDS = ("keras", "tensorflow", "jax")
+
+
+def _backend_modules():
+    """The loaded modules of the backends, by name (``keras``, ``keras.ops``...)."""
+    return {name: module for name, module in dict(sys.modules).items()
+            if module is not None and name.partition(".")[0] in BACKENDS}
+
+
+@pytest.fixture(autouse=True)
+def imports_no_backend(request):
+    """Tests marked ``no_backend`` import no backend: Keras, TensorFlow or JAX.
+
+    A backend not loaded before the test must still be absent after it. A backend already
+    loaded (by collecting other test modules, or by earlier tests) is hidden while the test
+    runs, as ``None`` in ``sys.modules``, so that importing it fails there too."""
+    if request.node.get_closest_marker("no_backend") is None:
+        yield
+        return
+    loaded = _backend_modules()
+    sys.modules.update(dict.fromkeys(loaded))
+    try:
+        yield
+    finally:
+        sys.modules.update(loaded)
+    imported = {name.partition(".")[0] for name in set(_backend_modules()) - set(loaded)}
+    assert not imported, f"this test imported {sorted(imported)}"
 
 
 @pytest.fixture(scope="session")
@@ -58,24 +87,24 @@ def computed(monkeypatch):
     """
     import threading
 
-    from skconvnet.backbones import specs as _backbones
-    from skconvnet.compute import activations as _activations
+    from skconvnet.backbones import specs
+    from skconvnet.compute import activations
 
     counts = {}
     lock = threading.Lock()
-    predict = _activations.predict_batch
+    predict = activations.predict_batch
 
     def counting(model, batch):
         if model.name.count("__") == 2:  # a segment between two cut points
             backbone, start, end = model.name.split("__")
-            names = _backbones.get(backbone).layer_names
+            names = specs.get(backbone).layer_names
             first = 0 if start == "pixels" else names.index(start) + 1
             with lock:
                 for name in names[first : names.index(end) + 1]:
                     counts[name] = counts.get(name, 0) + len(batch)
         return predict(model, batch)
 
-    monkeypatch.setattr(_activations, "predict_batch", counting)
+    monkeypatch.setattr(activations, "predict_batch", counting)
     return counts
 
 

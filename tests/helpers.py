@@ -59,6 +59,15 @@ def small_classifier(**params):
     return FineTunedConvNetClassifier(**{**defaults, **params})
 
 
+def quick_classifier(**params):
+    """A classifier that learns in a few epochs: a dense head trained by epochs at a higher
+    learning rate, no augmentation."""
+    defaults = dict(head_epochs=3, fine_tune_epochs=1, augmentation=False, pooling="avg",
+                    hidden_layer_sizes=(256,), head_learning_rate=1e-3,
+                    fine_tune_learning_rate=1e-4)
+    return small_classifier(**{**defaults, **params})
+
+
 #: The command line's options for fast runs on texture folders (random weights, 32x32, three
 #: layers of which the best is neither first nor last, 3 folds).
 EVALUATE_LAYERS = ["block2_pool", "block1_pool", "block3_pool"]

@@ -11,10 +11,7 @@ from sklearn.pipeline import Pipeline
 
 import skconvnet
 from skconvnet import ConvNetFeatureExtractor, list_backbones, list_layers
-from skconvnet.backbones import checks
-from skconvnet.backbones import graph as backbone_graph
-from skconvnet.backbones import specs as _backbones
-from skconvnet.backbones import weights as backbone_weights
+from skconvnet.backbones import checks, graph, specs, weights
 
 BACKBONES = list_backbones()
 
@@ -25,7 +22,7 @@ def test_the_backbones_are_named_after_their_keras_constructors():
     assert {"vgg16", "vgg19", "resnet50", "efficientnetv2b0", "convnexttiny",
             "mobilenetv3small", "densenet121"} <= set(BACKBONES)
     for name in BACKBONES:
-        constructor = _backbones.get(name).constructor
+        constructor = specs.get(name).constructor
         assert constructor.lower() == name and hasattr(keras.applications, constructor)
 
 
@@ -34,15 +31,15 @@ def test_spec_matches_the_keras_model(backbone):
     """Channels and reduction of every cut point are those of the Keras model; the deepest
     is its output; each cut point carries the whole state (a segment from it to the next
     one is a model of its own)."""
-    spec = _backbones.get(backbone)
-    model = backbone_weights.new_keras_model(spec, "random")
+    spec = specs.get(backbone)
+    model = weights.new_keras_model(spec, "random")
     for cut in spec.cut_points:
         side = 224 // cut.reduction
         assert checks.output_shape(spec, cut.name, (224, 224)) == (side, side, cut.channels)
-    assert backbone_graph.locate(model, spec, spec.layer_names[-1]).output is model.output
+    assert graph.locate(model, spec, spec.layer_names[-1]).output is model.output
     for start, end in zip(spec.layer_names, spec.layer_names[1:]):
-        backbone_graph.cut(model, backbone_graph.locate(model, spec, end),
-                       start=backbone_graph.locate(model, spec, start), name="segment")
+        graph.cut(model, graph.locate(model, spec, end),
+                  start=graph.locate(model, spec, start), name="segment")
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -51,8 +48,8 @@ def test_deepest_features_equal_the_keras_model(backbone, tmp_path):
     the deepest cut equal that model's output on its own preprocess_input."""
     import keras
 
-    spec = _backbones.get(backbone)
-    model = backbone_weights.new_keras_model(spec, "random")
+    spec = specs.get(backbone)
+    model = weights.new_keras_model(spec, "random")
     path = tmp_path / f"{backbone}.weights.h5"
     model.save_weights(path)
     images = np.random.default_rng(1).integers(0, 256, size=(3, 40, 48, 3), dtype=np.uint8)
@@ -66,21 +63,21 @@ def test_deepest_features_equal_the_keras_model(backbone, tmp_path):
 
 
 def test_random_weights_are_the_same_in_every_process():
-    code = ("from skconvnet.backbones import specs as _backbones, weights as backbone_weights\n"
-            "for name in _backbones.BACKBONES:\n"
-            "    print(backbone_weights.resolve_weights(_backbones.get(name), None).digest)")
+    code = ("from skconvnet.backbones import specs, weights\n"
+            "for name in specs.BACKBONES:\n"
+            "    print(weights.resolve_weights(specs.get(name), None).digest)")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.split()
-    here = [backbone_weights.resolve_weights(_backbones.get(name), None).digest for name in BACKBONES]
+    here = [weights.resolve_weights(specs.get(name), None).digest for name in BACKBONES]
     assert other == here and len(set(here)) == len(BACKBONES)
 
 
 @pytest.mark.parametrize("backbone", ["resnet50", "efficientnetv2b0"])
 def test_random_weights_draw_every_kernel_and_keep_constants(backbone):
     """Kernels come from the seeded generator; batch-norm statistics keep their constants."""
-    spec = _backbones.get(backbone)
-    keras_model = backbone_weights.new_keras_model(spec, "random")
-    arrays = backbone_weights.resolve_weights(spec, None).arrays
+    spec = specs.get(backbone)
+    keras_model = weights.new_keras_model(spec, "random")
+    arrays = weights.resolve_weights(spec, None).arrays
     for variable, array in zip(keras_model.weights, arrays, strict=True):
         if variable.path.endswith("kernel"):
             assert not np.array_equal(array, np.asarray(variable)) and array.std() > 0
@@ -163,10 +160,10 @@ def test_extraction_folds_batch_norm_into_the_convolutions(backbone):
     convolution before it); their features equal Keras' (test above)."""
     import keras
 
-    spec = _backbones.get(backbone)
-    weights = backbone_weights.resolve_weights(spec, None)
-    model = backbone_graph.segment_model(weights, "float32", None, spec.layer_names[-1])
-    keras_model = backbone_weights.new_keras_model(spec, "random")
+    spec = specs.get(backbone)
+    resolved = weights.resolve_weights(spec, None)
+    model = graph.segment_model(resolved, "float32", None, spec.layer_names[-1])
+    keras_model = weights.new_keras_model(spec, "random")
     norms = [op for op in keras_model.operations
              if isinstance(op, keras.layers.BatchNormalization)]
     assert norms
@@ -179,12 +176,12 @@ def test_grouped_convolutions_run_as_depthwise_ones():
     and fine-tuning models alike; their features equal Keras' (test above)."""
     import keras
 
-    spec = _backbones.get("convnexttiny")
-    weights = backbone_weights.resolve_weights(spec, None)
-    grouped = [layer.name for layer in backbone_weights.new_keras_model(spec, "random").layers
+    spec = specs.get("convnexttiny")
+    resolved = weights.resolve_weights(spec, None)
+    grouped = [layer.name for layer in weights.new_keras_model(spec, "random").layers
                if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
     assert len(grouped) == 18  # one per block
-    for model in (backbone_graph.build_base(weights, "float32"),
-                  backbone_graph.segment_model(weights, "bfloat16", None, spec.layer_names[-1])):
+    for model in (graph.build_base(resolved, "float32"),
+                  graph.segment_model(resolved, "bfloat16", None, spec.layer_names[-1])):
         for name in grouped:
             assert type(model.get_layer(name)) is keras.layers.DepthwiseConv2D

@@ -12,18 +12,17 @@ from helpers import small_extractor
 from sklearn.base import clone
 
 from skconvnet import ConvNetFeatureExtractor
-from skconvnet.backbones import specs as _backbones
-from skconvnet.backbones import weights as backbone_weights
+from skconvnet.backbones import specs, weights
 
-VGG16 = _backbones.get("vgg16")
+VGG16 = specs.get("vgg16")
 
 
 @pytest.fixture
 def fresh_cache():
     """Forget the weights resolved so far in this process (and again afterwards)."""
-    backbone_weights._load.cache_clear()
+    weights._load.cache_clear()
     yield
-    backbone_weights._load.cache_clear()
+    weights._load.cache_clear()
 
 
 def _save_legacy_h5(model, path):
@@ -50,7 +49,7 @@ def imagenet_stand_in(tmp_path, monkeypatch, fresh_cache):
     download = file_utils.get_file
 
     def serve(backbone):
-        base = backbone_weights.new_keras_model(_backbones.get(backbone), "random")
+        base = weights.new_keras_model(specs.get(backbone), "random")
         origin = tmp_path / "origin" / f"{backbone}.h5"
         origin.parent.mkdir(exist_ok=True)
         _save_legacy_h5(base, origin)
@@ -70,7 +69,7 @@ def imagenet_stand_in(tmp_path, monkeypatch, fresh_cache):
 
 @pytest.mark.parametrize("backbone", [
     name if name == "vgg16" else pytest.param(name, marks=pytest.mark.slow)
-    for name in _backbones.BACKBONES
+    for name in specs.BACKBONES
 ])
 def test_imagenet_downloads_through_keras_applications_once(imagenet_stand_in, images, backbone):
     base, origin, requested, cache = imagenet_stand_in(backbone)
@@ -79,13 +78,13 @@ def test_imagenet_downloads_through_keras_applications_once(imagenet_stand_in, i
     # Keras' own file name for the network without its top
     assert len(requested) == 1 and ("notop" in requested[0] or "no_top" in requested[0])
     assert (cache / requested[0]).is_file()  # stored in Keras' cache
-    weights = backbone_weights.resolve_weights(_backbones.get(backbone), "imagenet")
-    for array, expected in zip(weights.arrays, base.get_weights(), strict=True):
+    resolved = weights.resolve_weights(specs.get(backbone), "imagenet")
+    for array, expected in zip(resolved.arrays, base.get_weights(), strict=True):
         np.testing.assert_array_equal(array, expected)
     # A new process (simulated by clearing the cache) reuses the cached file: the origin
     # can be gone.
     origin.unlink()
-    backbone_weights._load.cache_clear()
+    weights._load.cache_clear()
     np.testing.assert_array_equal(
         clone(extractor).fit_transform(images), extractor.transform(images)
     )
@@ -101,8 +100,8 @@ def test_imagenet_download_failure_says_how_to_work_offline(imagenet_stand_in, i
 
 def test_weights_are_read_once_per_process(hed_weights, images, monkeypatch, fresh_cache):
     reads = []
-    read = backbone_weights._read_weights_file
-    monkeypatch.setattr(backbone_weights, "_read_weights_file",
+    read = weights._read_weights_file
+    monkeypatch.setattr(weights, "_read_weights_file",
                         lambda spec, path: reads.append(path) or read(spec, path))
     extractor = small_extractor(weights=hed_weights).fit(images)
     clone(extractor).fit(images).transform(images)
@@ -126,10 +125,10 @@ def test_rewritten_weights_file_is_read_again_and_refused_until_refit(tmp_path, 
 
 
 def test_random_weights_are_the_same_in_another_process(fresh_cache):
-    code = ("from skconvnet.backbones import specs as _backbones, weights as backbone_weights; "
-            "print(backbone_weights.resolve_weights(_backbones.get('vgg16'), None).digest)")
+    code = ("from skconvnet.backbones import specs, weights; "
+            "print(weights.resolve_weights(specs.get('vgg16'), None).digest)")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert other.stdout.strip() == backbone_weights.resolve_weights(VGG16, None).digest
+    assert other.stdout.strip() == weights.resolve_weights(VGG16, None).digest
 
 
 def test_full_vgg16_weights_file_gives_its_conv_base(tmp_path, fresh_cache):
@@ -138,7 +137,7 @@ def test_full_vgg16_weights_file_gives_its_conv_base(tmp_path, fresh_cache):
     full = keras.applications.VGG16(include_top=True, weights=None)
     path = tmp_path / "full.weights.h5"
     full.save_weights(path)
-    arrays = backbone_weights.resolve_weights(VGG16, path).arrays
+    arrays = weights.resolve_weights(VGG16, path).arrays
     assert len(arrays) == 26  # 13 convolutions' kernels and biases, no dense layer
     for array, expected in zip(arrays, full.get_weights()[:26], strict=True):
         np.testing.assert_array_equal(array, expected)

@@ -19,9 +19,9 @@ from helpers import (
 from PIL import Image
 
 from skconvnet import load_image_folder
-from skconvnet.backbones import weights as backbone_weights
+from skconvnet.backbones import weights
 from skconvnet.cli.commands import main
-from skconvnet.compute import activations as _activations
+from skconvnet.compute import activations
 
 
 def _hand_cv(layer, X, y, random_state=0, **params):
@@ -126,8 +126,8 @@ def test_evaluate_options_reach_the_extractor(photos, tmp_path, monkeypatch):
     train, test = photos
     report = tmp_path / "report.json"
     batches = []
-    predict = _activations.predict_batch
-    monkeypatch.setattr(_activations, "predict_batch",
+    predict = activations.predict_batch
+    monkeypatch.setattr(activations, "predict_batch",
                         lambda model, batch: batches.append(len(batch)) or predict(model, batch))
     main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--pooling", "max",
           "--precision", "bfloat16", "--random-state", "3", "--max-per-class", "9",
@@ -341,11 +341,11 @@ def test_weights_that_cannot_be_had_say_how_to_pass_a_file(photos, tmp_path, mon
     monkeypatch.setattr(file_utils, "get_file", unreachable)
     (tmp_path / "keras_home").mkdir()
     monkeypatch.setattr(keras.src.backend.config, "_KERAS_DIR", str(tmp_path / "keras_home"))
-    backbone_weights._load.cache_clear()
+    weights._load.cache_clear()
     try:
         assert main(["evaluate", str(train), "--test", str(test), "--weights", "imagenet"]) == 1
     finally:
-        backbone_weights._load.cache_clear()
+        weights._load.cache_clear()
     line = error_line(capsys)
     assert "Could not download the ImageNet weights of vgg16" in line and "--weights PATH" in line
     assert main(["evaluate", str(train), "--test", str(test),

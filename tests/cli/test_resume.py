@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 
 from skconvnet import load_image_folder
 from skconvnet.cli.commands import main
-from skconvnet.compute import activations as _activations
+from skconvnet.compute import activations
 
 SMALL = ["--weights", "none", "--image-size", "32", "--batch-size", "4"]
 
@@ -43,7 +43,7 @@ def assert_same_npz(file, expected):
 def interrupted(monkeypatch, command, after):
     """Run ``command`` with a Ctrl-C arriving while the network computes its batch after
     ``after`` batches; returns the exit status."""
-    predict = _activations.predict_batch
+    predict = activations.predict_batch
     calls = []
 
     def pressed(model, batch):
@@ -53,7 +53,7 @@ def interrupted(monkeypatch, command, after):
         return predict(model, batch)
 
     with monkeypatch.context() as patch:
-        patch.setattr(_activations, "predict_batch", pressed)
+        patch.setattr(activations, "predict_batch", pressed)
         collecting = gc.isenabled()
         gc.disable()  # a collection triggered as the exception is raised would run JAX's
         try:  # collector callback with it pending, and report it there instead

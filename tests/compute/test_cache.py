@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 
 import skconvnet
 from skconvnet import list_layers
-from skconvnet.compute import cache as _cache
+from skconvnet.compute.cache import DEFAULT_BUDGET, activation_cache
 
 LAYERS = ["block3_pool", "block4_pool", "block5_pool"]
 
@@ -21,7 +21,7 @@ LAYERS = ["block3_pool", "block4_pool", "block5_pool"]
 def empty_cache():
     skconvnet.clear_cache()
     yield
-    skconvnet.set_cache_budget(_cache.DEFAULT_BUDGET)
+    skconvnet.set_cache_budget(DEFAULT_BUDGET)
     skconvnet.clear_cache()
 
 
@@ -122,21 +122,21 @@ def test_budget_is_respected(images):
     per_image = 4 * 8 * 8 * 128  # block2_pool at 32x32
     skconvnet.set_cache_budget(5 * per_image)
     small_extractor(layer="block2_pool").fit_transform(images[:2])  # 2 images: admitted
-    assert len(_cache.activation_cache) == 2
+    assert len(activation_cache) == 2
     small_extractor(layer="block2_pool").fit_transform(images[2:8])  # 6 > half the budget
-    assert len(_cache.activation_cache) == 2
+    assert len(activation_cache) == 2
     for start in (2, 4, 6):  # two at a time: admitted, oldest evicted
         small_extractor(layer="block2_pool").fit_transform(images[start : start + 2])
-        assert _cache.activation_cache.nbytes <= 5 * per_image
-    assert len(_cache.activation_cache) == 5
+        assert activation_cache.nbytes <= 5 * per_image
+    assert len(activation_cache) == 5
 
 
 def test_cache_can_be_turned_off(images):
     small_extractor(cache=False).fit_transform(images)
-    assert len(_cache.activation_cache) == 0
+    assert len(activation_cache) == 0
     skconvnet.set_cache_budget(0)
     small_extractor(cache=True).fit_transform(images)
-    assert len(_cache.activation_cache) == 0
+    assert len(activation_cache) == 0
     with pytest.raises(ValueError, match="n_bytes must be a non-negative integer"):
         skconvnet.set_cache_budget(-1)
 

@@ -14,7 +14,7 @@ from sklearn.pipeline import Pipeline
 
 import skconvnet
 from skconvnet import ConvNetFeatureExtractor, list_layers
-from skconvnet.compute import int8 as _int8
+from skconvnet.compute.int8 import CALIBRATION_IMAGES, calibration_sample
 
 pytest.importorskip("onnxruntime")
 
@@ -59,8 +59,8 @@ def test_a_fit_after_other_conversions_loads_in_a_fresh_process(forty, tmp_path)
 def test_calibration_uses_a_seeded_sample_of_the_training_images(forty):
     ranges = small_extractor(precision="int8").fit(forty).int8_ranges_
     assert ranges == small_extractor(precision="int8").fit(forty).int8_ranges_
-    sample = _int8.calibration_sample(len(forty))
-    assert len(sample) == _int8.CALIBRATION_IMAGES < len(forty)
+    sample = calibration_sample(len(forty))
+    assert len(sample) == CALIBRATION_IMAGES < len(forty)
     # the same ranges from exactly the sampled images, other ranges from others
     assert small_extractor(precision="int8").fit(forty[sample]).int8_ranges_ == ranges
     others = np.setdiff1d(np.arange(len(forty)), sample)

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 from sklearn.pipeline import Pipeline
 
 from skconvnet import dask_transform
-from skconvnet.backbones import weights as backbone_weights
+from skconvnet.backbones import weights
 
 distributed = pytest.importorskip("distributed", reason="needs pip install 'skconvnet[dask]'")
 
@@ -48,7 +48,7 @@ def test_grid_search_on_the_cluster_matches_in_process(client, few_looks):
     np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
                                local.cv_results_["mean_test_score"], rtol=1e-12)
     # 8 fits + refit ran in the workers: each read the weights once, then reused them
-    loads = client.run(lambda: backbone_weights._load.cache_info())
+    loads = client.run(lambda: weights._load.cache_info())
     assert all(info.misses <= 1 for info in loads.values()), loads
     assert sum(info.hits for info in loads.values()) >= 1, loads
 

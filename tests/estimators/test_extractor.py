@@ -12,10 +12,7 @@ from helpers import small_extractor
 from sklearn.base import clone
 
 from skconvnet import ConvNetFeatureExtractor, VGGFeatureExtractor
-from skconvnet.backbones import checks
-from skconvnet.backbones import graph as backbone_graph
-from skconvnet.backbones import specs as _backbones
-from skconvnet.backbones import weights as backbone_weights
+from skconvnet.backbones import checks, graph, specs, weights
 
 
 def test_import_loads_no_backend():
@@ -42,7 +39,7 @@ def test_pooling_matches_flattened_activation(images):
     np.testing.assert_array_equal(peak, flat.max(axis=(1, 2)))
 
 
-VGG16 = _backbones.get("vgg16")
+VGG16 = specs.get("vgg16")
 
 
 @pytest.mark.parametrize("layer", VGG16.layer_names)
@@ -51,8 +48,8 @@ def test_every_layer_cuts_the_model_there(images, layer):
     shape = checks.output_shape(VGG16, layer, (32, 32))
     assert extractor.feature_shapes_ == {layer: shape}
     assert extractor.transform(images[:2]).shape == (2, int(np.prod(shape)))
-    weights = backbone_weights.resolve_weights(VGG16, None)
-    model = backbone_graph.segment_model(weights, "float32", None, layer)
+    resolved = weights.resolve_weights(VGG16, None)
+    model = graph.segment_model(resolved, "float32", None, layer)
     computed = [op.name for op in model.operations if op.name in VGG16.layer_names]
     assert computed == list(VGG16.layer_names[: VGG16.depth(layer)])
 
@@ -117,7 +114,7 @@ def test_float64_input_gives_float64_features(images):
 
 def test_random_weights_agree_between_fits(images, computed):
     first = small_extractor(cache=False).fit_transform(images)
-    backbone_weights._load.cache_clear()  # draw the random weights again
+    weights._load.cache_clear()  # draw the random weights again
     second = clone(small_extractor(cache=False)).fit_transform(images)
     assert computed["block2_pool"] == 2 * len(images)  # both computed by the network
     np.testing.assert_array_equal(first, second)

@@ -27,9 +27,8 @@ from sklearn.pipeline import make_pipeline
 
 import skconvnet
 from skconvnet import VGGFeatureExtractor
-from skconvnet.inputs import adapters as _inputs
-from skconvnet.inputs import sources as _sources
-from skconvnet.training import network as _network
+from skconvnet.inputs import adapters, sources
+from skconvnet.training import network
 
 
 def _interrupt(*args, **kwargs):
@@ -271,7 +270,7 @@ def pixel_arrays(draw):
 @given(X=pixel_arrays(), size=_SIZES)
 def test_any_valid_pixel_array_becomes_rgb_batches_of_its_pixels(X, size):
     before = X.copy()
-    source = _inputs.image_source(small_extractor(), X, image_size=size, reset=True)
+    source = adapters.image_source(small_extractor(), X, image_size=size, reset=True)
     batch = source.load(np.arange(len(X)))
     assert batch.shape == (len(X), *size, 3) and batch.dtype == np.float32
     assert np.isfinite(batch).all() and batch.min() >= 0 and batch.max() <= 255 + 1e-3
@@ -289,7 +288,7 @@ def test_any_valid_pixel_array_becomes_rgb_batches_of_its_pixels(X, size):
 @given(X=pixel_arrays())
 def test_cache_keys_are_equal_exactly_for_equal_images(X):
     X = np.concatenate([X, X[:1]])
-    keys = _inputs.image_source(small_extractor(), X, image_size=(8, 8), reset=True).keys()
+    keys = adapters.image_source(small_extractor(), X, image_size=(8, 8), reset=True).keys()
     for i in range(len(X)):
         for j in range(len(X)):
             assert (keys[i] == keys[j]) == np.array_equal(X[i], X[j])
@@ -304,7 +303,7 @@ def test_any_value_outside_0_255_is_refused(X, where, value):
     X.flat[where % X.size] = value
     match = "Input X contains" if not np.isfinite(value) else "expected 0-255"
     with pytest.raises(ValueError, match=match):
-        _inputs.image_source(small_extractor(), X, image_size=(8, 8), reset=True)
+        adapters.image_source(small_extractor(), X, image_size=(8, 8), reset=True)
 
 
 @_PROPERTIES
@@ -315,13 +314,13 @@ def test_any_value_outside_0_255_is_refused(X, where, value):
 def test_any_finite_rows_become_bands_within_0_255(rows, size):
     before = rows.copy()
     extractor = small_extractor()
-    source = _inputs.image_source(extractor, rows, image_size=size, reset=True)
+    source = adapters.image_source(extractor, rows, image_size=size, reset=True)
     batch = source.load(np.arange(len(rows)))
     assert batch.shape == (len(rows), *size, 3)
     assert np.isfinite(batch).all() and batch.min() >= 0 and batch.max() <= 255
     spread = rows.max(axis=0) > rows.min(axis=0)
     lowest, highest = rows.argmin(axis=0), rows.argmax(axis=0)
-    layout = _sources._band_layout(rows.shape[1], size)
+    layout = sources._band_layout(rows.shape[1], size)
     for column in np.flatnonzero(spread):  # each column spans 0-255 over the rows
         shown = layout == column
         assert batch[lowest[column]][shown].max() == 0
@@ -497,13 +496,13 @@ def test_interrupted_extractor_fit_leaves_it_unfitted(few_looks, monkeypatch, fi
     extractor = small_extractor()
     if fitted_before:
         extractor.fit(X)
-    images = _inputs.ImageInput._images
+    images = adapters.ImageInput._images
 
     def learn_then_interrupt(self, X, reset):  # after the adapter has learned the rows' range
         images(self, X, reset=reset)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_inputs.ImageInput, "_images", learn_then_interrupt)
+    monkeypatch.setattr(adapters.ImageInput, "_images", learn_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         extractor.fit(rows)
     assert not [name for name in vars(extractor) if name.endswith("_")]
@@ -517,7 +516,7 @@ def test_interrupted_extractor_fit_leaves_it_unfitted(few_looks, monkeypatch, fi
 def test_interrupted_classifier_fit_leaves_it_unfitted(few_looks, monkeypatch, stage):
     X, y = few_looks
     clf = small_classifier(head_epochs=1, fine_tune_epochs=1).fit(X, y)
-    monkeypatch.setattr(_network, stage, _interrupt)
+    monkeypatch.setattr(network, stage, _interrupt)
     with pytest.raises(KeyboardInterrupt):
         clf.fit(X, y)
     assert not [name for name in vars(clf) if name.endswith("_")]
@@ -582,14 +581,14 @@ def test_cross_validate_in_process_workers(few_looks):
 _FITS_IN_A_LOOP = """
 import ctypes, gc, sys, numpy as np
 from helpers import small_classifier, small_extractor
-from skconvnet.compute import activations as _activations
+from skconvnet.compute import activations
 X = np.random.default_rng(0).integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
 y = np.array(["dark", "bright"] * 8)
 fitted = {"extractor": lambda: small_extractor(cache=False).fit(X).transform,
           "classifier": lambda: small_classifier().fit(X, y).predict}[sys.argv[1]]
 computed, counting = [], []  # images the network computed for transform / predict
-predict = _activations.predict_batch
-_activations.predict_batch = lambda model, batch: (
+predict = activations.predict_batch
+activations.predict_batch = lambda model, batch: (
     counting and computed.append(len(batch))) or predict(model, batch)
 
 def fit():
@@ -635,8 +634,8 @@ def test_the_network_is_released_with_the_classifier(few_looks):
 
     X, y = few_looks
     clf = small_classifier(head_epochs=1, fine_tune_epochs=1).fit(X, y)
-    network = weakref.ref(clf.model_)
+    model = weakref.ref(clf.model_)
     variables = [weakref.ref(variable) for variable in clf.model_.weights]
     del clf
     gc.collect()
-    assert network() is None and all(variable() is None for variable in variables)
+    assert model() is None and all(variable() is None for variable in variables)

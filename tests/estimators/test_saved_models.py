@@ -6,7 +6,9 @@ import sys
 import pytest
 from helpers import TESTS
 
-SAVED = TESTS / "data" / "saved_before_packages"
+# written by tests/data/make.py with the version of each folder's name
+SAVED = {"0.2.0": TESTS / "data" / "saved_before_packages",
+         "63172f3": TESTS / "data" / "saved_before_layers"}
 
 # Run in an interpreter that imports only what a user loading a model would.
 LOAD = """
@@ -40,11 +42,14 @@ print(type(estimator).__module__, type(estimator).__name__)
 
 @pytest.mark.parametrize("kind", ["pkl", "joblib", "skops"])
 @pytest.mark.parametrize("name", ["pipeline", "extractor", "classifier"])
-def test_models_saved_before_the_move_to_packages_load_and_predict_identically(name, kind):
-    """Saved by skconvnet 0.2.0 with its flat modules (``skconvnet._classifier``, ...); loaded
-    in a fresh interpreter, with skops trusting only scikit-learn's types and TRUSTED_TYPES."""
-    assert (SAVED / f"{name}.{kind}").is_file()
-    result = subprocess.run([sys.executable, "-c", LOAD, str(SAVED), name, kind],
+@pytest.mark.parametrize("version", list(SAVED))
+def test_models_saved_by_earlier_layouts_load_and_predict_identically(version, name, kind):
+    """Saved by skconvnet 0.2.0 with its flat modules (``skconvnet._classifier``, ...), and by
+    the package before its layers (``InferenceMode`` in ``training.network``); loaded in a
+    fresh interpreter, with skops trusting only scikit-learn's types and TRUSTED_TYPES."""
+    folder = SAVED[version]
+    assert (folder / f"{name}.{kind}").is_file()
+    result = subprocess.run([sys.executable, "-c", LOAD, str(folder), name, kind],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     expected = {"pipeline": "sklearn.pipeline Pipeline",

@@ -25,7 +25,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from skconvnet import ConvNetFeatureExtractor
-from skconvnet.compute import activations as _activations
+from skconvnet.compute import activations
 
 CLASSIFIER_EXPECTED_FAILURES = {
     "check_sample_weight_equivalence_on_dense_data": (
@@ -95,6 +95,6 @@ def _depends_on_earlier_calls(predict):
 ])
 def test_the_checks_on_the_computing_path_see_the_network(monkeypatch, check, broken):
     """Each property these checks name fails them where the network breaks it."""
-    monkeypatch.setattr(_activations, "predict_batch", broken(_activations.predict_batch))
+    monkeypatch.setattr(activations, "predict_batch", broken(activations.predict_batch))
     with pytest.raises(AssertionError):
         check("VGGFeatureExtractor", small_extractor(cache=False))

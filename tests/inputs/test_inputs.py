@@ -8,12 +8,11 @@ import pytest
 from helpers import small_extractor
 from PIL import Image
 
-from skconvnet.backbones import specs as _backbones
-from skconvnet.compute import activations as _activations
-from skconvnet.inputs import decoding as _decoding
-from skconvnet.inputs import sources as _sources
+from skconvnet.backbones import specs
+from skconvnet.compute import activations
+from skconvnet.inputs import decoding, sources
 
-VGG16_PREPROCESSING = _activations.preprocessor(_backbones.get("vgg16"))
+VGG16_PREPROCESSING = activations.preprocessor(specs.get("vgg16"))
 
 
 def test_grayscale_channel_is_repeated_to_rgb(images):
@@ -148,7 +147,7 @@ def test_sixteen_bit_file_is_scaled_not_clipped(images, tmp_path):
     path = tmp_path / "deep.png"
     Image.fromarray(gray.astype(np.uint16) * 257).save(path)
     assert Image.open(path).mode == "I;16"
-    np.testing.assert_allclose(_decoding.decode(path, (32, 32)),
+    np.testing.assert_allclose(decoding.decode(path, (32, 32)),
                                np.repeat(gray[..., None], 3, axis=-1), atol=1e-3)
 
 
@@ -176,7 +175,7 @@ def test_exif_orientation_is_applied(tmp_path):
     exif[0x0112] = 8  # stored rotated: viewers turn it 90 degrees counter-clockwise
     Image.fromarray(np.rot90(pixels, k=-1).copy()).save(rotated, exif=exif)
     np.testing.assert_array_equal(
-        _decoding.decode(rotated, (32, 64)), _decoding.decode(upright, (32, 64))
+        decoding.decode(rotated, (32, 64)), decoding.decode(upright, (32, 64))
     )
 
 
@@ -215,9 +214,9 @@ def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, m
     takes the first, and an abandoned stream leaves no loading threads behind."""
     paths = image_files(np.concatenate([images] * 3), ".png")  # 24 files
     decoded = []
-    decode = _decoding.decode
-    monkeypatch.setattr(_decoding, "decode", lambda *a: decoded.append(1) or decode(*a))
-    source = _sources.FileImages(paths, (32, 32))
+    decode = decoding.decode
+    monkeypatch.setattr(decoding, "decode", lambda *a: decoded.append(1) or decode(*a))
+    source = sources.FileImages(paths, (32, 32))
     chunks = [np.arange(start, start + 4) for start in range(0, 24, 4)]
     batches = source.stream(chunks, VGG16_PREPROCESSING)
     first = next(batches)
@@ -232,7 +231,7 @@ def test_images_are_streamed_in_order_a_few_batches_ahead(images, image_files, m
 
 
 def test_a_whole_stream_gives_every_image_once_in_order(images):
-    source = _sources.ArrayImages(np.concatenate([images] * 5), (32, 32))
+    source = sources.ArrayImages(np.concatenate([images] * 5), (32, 32))
     chunks = [np.arange(start, min(start + 3, 40)) for start in range(0, 40, 3)]
     streamed = np.concatenate(list(source.stream(chunks, VGG16_PREPROCESSING)))
     np.testing.assert_array_equal(streamed, VGG16_PREPROCESSING(source.load(np.arange(40))))

@@ -20,7 +20,7 @@ from sklearn.exceptions import EfficiencyWarning
 
 from skconvnet.backbones import specs
 from skconvnet.backbones.graph import preprocess
-from skconvnet.training import storage as _storage
+from skconvnet.training import storage
 from skconvnet.training.network import Batches
 
 
@@ -50,7 +50,7 @@ def temp_files(monkeypatch):
         opened.append((threading.get_ident(), kwargs.get("dir"), file))
         return file
 
-    monkeypatch.setattr(_storage.tempfile, "TemporaryFile", recording)
+    monkeypatch.setattr(storage.tempfile, "TemporaryFile", recording)
     return opened
 
 
@@ -286,7 +286,7 @@ def written(monkeypatch):
             return write(self, start, rows)
         return wrapper
 
-    for kind in (_storage.InMemory, _storage.OnDisk):
+    for kind in (storage.InMemory, storage.OnDisk):
         monkeypatch.setattr(kind, "write", recording(kind.write))
 
     def assembled():
@@ -345,8 +345,8 @@ def test_each_epoch_draws_one_view_of_each_image_with_the_seeded_frequencies(tmp
     n_images, n_views, epochs = 30, 4, 60
     index = np.arange(n_images * n_views, dtype=np.float32)
     y, weight = np.zeros(n_images, np.float32), np.ones(n_images, np.float32)
-    with _storage.Storage(str(tmp_path)) as storage:
-        rows = storage.rows(len(index), (2,), np.float32, on_disk=on_disk)
+    with storage.Storage(str(tmp_path)) as store:
+        rows = store.rows(len(index), (2,), np.float32, on_disk=on_disk)
         rows.write(0, np.stack([index, -index], axis=1))  # each row holds its own number
         batches = Batches(rows.read, np.arange(n_images), y, weight, batch_size=7,
                           shuffle_seed=5, n_views=n_views)
@@ -376,7 +376,7 @@ def test_fine_tuning_reads_every_view_alike_from_memory_and_disk(two_looks, tmp_
             return read(self, indices)
         return wrapper
 
-    for kind in (_storage.InMemory, _storage.OnDisk):
+    for kind in (storage.InMemory, storage.OnDisk):
         monkeypatch.setattr(kind, "read", recording(kind.read))
     X, y = two_looks
     drawn = {}

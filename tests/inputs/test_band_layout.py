@@ -5,6 +5,8 @@ import pytest
 
 from skconvnet.inputs.sources import _band_layout
 
+pytestmark = pytest.mark.no_backend
+
 
 def test_band_layout_gives_each_column_a_horizontal_band():
     two = _band_layout(2, (8, 4))

@@ -4,6 +4,8 @@ import pytest
 
 from skconvnet._fitting import unfitted_on_failure
 
+pytestmark = pytest.mark.no_backend
+
 
 class Estimator:
     def __init__(self, alpha=1.0):

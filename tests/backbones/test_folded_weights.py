@@ -6,6 +6,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from skconvnet.backbones.graph import fold_batch_norm
 
+pytestmark = pytest.mark.no_backend
+
 RNG = np.random.default_rng(0)
 
 

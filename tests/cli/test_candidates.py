@@ -6,6 +6,8 @@ import pytest
 from skconvnet.backbones import specs
 from skconvnet.cli.evaluate import _candidates
 
+pytestmark = pytest.mark.no_backend
+
 
 def test_without_layers_each_backbone_is_searched_at_its_default_cut_points():
     assert _candidates("vgg16, resnet50", None) == {

@@ -6,6 +6,8 @@ import pytest
 
 from skconvnet._optional import require
 
+pytestmark = pytest.mark.no_backend
+
 
 def test_present_modules_are_returned():
     import json

@@ -1,8 +1,16 @@
-"""Writes the estimators in this folder: saved by skconvnet 0.2.0 as it was before its modules
-moved into packages (commit a999c5d), so that tests can check that they still load and predict
-as they did. Run from this folder with that version installed: ``python make.py``."""
+"""Writes the saved estimators of a folder beside this file, so that tests can check that
+they still load and predict as they did: run ``python make.py FOLDER`` with the version of
+skconvnet to save with importable.
 
+- ``saved_before_packages/``: skconvnet 0.2.0 before its modules moved into packages (commit
+  a999c5d);
+- ``saved_before_layers/``: before the package's layers were set in one direction (commit
+  63172f3: ``InferenceMode`` in ``skconvnet.training.network``).
+"""
+
+import os
 import pickle
+import sys
 
 import joblib
 import numpy as np
@@ -16,6 +24,7 @@ from skconvnet import (
     VGGFeatureExtractor,
 )
 
+os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), sys.argv[1]))
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)
 labels = np.array(["cat", "dog"] * 6)

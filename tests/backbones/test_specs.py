@@ -5,6 +5,8 @@ import pytest
 from skconvnet import list_backbones, list_layers
 from skconvnet.backbones import specs
 
+pytestmark = pytest.mark.no_backend
+
 
 def test_list_layers_is_shallow_to_deep():
     assert list_layers() == list_layers("vgg16")

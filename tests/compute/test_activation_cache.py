@@ -2,10 +2,13 @@
 says, per image and requested layer, which cached activation extraction resumes from."""
 
 import numpy as np
+import pytest
 
 from skconvnet.backbones import specs
 from skconvnet.compute.activations import _plan
 from skconvnet.compute.cache import ActivationCache
+
+pytestmark = pytest.mark.no_backend
 
 
 def test_least_recently_used_entries_are_evicted_first():

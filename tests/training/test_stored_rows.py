@@ -9,16 +9,18 @@ import pytest
 from skconvnet.training import storage
 from skconvnet.training.storage import Storage, available_memory, memory_budget
 
+pytestmark = pytest.mark.no_backend
+
 
 @pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
 def test_rows_read_back_in_any_order_as_written_from_memory_or_disk(tmp_path, dtype):
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(50, 3, 4, 2)).astype(dtype)
     wanted = rng.permutation(50)[:17]
-    with Storage(str(tmp_path)) as storage:
+    with Storage(str(tmp_path)) as store:
         read = {}
         for on_disk in (False, True):
-            stored = storage.rows(50, (3, 4, 2), dtype, on_disk=on_disk)
+            stored = store.rows(50, (3, 4, 2), dtype, on_disk=on_disk)
             for start in range(0, 50, 20):  # a batch at a time, as the frozen pass writes
                 stored.write(start, rows[start:start + 20])
             read[on_disk] = stored.read(wanted)
