@@ -130,10 +130,10 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
 
 
 def _describe_steps(estimator):
-    steps = getattr(estimator, "steps", None)
-    if not steps:
+    pipeline = getattr(estimator, "steps", None)
+    if not pipeline:
         return type(estimator).__name__
-    return f"a pipeline of {', '.join(type(step).__name__ for _, step in steps)}"
+    return f"a pipeline of {', '.join(type(step).__name__ for _, step in pipeline)}"
 
 
 def _calibration_batches(network, calibration, batch_size=16):

@@ -1,6 +1,7 @@
 """ONNX export (``to_onnx``, skl2onnx's own ``to_onnx``), int8 quantization, ``load_images``."""
 
 import gc
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -246,6 +247,20 @@ def test_what_cannot_be_exported(pixels):
         to_onnx(after)
     with pytest.raises(NotFittedError):
         to_onnx(make_pipeline(small_extractor(), LogisticRegression()))
+
+
+def test_weights_rewritten_since_fit_are_refused_as_transform_refuses_them(pixels, tmp_path):
+    import keras
+
+    path = tmp_path / "base.weights.h5"
+    keras.applications.VGG16(include_top=False, weights=None).save_weights(path)
+    model = make_pipeline(small_extractor(weights=path), LogisticRegression()).fit(
+        pixels, [0, 1] * (len(pixels) // 2))
+    keras.applications.VGG16(include_top=False, weights=None).save_weights(path)
+    os.utime(path, ns=(0, os.stat(path).st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match=r"weights=.*base\.weights\.h5.* now resolve to other "
+                                         r"weights than in fit .*Fit the extractor again"):
+        to_onnx(model)
 
 
 def test_a_missing_converter_names_the_extra(monkeypatch, pixels):
