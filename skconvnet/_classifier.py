@@ -479,7 +479,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         features = stored.features.read(np.arange(stored.features.n_rows))
         kernel, bias, history = logistic_probe(
             features.reshape(len(data.y_index), plan.n_views, -1), data.y_index,
-            data.sample_weight, seeds.int("probe"),
+            data.sample_weight, seeds.one("probe"),
         )
         network.head.get_layer("probability").set_weights([kernel, bias])
         return history
@@ -494,7 +494,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
                                             self._spec())
         targets = data.y_index.astype(np.float32 if data.n_outputs == 1 else np.int32)
         train_rows, validation_rows = self._split(parameters, data.y_index,
-                                                  seeds.int("split"), phase.early_stopping)
+                                                  seeds.one("split"), phase.early_stopping)
         train = Batches(load, train_rows, targets, data.sample_weight, parameters.batch_size,
                         shuffle_seed=seeds.shuffling(phase), n_views=n_views)
         validation, callbacks = None, []

@@ -51,7 +51,8 @@ def imports(name, path, known):
                     found.setdefault(alias.name, set())
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                parts = package.split(".")
+                base = parts[:len(parts) - node.level + 1]
                 source = ".".join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ""

@@ -26,7 +26,7 @@ class Seeds:
         take them."""
         return [int(word >> 1) for word in self._sequences[stream].generate_state(n)]
 
-    def int(self, stream):
+    def one(self, stream):
         """One seed of ``stream``."""
         return self.ints(stream, 1)[0]
 
