@@ -19,7 +19,7 @@ from ._persistence import Persistent
 from ._sklearn import Interval, StrOptions, _check_sample_weight, _fit_context
 from .backbones import specs
 from .backbones.checks import check_layer, check_unfreeze_from, output_shape
-from .backbones.weights import resolve_weights
+from .backbones.weights import resolve_weights, spec_for
 from .compute.activations import run_model
 from .compute.graphs import class_values, classifier_graph
 from .export.converters import OnnxOperator, OnnxOutput
@@ -379,7 +379,7 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
                 OnnxOutput("probabilities", "float", len(self.classes_))]
 
     def _spec(self):
-        return specs.get(self.backbone)
+        return spec_for(specs.get(self.backbone), self.weights)
 
     # Checks
 

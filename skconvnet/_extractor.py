@@ -12,7 +12,7 @@ from ._sklearn import StrOptions, _check_feature_names_in, _fit_context
 from .backbones import specs
 from .backbones.checks import check_layers, n_pooled, output_shape
 from .backbones.graph import preprocess
-from .backbones.weights import resolve_weights
+from .backbones.weights import resolve_weights, spec_for
 from .compute import int8
 from .compute.activations import extract, extract_batches
 from .compute.graphs import feature_graph
@@ -127,6 +127,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         "layer": [None, str, list, tuple],
         "precision": [StrOptions({"float32", "bfloat16", "int8"})],
         "cache": ["boolean"],
+        "pooling": [None, StrOptions({"auto", "avg", "max", "cls", "cls+avg"})],
     }
 
     def __init__(
@@ -135,7 +136,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         backbone="vgg16",
         layer=None,
         weights="imagenet",
-        pooling=None,
+        pooling="auto",
         image_size=None,
         image_shape=None,
         batch_size=32,
@@ -179,6 +180,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
             layer: output_shape(spec, layer, image_size)
             for layer in check_layers(spec, layers)
         }
+        self._pooling()
         weights = resolve_weights(spec, self.weights)
         source = self._images(X, reset=True)
         self.__dict__.pop("int8_ranges_", None)
@@ -211,7 +213,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         features : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        features = self._extract(self._images(X, reset=False), pooling=self.pooling)
+        features = self._extract(self._images(X, reset=False), pooling=self._pooling())
         return _side_by_side(features)
 
     def _transform_batches(self, X):
@@ -219,7 +221,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         batches of ``X``'s images, as soon as each is computed."""
         check_is_fitted(self)
         batches = extract_batches(**self._extraction(self._images(X, reset=False),
-                                                     pooling=self.pooling))
+                                                     pooling=self._pooling()))
         for chunk, rows in batches:
             yield chunk, _side_by_side(rows)
 
@@ -258,10 +260,11 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
     def _onnx_graph(self, opset):
         """The features of ``uint8`` images as an ONNX graph (see :mod:`skconvnet.export`)."""
         return feature_graph(self._fitted_weights(), list(self.feature_shapes_),
-                             self.pooling, self._image_size(), opset)
+                             self._pooling(), self._image_size(), opset)
 
     def _onnx_outputs(self):
-        width = sum(n_pooled(shape, self.pooling) for shape in self.feature_shapes_.values())
+        pooling, prefix = self._pooling(), self._spec().prefix_tokens
+        width = sum(n_pooled(shape, pooling, prefix) for shape in self.feature_shapes_.values())
         return [OnnxOutput("features", "float", width)]
 
     def get_feature_names_out(self, input_features=None):
@@ -278,21 +281,37 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features, generate_names=False)
+        pooling, spec = self._pooling(), self._spec()
         names = []
-        for layer, (height, width, channels) in self.feature_shapes_.items():
-            if self.pooling:
-                names += [f"{layer}_{self.pooling}_ch{c}" for c in range(channels)]
+        for layer, shape in self.feature_shapes_.items():
+            channels = range(shape[-1])
+            if pooling == "cls+avg":
+                names += [f"{layer}_{part}_ch{c}" for part in ("cls", "avg") for c in channels]
+            elif pooling:
+                names += [f"{layer}_{pooling}_ch{c}" for c in channels]
             else:
-                names += [
-                    f"{layer}_y{y}_x{x}_ch{c}"
-                    for y in range(height)
-                    for x in range(width)
-                    for c in range(channels)
-                ]
+                height, width = (shape[:2] if len(shape) == 3 else
+                                 [size // spec.patch_size for size in self._image_size()])
+                names += [f"{layer}_y{y}_x{x}_ch{c}"
+                          for y in range(height) for x in range(width) for c in channels]
         return np.asarray(names, dtype=object)
 
+    def _pooling(self):
+        """``pooling``, with ``"auto"`` the backbone's own choice, checked against it."""
+        spec = self._spec()
+        pooling = spec.pooling if self.pooling == "auto" else self.pooling
+        if pooling not in spec.poolings:
+            raise ValueError(
+                f"pooling={self.pooling!r} does not fit {spec.title}, which takes "
+                f"{', '.join(map(repr, spec.poolings))}"
+                + (" (it has no class token)" if spec.transformer else
+                   " ('cls' and 'cls+avg' are for vision transformers' tokens)")
+                + "."
+            )
+        return pooling
+
     def _spec(self):
-        return specs.get(self.backbone)
+        return spec_for(specs.get(self.backbone), self.weights)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "weights_id_")

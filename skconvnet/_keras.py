@@ -12,6 +12,16 @@ def input_layers(operation):
             for node in operation._inbound_nodes for tensor in node.input_tensors]
 
 
+def output_in(model, operation):
+    """The output of ``operation`` in ``model``'s graph. ``operation.output`` is that of
+    its first call, which is another graph's where a model reuses layers (a chain of the
+    layers that keras-hub's own graph called, or the copies of a graph that Keras makes
+    for a model cut out of another)."""
+    nodes = {id(node) for depth in model._nodes_by_depth.values() for node in depth}
+    return next(node.output_tensors[0] for node in operation._inbound_nodes
+                if id(node) in nodes)
+
+
 def n_calls(layer):
     """How many times ``layer`` is called in the models built so far (its consumers)."""
     return len(layer._outbound_nodes)

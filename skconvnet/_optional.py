@@ -8,6 +8,7 @@ EXTRAS = {
     "plot": ("matplotlib", "pandas"),
     "dask": ("dask[distributed]",),
     "onnx": ("onnx", "onnxruntime", "tf2onnx", "skl2onnx", "sympy"),
+    "hub": ("keras-hub", "tensorflow-text", "tokenizers", "sentencepiece", "kagglehub"),
 }
 
 

@@ -15,7 +15,7 @@ from .backbones import specs
 CONSTRAINTS = {
     "backbone": [StrOptions(set(specs.BACKBONES))],
     "weights": [None, str, os.PathLike],
-    "pooling": [None, StrOptions({"avg", "max"})],
+    "pooling": [None, StrOptions({"avg", "max", "cls", "cls+avg"})],
     "image_size": [None, "array-like", Interval(Integral, 1, None, closed="left")],
     "image_shape": [None, "array-like"],
     "batch_size": [Interval(Integral, 1, None, closed="left")],

@@ -34,7 +34,11 @@ def check_layers(spec, layer):
 
 
 def output_shape(spec, layer, image_size):
-    """``(height, width, channels)`` of ``layer``'s activation for images of ``image_size``."""
+    """``(height, width, channels)`` of ``layer``'s activation for images of ``image_size``;
+    ``(tokens, channels)`` for a transformer."""
+    if getattr(spec, "transformer", False):
+        spec.check_image_size(image_size)
+        return spec.token_shape(image_size)
     shape = _output_shape(spec, layer, tuple(image_size))
     if shape is None:
         minimum = _minimum_size(spec, layer)
@@ -96,7 +100,14 @@ def check_unfreeze_from(spec, unfreeze_from, layer):
     return unfreeze_from
 
 
-def n_pooled(shape, pooling):
+def n_pooled(shape, pooling, prefix_tokens=0):
     """Features per image that pooling by ``pooling`` (None: flattening) makes of an
-    activation of ``shape``."""
-    return shape[-1] if pooling in ("avg", "max") else int(np.prod(shape))
+    activation of ``shape``; a transformer's tokens, ``(tokens, channels)``, start with
+    ``prefix_tokens`` class and register tokens."""
+    if pooling in ("avg", "max", "cls"):
+        return shape[-1]
+    if pooling == "cls+avg":
+        return 2 * shape[-1]
+    if len(shape) == 2:  # the patch tokens alone
+        return (shape[0] - prefix_tokens) * shape[1]
+    return int(np.prod(shape))

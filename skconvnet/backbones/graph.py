@@ -6,11 +6,15 @@ Everything about a particular network comes from its spec in :mod:`skconvnet.bac
 """
 
 import functools
+import re
 import threading
 
 import numpy as np
 
-from .._keras import input_layers, n_calls
+from .._keras import input_layers, output_in, n_calls
+from . import hub
+from .precision import dtype_policy
+from .hub_specs import HubBackbone
 from .weights import new_keras_model, skeleton
 
 
@@ -20,6 +24,11 @@ def locate(model, spec, name):
     where = spec.cut(name).locator if name in spec.layer_names else name
     if where == "output":
         return model.operations[-1]
+    if where.startswith("op:"):
+        return model.operations[int(where[len("op:"):])]
+    if where.startswith("last:"):
+        block = re.compile(re.escape(where[len("last:"):]) + "[a-z]")
+        return [operation for operation in model.operations if block.match(operation.name)][-1]
     if where.startswith("after:"):
         source = where[len("after:"):]
         return next((operation for operation in model.operations
@@ -33,30 +42,38 @@ def cut(model, end, *, start=None, name):
     sharing its layers."""
     import keras
 
-    inputs = model.input if start is None else start.output
-    return keras.Model(inputs, end.output, name=name)
+    inputs = model.input if start is None else output_in(model, start)
+    return keras.Model(inputs, output_in(model, end), name=name)
 
 
 _models = {}
 _models_lock = threading.Lock()
 
 
-def segment_model(weights, precision, start, end):
+def segment_model(weights, precision, start, end, image_size=None):
     """A Keras model of the base's layers after cut point ``start`` up to cut point ``end``.
 
     ``start=None`` starts from (preprocessed) pixels; otherwise the input is ``start``'s
     activation, so a deeper layer can resume from a shallower one. Models share their layers
-    (one set per weights and precision) and are built once per process.
+    (one set per weights, precision and, for a transformer, image size) and are built once
+    per process.
     """
-    key = (weights.digest, precision, start, end)
+    size = sized(weights.spec, image_size)
+    key = (weights.digest, precision, size, start, end)
     with _models_lock:
         if key not in _models:
             spec = weights.spec
-            base = _base_model(weights, precision)
+            base = _base_model(weights, precision, size)
             start_op = None if start is None else locate(base, spec, start)
             _models[key] = cut(base, locate(base, spec, end), start=start_op,
                                 name=segment_name(spec, start, end))
         return _models[key]
+
+
+def sized(spec, image_size):
+    """``image_size`` as a tuple where ``spec``'s network is built for one size (a
+    transformer's position embeddings), else None."""
+    return tuple(image_size) if getattr(spec, "transformer", False) else None
 
 
 def segment_name(spec, start, end):
@@ -64,20 +81,15 @@ def segment_name(spec, start, end):
     return f"{spec.name}__{start or 'pixels'}__{end}"
 
 
-def _base_model(weights, precision):
+def _base_model(weights, precision, size):
     """The whole base for ``weights`` at ``precision`` (call with ``_models_lock`` held)."""
-    key = (weights.digest, precision)
+    key = (weights.digest, precision, size)
     if key not in _models:
-        _models[key] = build_base(weights, precision, fold_batch_norm=True)
+        _models[key] = build_base(weights, precision, fold_batch_norm=True, image_size=size)
     return _models[key]
 
 
-def dtype_policy(precision):
-    """The Keras dtype policy that computes in ``precision`` (variables stay float32)."""
-    return {"float32": "float32", "bfloat16": "mixed_bfloat16"}[precision]
-
-
-def build_base(weights, precision, *, fold_batch_norm=False):
+def build_base(weights, precision, *, fold_batch_norm=False, image_size=None):
     """A new Keras model of the whole base with ``weights``, computing in ``precision``.
 
     ``keras.applications`` takes no dtype: the model is cloned with a dtype policy per layer,
@@ -87,9 +99,13 @@ def build_base(weights, precision, *, fold_batch_norm=False):
     ``fold_batch_norm`` (for inference only), each batch normalisation that alone follows a
     convolution is folded into it: in inference mode it is a per-channel affine map, and as
     a layer of its own it costs a pass over the activation (two casts more in bfloat16,
-    where it computes in float32).
+    where it computes in float32). keras-hub networks are built by keras-hub at the
+    precision (a transformer's for ``image_size``, None: its customary size).
     """
     import keras
+
+    if isinstance(weights.spec, HubBackbone):
+        return hub.build(weights, image_size or weights.spec.image_size, precision)
 
     model = new_keras_model(weights.spec, "random")
     model.set_weights(list(weights.arrays))
@@ -280,6 +296,10 @@ def preprocess(spec, batch):
     for some networks, a no-op for those that preprocess inside the model)."""
     import keras
 
+    if isinstance(spec, HubBackbone):  # the preset's image converter: x * scale + offset
+        batch *= np.asarray(spec.scale, batch.dtype)
+        batch += np.asarray(spec.offset, batch.dtype)
+        return batch
     return getattr(keras.applications, spec.module).preprocess_input(batch)
 
 

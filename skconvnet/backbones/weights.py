@@ -10,12 +10,17 @@ import warnings
 
 import numpy as np
 
+from . import hub, specs
+from .hub_specs import HubBackbone
+
 RANDOM_SEED = 0
 
 
 @functools.cache
 def skeleton(spec):
     """A float32 model of ``spec`` with Keras' initial weights, for shapes only."""
+    if isinstance(spec, HubBackbone):
+        return hub.skeleton(spec)
     return new_keras_model(spec, "random")
 
 
@@ -34,12 +39,19 @@ def new_keras_model(spec, weights):
 
 
 class Weights:
-    """A backbone's weights as read-only NumPy arrays, with a digest that names them."""
+    """A backbone's weights as read-only NumPy arrays, with a digest that names them.
 
-    def __init__(self, spec, arrays):
+    A keras-hub network's also carry the configuration keras-hub builds it from (JSON), and
+    its ``spec`` the preprocessing of the preset's image converter.
+    """
+
+    def __init__(self, spec, arrays, config=None):
         self.spec = spec
         self.arrays = arrays  # in the order of the Keras model's ``weights``
+        self.config = config
         digest = hashlib.sha256(spec.name.encode())
+        digest.update(repr((config, getattr(spec, "scale", None),
+                            getattr(spec, "offset", None))).encode())
         for array in arrays:
             array.setflags(write=False)
             digest.update(str(array.shape).encode())
@@ -53,7 +65,10 @@ def resolve_weights(spec, weights):
     ``"imagenet"`` downloads through ``keras.applications`` (and its cache), ``None`` draws
     seeded random weights, and a path loads a weights file saved from the Keras model. A
     path is keyed by its size and modification time, so a rewritten file is read again.
+    keras-hub backbones take a preset name or a preset folder instead of a file.
     """
+    if isinstance(spec, HubBackbone):
+        return _hub_weights(spec, weights)
     if weights is None:
         return _load(spec, None)
     if isinstance(weights, str) and weights == "imagenet":
@@ -68,6 +83,40 @@ def resolve_weights(spec, weights):
         )
     stat = os.stat(path)
     return _load(spec, (path, stat.st_size, stat.st_mtime_ns))
+
+
+def spec_for(spec, weights):
+    """``spec`` as ``weights`` make it: a keras-hub preset's own cut points, tokens, image
+    size and preprocessing (the preset is loaded, once per process)."""
+    if isinstance(spec, HubBackbone) and weights is not None:
+        return resolve_weights(spec, weights).spec
+    return spec
+
+
+def _hub_weights(spec, weights):
+    spec = specs.get(spec.name)  # the family's, whatever preset a spec was made for
+    if weights is None:
+        return _load_hub(spec, None)
+    preset = spec.preset if isinstance(weights, str) and weights == "imagenet" else weights
+    preset = os.fspath(preset)
+    if os.path.isdir(preset):  # a folder is read again once rewritten
+        stat = os.stat(os.path.join(preset, "config.json")) if os.path.isfile(
+            os.path.join(preset, "config.json")) else os.stat(preset)
+        return _load_hub(spec, (os.path.abspath(preset), stat.st_size, stat.st_mtime_ns))
+    if "://" not in preset and (os.sep in preset or preset.startswith(".")):
+        raise FileNotFoundError(
+            f"weights={preset!r}: no such folder. Pass a keras-hub preset name (e.g. "
+            f"{spec.preset!r}), a folder written by save_to_preset, or None (random weights)."
+        )
+    return _load_hub(spec, (preset,))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_hub(spec, key):
+    if key is None:
+        return Weights(spec, hub.random_arrays(spec, spec.config, RANDOM_SEED), spec.config)
+    loaded, config, arrays = hub.load_preset(spec, key[0])
+    return Weights(loaded, arrays, config)
 
 
 @functools.lru_cache(maxsize=4)

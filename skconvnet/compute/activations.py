@@ -11,8 +11,21 @@ from . import int8
 from .cache import activation_cache
 
 
-def pool(activations, pooling):
-    """``(n, height, width, channels)`` activations as ``(n, n_features)`` rows."""
+def pool(activations, pooling, prefix_tokens=0):
+    """``(n, height, width, channels)`` activations as ``(n, n_features)`` rows.
+
+    A transformer's ``(n, tokens, channels)`` activations start with ``prefix_tokens`` class
+    and register tokens: ``"cls"`` is the class token, ``"avg"`` and ``"max"`` pool the patch
+    tokens (registers left out), ``"cls+avg"`` puts the class token and the patches' mean
+    side by side, and None flattens the patch tokens (the patch grid, row-major).
+    """
+    if activations.ndim == 3:
+        patches = activations[:, prefix_tokens:]
+        if pooling == "cls":
+            return activations[:, 0]
+        if pooling == "cls+avg":
+            return np.concatenate([activations[:, 0], patches.mean(axis=1)], axis=1)
+        activations = patches[:, None]  # (n, 1, patches, channels): pooled as a map
     if pooling == "avg":
         return activations.mean(axis=(1, 2))
     if pooling == "max":
@@ -60,7 +73,8 @@ def extract_batches(weights, source, *, layers, pooling, precision, batch_size, 
         context += (int8.digest(ranges),)
         segment = functools.partial(int8.segment_model, weights, source.image_size, ranges)
     else:
-        segment = functools.partial(segment_model, weights, precision)
+        segment = functools.partial(segment_model, weights, precision,
+                                    image_size=source.image_size)
     keys = [(key, *context) for key in source.keys()] if store is not None else None
     plan = _plan(spec, store, keys, order, source.n_samples)
     admitted = {
@@ -96,7 +110,8 @@ def extract_batches(weights, source, *, layers, pooling, precision, batch_size, 
                         store.put((*keys[i], layer), output.copy())
             in_hand = activations
             start_layer = dict.fromkeys(chunk, layer)
-            rows[layer] = pool(np.stack([activations[i] for i in chunk]), pooling)
+            rows[layer] = pool(np.stack([activations[i] for i in chunk]), pooling,
+                               spec.prefix_tokens)
         yield chunk, [rows[layer].astype(source.dtype, copy=False) for layer in layers]
 
 

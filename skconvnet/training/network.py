@@ -11,11 +11,11 @@ from ..backbones.graph import (
     InferenceMode,
     build_base,
     cut_base,
-    dtype_policy,
     first_trained,
     locate,
     preprocess,
 )
+from ..backbones.precision import dtype_policy
 
 
 def book_augmentation(seeds):
