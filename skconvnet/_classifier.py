@@ -18,7 +18,7 @@ from ._fitting import unfitted_on_failure, warn_at_caller
 from ._persistence import Persistent
 from ._sklearn import Interval, StrOptions, _check_sample_weight, _fit_context
 from .backbones import specs
-from .backbones.checks import check_layer, check_unfreeze_from, output_shape
+from .backbones.checks import check_layer, check_pooling, check_unfreeze_from, output_shape
 from .backbones.weights import resolve_weights, spec_for
 from .compute.activations import run_model
 from .compute.graphs import class_values, classifier_graph
@@ -398,7 +398,8 @@ class FineTunedConvNetClassifier(Persistent, ImageInput, OnnxOperator, Classifie
         augmentation = self.augmentation
         return TrainingParameters(
             layer=layer, unfreeze_from=unfreeze_from, image_size=tuple(image_size),
-            pooling=self.pooling, hidden_layer_sizes=self._hidden_layer_sizes(),
+            pooling=check_pooling(spec, self.pooling),
+            hidden_layer_sizes=self._hidden_layer_sizes(),
             dropout=self.dropout, head_epochs=self.head_epochs,
             fine_tune_epochs=self.fine_tune_epochs,
             augmentation=(tuple(augmentation) if isinstance(augmentation, (list, tuple))

@@ -10,7 +10,7 @@ from ._optional import require
 from ._persistence import Persistent
 from ._sklearn import StrOptions, _check_feature_names_in, _fit_context
 from .backbones import specs
-from .backbones.checks import check_layers, n_pooled, output_shape
+from .backbones.checks import check_layers, check_pooling, n_pooled, output_shape
 from .backbones.graph import preprocess
 from .backbones.weights import resolve_weights, spec_for
 from .compute import int8
@@ -299,16 +299,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
     def _pooling(self):
         """``pooling``, with ``"auto"`` the backbone's own choice, checked against it."""
         spec = self._spec()
-        pooling = spec.pooling if self.pooling == "auto" else self.pooling
-        if pooling not in spec.poolings:
-            raise ValueError(
-                f"pooling={self.pooling!r} does not fit {spec.title}, which takes "
-                f"{', '.join(map(repr, spec.poolings))}"
-                + (" (it has no class token)" if spec.transformer else
-                   " ('cls' and 'cls+avg' are for vision transformers' tokens)")
-                + "."
-            )
-        return pooling
+        return check_pooling(spec, spec.pooling if self.pooling == "auto" else self.pooling)
 
     def _spec(self):
         return spec_for(specs.get(self.backbone), self.weights)

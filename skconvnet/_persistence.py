@@ -11,6 +11,9 @@ no code of the file's choosing, and needs to trust only :data:`TRUSTED_TYPES`.
 import os
 import tempfile
 import warnings
+import zipfile
+
+from ._optional import require
 
 #: The types a ``skops.io`` file of a fitted skconvnet estimator holds beyond scikit-learn's
 #: and NumPy's own: ``skops.io.load(file, trusted=skconvnet.TRUSTED_TYPES)`` loads it (a
@@ -44,12 +47,18 @@ def load_keras_archive(archive):
     import keras
 
     from .backbones.graph import InferenceMode
+    from .backbones.tokens import TokenPooling
 
-    custom_objects = {keras.saving.get_registered_name(InferenceMode): InferenceMode}
+    custom_objects = {keras.saving.get_registered_name(layer): layer
+                      for layer in (InferenceMode, TokenPooling)}
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.keras")
         with open(path, "wb") as file:
             file.write(archive)
+        with zipfile.ZipFile(path) as keras_zip:  # keras-hub registers its layers on import
+            if b'"keras_hub' in keras_zip.read("config.json"):
+                require("keras_hub", extra="hub", purpose="Loading a network on a keras-hub "
+                                                          "backbone")
         return keras.saving.load_model(path, custom_objects=custom_objects, compile=False,
                                        safe_mode=True)
 

@@ -100,6 +100,19 @@ def check_unfreeze_from(spec, unfreeze_from, layer):
     return unfreeze_from
 
 
+def check_pooling(spec, pooling, parameter="pooling"):
+    """``pooling`` if ``spec`` takes it, else a ValueError naming what it takes."""
+    if pooling not in spec.poolings:
+        raise ValueError(
+            f"{parameter}={pooling!r} does not fit {spec.title}, which takes "
+            f"{', '.join(map(repr, spec.poolings))}"
+            + (" (it has no class token)" if spec.transformer else
+               " ('cls' and 'cls+avg' are for vision transformers' tokens)")
+            + "."
+        )
+    return pooling
+
+
 def n_pooled(shape, pooling, prefix_tokens=0):
     """Features per image that pooling by ``pooling`` (None: flattening) makes of an
     activation of ``shape``; a transformer's tokens, ``(tokens, channels)``, start with

@@ -296,10 +296,8 @@ def preprocess(spec, batch):
     for some networks, a no-op for those that preprocess inside the model)."""
     import keras
 
-    if isinstance(spec, HubBackbone):  # the preset's image converter: x * scale + offset
-        batch *= np.asarray(spec.scale, batch.dtype)
-        batch += np.asarray(spec.offset, batch.dtype)
-        return batch
+    if isinstance(spec, HubBackbone):  # the preset's image converter
+        return batch * np.float32(spec.scale) + np.float32(spec.offset)
     return getattr(keras.applications, spec.module).preprocess_input(batch)
 
 

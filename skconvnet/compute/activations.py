@@ -18,7 +18,10 @@ def pool(activations, pooling, prefix_tokens=0):
     and register tokens: ``"cls"`` is the class token, ``"avg"`` and ``"max"`` pool the patch
     tokens (registers left out), ``"cls+avg"`` puts the class token and the patches' mean
     side by side, and None flattens the patch tokens (the patch grid, row-major).
+    ``False`` flattens whole activations, every token included.
     """
+    if pooling is False:
+        return activations.reshape(len(activations), -1)
     if activations.ndim == 3:
         patches = activations[:, prefix_tokens:]
         if pooling == "cls":

@@ -20,7 +20,9 @@ import warnings
 
 import numpy as np
 
+from .._keras import output_in
 from ..backbones.graph import build_base, locate, preprocess, split
+from ..backbones.hub_specs import HubBackbone
 
 INPUT = "images"
 MAX_OPSET = 18  # the newest opset tf2onnx 1.17 writes
@@ -28,13 +30,14 @@ MAX_OPSET = 18  # the newest opset tf2onnx 1.17 writes
 
 def feature_graph(weights, layers, pooling, image_size, opset):
     """The ``features`` of images at ``layers`` (side by side), pooled as ``pooling``."""
-    network = _base_to(weights, layers)
+    network = _base_to(weights, layers, image_size)
+    prefix_tokens = weights.spec.prefix_tokens
 
     def features(outputs):
         import tensorflow as tf
 
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        rows = [_pooled(tf, output, pooling) for output in outputs]
+        rows = [_pooled(tf, output, pooling, prefix_tokens) for output in outputs]
         return {"features": rows[0] if len(rows) == 1 else tf.concat(rows, axis=1)}
 
     return _convert(network, weights.spec, image_size, features, opset)
@@ -48,7 +51,8 @@ def classifier_graph(model, spec, image_size, classes, opset):
 
     base, head, last = split(model)
     inputs = keras.Input(shape=(*image_size, 3), name="pixels")
-    x = _portable(base)(inputs)
+    keras_hubs = isinstance(spec, HubBackbone) and base.dtype_policy.name == "float32"
+    x = (base if keras_hubs else _portable(base))(inputs)
     for layer in [*head.layers[1:], last]:  # after the head's input: pooling and head
         copy = _portable_layer(layer)
         x = copy(x)
@@ -95,17 +99,27 @@ def class_values(classes):
     return np.array([str(label) for label in classes], dtype=object)
 
 
-def _base_to(weights, layers):
-    """A float32 model of the base, batch norm folded, with an output at each of ``layers``."""
+def _base_to(weights, layers, image_size):
+    """A float32 model of the base, batch norm folded, with an output at each of ``layers``
+    (a keras-hub network as keras-hub builds it)."""
     import keras
 
-    base = build_base(weights, "float32", fold_batch_norm=True)
+    base = build_base(weights, "float32", fold_batch_norm=True, image_size=image_size)
     spec = weights.spec
-    ends = [locate(base, spec, layer).output for layer in layers]
-    return _portable(keras.Model(base.input, ends, name=spec.name))
+    model = keras.Model(base.input, [output_in(base, locate(base, spec, layer))
+                                     for layer in layers], name=spec.name)
+    return model if isinstance(spec, HubBackbone) else _portable(model)
 
 
-def _pooled(tf, activation, pooling):
+def _pooled(tf, activation, pooling, prefix_tokens):
+    """:func:`skconvnet.compute.activations.pool` in TensorFlow."""
+    if len(activation.shape) == 3:  # a transformer's tokens
+        if pooling == "cls":
+            return activation[:, 0]
+        patches = activation[:, prefix_tokens:]
+        if pooling == "cls+avg":
+            return tf.concat([activation[:, 0], tf.reduce_mean(patches, axis=1)], axis=1)
+        activation = patches[:, None]
     if pooling == "avg":
         return tf.reduce_mean(activation, axis=[1, 2])
     if pooling == "max":
@@ -149,7 +163,7 @@ def cut_point_graph(weights, image_size, input_name):
     """The base in float32 from preprocessed pixels (input ``input_name``) to every cut
     point of its spec, each an output named after it."""
     spec = weights.spec
-    network = _base_to(weights, spec.layer_names)
+    network = _base_to(weights, spec.layer_names, image_size)
     tf = _tensorflow()
     signature = [tf.TensorSpec([None, *image_size, 3], tf.float32, name=input_name)]
 
@@ -192,12 +206,50 @@ def _from_function(graph, signature, opset):
     import tf2onnx
 
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
-    with warnings.catch_warnings(), _collecting_between_optimizers():
+    with warnings.catch_warnings(), _collecting_between_optimizers(), _erfc_unreported():
         warnings.simplefilter("ignore")
         proto, _ = tf2onnx.convert.from_function(graph, input_signature=signature,
                                                  opset=min(opset, MAX_OPSET))
-    return _constants_as_initializers(proto, graph.get_concrete_function(),
+    return _constants_as_initializers(_erfc_as_erf(proto), graph.get_concrete_function(),
                                       keep=signature[0].name)
+
+
+@contextlib.contextmanager
+def _erfc_unreported():
+    """tf2onnx's report of the ``Erfc`` it leaves in the graph, left out (see
+    :func:`_erfc_as_erf`)."""
+    def keep(record):
+        return "Erfc" not in record.getMessage()
+
+    loggers = [logging.getLogger(name) for name in ("tf2onnx.tfonnx", "tf2onnx")]
+    for logger in loggers:
+        logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(keep)
+
+
+def _erfc_as_erf(proto):
+    """``proto`` with each ``Erfc`` (of TensorFlow's exact GELU, inside keras-hub's
+    transformers), which ONNX lacks, written as ``1 - Erf``."""
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    nodes = []
+    for node in graph.node:
+        if node.op_type != "Erfc":
+            nodes.append(node)
+            continue
+        erf = f"{node.output[0]}_erf"
+        nodes += [helper.make_node("Erf", list(node.input), [erf], name=f"{node.name}_erf"),
+                  helper.make_node("Sub", ["erfc_one", erf], list(node.output), name=node.name)]
+    if len(nodes) > len(graph.node):
+        graph.initializer.append(numpy_helper.from_array(np.ones((), np.float32), "erfc_one"))
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return proto
 
 
 _CONVERTING = threading.Lock()

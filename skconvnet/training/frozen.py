@@ -30,7 +30,7 @@ def nbytes(spec, n_images, n_views, *, top, image_size, pooling, precision):
         size = 3 * int(np.prod(image_size)) if top is None else int(
             np.prod(output_shape(spec, top, image_size)))
     else:
-        size = n_pooled(output_shape(spec, top, image_size), pooling)
+        size = n_pooled(output_shape(spec, top, image_size), pooling, spec.prefix_tokens)
     return n_images * n_views * size * storage_dtype(precision).itemsize
 
 
@@ -59,7 +59,7 @@ def run_frozen(plan, source, weights, storage, *, augmentation, verbose=0):
         if plan.features is not None:
             features = pooled(at_top, weights, storage, top=plan.top, layer=p.layer,
                               pooling=pooling, precision=precision, batch_size=batch_size,
-                              on_disk=plan.features == "disk")
+                              on_disk=plan.features == "disk", image_size=source.image_size)
         return Stored(at_top, features)
     if plan.features is not None:
         return Stored(None, store(source, weights, storage, top=p.layer, pooling=pooling,
@@ -81,12 +81,13 @@ def store(source, weights, storage, *, top, pooling, precision, augmentation, n_
     dtype = storage_dtype(precision)
     if n_views == 1 and top is not None and not on_disk:  # share the activation cache
         whole = pooling is False
-        (rows,) = extract(weights, source, layers=[top], pooling=None if whole else pooling,
+        (rows,) = extract(weights, source, layers=[top], pooling=pooling,
                           precision=precision, batch_size=batch_size, verbose=verbose)
         shape = (output_shape(weights.spec, top, source.image_size) if whole
                  else rows.shape[1:])
         return storage.holding(rows.reshape(source.n_samples, *shape).astype(dtype))
-    model = None if top is None else segment_model(weights, precision, None, top)
+    model = None if top is None else segment_model(weights, precision, None, top,
+                                                   source.image_size)
     stored = None
     for chunk, pixels in batches(source, batch_size, preprocessor(weights.spec),
                                  verbose=verbose):
@@ -97,7 +98,8 @@ def store(source, weights, storage, *, top, pooling, precision, augmentation, n_
                 x = layer(x, training=True)
             x = np.asarray(x, dtype=np.float32)
             output = x if model is None else activations.predict_batch(model, x)
-            views.append(output if pooling is False else pool(output, pooling))
+            views.append(output if pooling is False else
+                         pool(output, pooling, weights.spec.prefix_tokens))
         block = np.stack(views, axis=1)  # (images, views, ...)
         block = block.reshape(-1, *block.shape[2:])
         if stored is None:
@@ -108,15 +110,16 @@ def store(source, weights, storage, *, top, pooling, precision, augmentation, n_
 
 
 def pooled(stored, weights, storage, *, top, layer, pooling, precision, batch_size,
-           on_disk):
+           on_disk, image_size):
     """The pooled rows at ``layer`` of stored ``top`` activations, stored in the same row
     order: what the head sees before any fine-tuning."""
-    model = segment_model(weights, precision, top, layer)
+    model = segment_model(weights, precision, top, layer, image_size)
     features = None
     n_rows = stored.n_rows
     for start in range(0, n_rows, batch_size):
         rows = np.arange(start, min(start + batch_size, n_rows))
-        block = pool(activations.predict_batch(model, stored.read(rows)), pooling)
+        block = pool(activations.predict_batch(model, stored.read(rows)), pooling,
+                     weights.spec.prefix_tokens)
         if features is None:
             features = storage.rows(n_rows, block.shape[1:], np.float32, on_disk=on_disk)
         features.write(start, block)

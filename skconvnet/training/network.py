@@ -6,7 +6,7 @@ from typing import NamedTuple
 import keras
 import numpy as np
 
-from .._keras import without_single_replica_all_reduce
+from .._keras import output_in, without_single_replica_all_reduce
 from ..backbones.graph import (
     InferenceMode,
     build_base,
@@ -16,6 +16,7 @@ from ..backbones.graph import (
     preprocess,
 )
 from ..backbones.precision import dtype_policy
+from ..backbones.tokens import TokenPooling
 
 
 def book_augmentation(seeds):
@@ -82,14 +83,19 @@ def build_network(weights, parameters, *, n_outputs, seeds):
     x = inputs
     for augment in augmentation:
         x = augment(x)
-    base = cut_base(build_base(weights, parameters.precision), weights.spec, parameters.layer)
+    spec = weights.spec
+    base = cut_base(build_base(weights, parameters.precision, image_size=parameters.image_size),
+                    spec, parameters.layer)
     base.trainable = False
-    x = InferenceMode(base, name=weights.spec.name)(x)
-    pool = {
-        None: keras.layers.Flatten,
-        "avg": keras.layers.GlobalAveragePooling2D,
-        "max": keras.layers.GlobalMaxPooling2D,
-    }[parameters.pooling](dtype=policy)
+    x = InferenceMode(base, name=spec.name)(x)
+    if spec.transformer:
+        pool = TokenPooling(parameters.pooling, spec.prefix_tokens, dtype=policy)
+    else:
+        pool = {
+            None: keras.layers.Flatten,
+            "avg": keras.layers.GlobalAveragePooling2D,
+            "max": keras.layers.GlobalMaxPooling2D,
+        }[parameters.pooling](dtype=policy)
     x = pool(x)
     hidden = parameters.hidden_layer_sizes
     *hidden_kernels, last_kernel = seeds.ints("kernels", len(hidden) + 1)
@@ -138,7 +144,8 @@ def upper_model(network, *, spec, top):
     """
     upper = network.base
     if top is not None:
-        upper = keras.Model(locate(network.base, spec, top).output, network.base.output)
+        upper = keras.Model(output_in(network.base, locate(network.base, spec, top)),
+                            network.base.output)
     inputs = keras.Input(shape=upper.input.shape[1:], name=top or "pixels")
     x = InferenceMode(upper)(inputs)
     return keras.Model(inputs, network.head(network.pool(x)), name=f"above_{top or 'pixels'}")

@@ -265,3 +265,77 @@ def test_bfloat16_is_close_to_float32(presets):
 def test_every_hub_spec_names_its_keras_hub_class():
     for name in [n for n, spec in specs.BACKBONES.items() if isinstance(spec, HubBackbone)]:
         assert hasattr(keras_hub.models, specs.get(name).constructor), name
+
+
+@pytest.mark.parametrize("name, layer, size", [("dinov2_small", "block2", 56),
+                                               ("efficientnet_b0", "stage3", 32)])
+def test_onnx_features_equal_the_extractors(name, layer, size, presets):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    from skconvnet import to_onnx
+
+    pixels = images(size, n=4)
+    for pooling in ("auto", None):
+        extractor = ConvNetFeatureExtractor(backbone=name, weights=presets[name], layer=layer,
+                                            image_size=size, pooling=pooling).fit(pixels)
+        session = onnxruntime.InferenceSession(to_onnx(extractor).SerializeToString())
+        (got,) = session.run(None, {session.get_inputs()[0].name: pixels})
+        want = extractor.transform(pixels)
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+@pytest.fixture(scope="module")
+def fine_tuned(presets):
+    """A classifier fine-tuned on the small DINOv2: its top block trained on the stored
+    tokens of the block below."""
+    from skconvnet import FineTunedConvNetClassifier
+
+    pixels, y = images(56, n=16, seed=5), np.arange(16) % 2
+    classifier = FineTunedConvNetClassifier(
+        backbone="dinov2_small", weights=presets["dinov2_small"], image_size=56,
+        layer="final_norm", unfreeze_from="block3", hidden_layer_sizes=(), head_epochs=3,
+        fine_tune_epochs=2, augmentation=False, early_stopping=False, random_state=0)
+    return classifier.fit(pixels, y), pixels, y
+
+
+def test_the_classifier_fine_tunes_the_top_blocks_of_a_transformer(fine_tuned, presets):
+    from skconvnet.backbones.graph import split
+
+    classifier, pixels, y = fine_tuned
+    assert classifier.predict_proba(pixels).shape == (16, 2)
+    base = split(classifier.model_)[0]
+    original = keras_hub.models.Backbone.from_preset(presets["dinov2_small"])
+    trained = {layer.name: layer for layer in base.layers}
+    for block, changed in (("layers_1", False), ("layers_2", True)):
+        before = original.encoder.layers[int(block[-1])].get_weights()
+        after = trained[block].get_weights()
+        assert any(not np.array_equal(a, b) for a, b in zip(before, after)) == changed, block
+
+
+def test_the_fine_tuned_transformer_exports_and_loads_in_a_fresh_process(fine_tuned, tmp_path):
+    import pickle
+    import subprocess
+
+    classifier, pixels, _ = fine_tuned
+    probabilities = classifier.predict_proba(pixels)
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(classifier))
+    np.save(tmp_path / "pixels.npy", pixels)
+    code = ("import pickle, numpy as np; "
+            f"model = pickle.load(open({str(tmp_path / 'model.pkl')!r}, 'rb')); "
+            f"np.save({str(tmp_path / 'out.npy')!r}, "
+            f"model.predict_proba(np.load({str(tmp_path / 'pixels.npy')!r})))")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert np.abs(np.load(tmp_path / "out.npy") - probabilities).max() <= 1e-6
+
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    from skconvnet import to_onnx
+
+    session = onnxruntime.InferenceSession(to_onnx(classifier).SerializeToString())
+    _, onnx_probabilities = session.run(None, {session.get_inputs()[0].name: pixels})
+    onnx_probabilities = np.array([[row[c] for c in classifier.classes_]
+                                   for row in onnx_probabilities])
+    assert np.abs(onnx_probabilities - probabilities).max() <= 1e-5

@@ -63,6 +63,18 @@ def test_convnet_extractor_is_sklearn_compatible(estimator, check):
     check(estimator)
 
 
+# keras-hub networks: a vision transformer's first block, EfficientNet's second stage
+@pytest.mark.slow
+@parametrize_with_checks([
+    ConvNetFeatureExtractor(backbone="dinov2_small", layer="block1", weights=None,
+                            image_size=(28, 28), cache=False),
+    _convnet("efficientnet_lite0", "stage2"),
+])
+def test_keras_hub_extractor_is_sklearn_compatible(estimator, check):
+    pytest.importorskip("keras_hub")
+    check(estimator)
+
+
 @pytest.mark.slow
 @parametrize_with_checks(
     [small_classifier(fine_tune_epochs=1),
