@@ -19,7 +19,7 @@ from sklearn.preprocessing import (
 )
 
 from .._sklearn import LinearClassifierMixin
-from .maps import chosen, class_scores, min_max, upsampled
+from .maps import chosen, class_scores, min_max, patch_grid, upsampled
 
 #: Steps that are affine maps of their input (feature selection keeps some columns).
 AFFINE_STEPS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, PCA, IncrementalPCA,
@@ -32,7 +32,7 @@ def why_not_linear(pipeline):
     """Why the exact map does not apply to ``pipeline`` (a fitted one that starts with a
     feature extractor), or None where it does."""
     extractor = pipeline.steps[0][1]
-    if extractor.pooling != "avg":
+    if extractor._pooling() != "avg":
         return (f"its feature extractor has pooling={extractor.pooling!r}; the class score is "
                 "a sum over positions only for pooling='avg'")
     if len(extractor.feature_shapes_) > 1:
@@ -71,9 +71,10 @@ def position_scores(pipeline, source):
     A binary classifier's scores are ``[-decision, decision]``.
     """
     extractor = pipeline.steps[0][1]
+    (flat,) = extractor._extract(source, pooling=False)  # whole activations
     (shape,) = extractor.feature_shapes_.values()
-    (flat,) = extractor._extract(source, pooling=None)
-    activations = flat.reshape(len(flat), *shape)
+    activations = patch_grid(flat.reshape(len(flat), *shape), extractor._spec(),
+                             source.image_size)
     head = pipeline[1:]
 
     def decision(rows):

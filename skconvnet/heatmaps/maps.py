@@ -14,6 +14,17 @@ def class_scores(decision):
     return decision
 
 
+def patch_grid(activations, spec, image_size):
+    """``(n, height, width, channels)`` activations as they are; a transformer's
+    ``(n, tokens, channels)`` as the grid of its patch tokens (class and register tokens
+    left out), row-major as its patches."""
+    activations = np.asarray(activations, np.float32)
+    if activations.ndim == 4:
+        return activations
+    height, width = (size // spec.patch_size for size in image_size)
+    return activations[:, spec.prefix_tokens:].reshape(len(activations), height, width, -1)
+
+
 def chosen(scores, targets):
     """``scores[i, ..., targets[i]]`` for each image ``i``: its map of its target class."""
     index = np.asarray(targets).reshape(-1, *[1] * (scores.ndim - 1))

@@ -3,10 +3,11 @@ class activation map where its head is linear on average-pooled features."""
 
 import numpy as np
 
-from .._keras import value_and_vjp
+from .._keras import output_in, value_and_vjp
 from ..backbones.graph import split
+from ..backbones.tokens import TokenPooling
 from ..compute.activations import batches, preprocessor
-from .maps import chosen, class_scores, min_max, positive_part, upsampled
+from .maps import chosen, class_scores, min_max, patch_grid, positive_part, upsampled
 
 
 def why_not_linear(classifier):
@@ -16,7 +17,9 @@ def why_not_linear(classifier):
 
     _, head, _ = split(classifier.model_)
     layers = [layer for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if not isinstance(layers[0], keras.layers.GlobalAveragePooling2D):
+    averaged = (isinstance(layers[0], keras.layers.GlobalAveragePooling2D)
+                or isinstance(layers[0], TokenPooling) and layers[0].pooling == "avg")
+    if not averaged:
         return (f"its network pools with {type(layers[0]).__name__}; the class score is a sum "
                 "over positions only for pooling='avg'")
     hidden = sum(isinstance(layer, keras.layers.Dense) for layer in layers)
@@ -31,10 +34,12 @@ def linear_maps(classifier, source, targets):
     features: the logits of each position's activation of the base (one forward pass)."""
     base, head, probability = split(classifier.model_)
     kernel, bias = probability.get_weights()
+    spec = classifier._spec()
     maps = []
     for chunk, pixels in _batches(classifier, source):
         activations = base(pixels, training=False)
-        logits = np.asarray(activations, np.float32)[:len(chunk)] @ kernel + bias
+        grid = patch_grid(activations, spec, source.image_size)
+        logits = grid[:len(chunk)] @ kernel + bias
         scores = class_scores(logits.reshape(-1, logits.shape[-1]))
         classes = targets[chunk] if targets is not None else _predicted(
             probability(head(activations, training=False)))[:len(chunk)]
@@ -43,14 +48,16 @@ def linear_maps(classifier, source, targets):
 
 
 def gradcam_maps(classifier, source, targets):
-    """Grad-CAM: the activation of the base's last convolutional layer, its channels weighted
-    by the mean gradient of the class's logit over positions; the positive part."""
+    """Grad-CAM: the activation of the base's last convolutional layer (a transformer's
+    last block, as the grid of its patch tokens), its channels weighted by the mean gradient
+    of the class's logit over positions; the positive part."""
     import keras
 
     base, head, probability = split(classifier.model_)
-    layer = last_convolution(base)
-    lower = keras.Model(base.input, layer.output)
-    upper = None if layer.output is base.output else keras.Model(layer.output, base.output)
+    spec = classifier._spec()
+    layer = output_in(base, last_block(base) if spec.transformer else last_convolution(base))
+    lower = keras.Model(base.input, layer)
+    upper = None if layer is base.output else keras.Model(layer, base.output)
 
     def logits(activations):
         features = activations if upper is None else upper(activations, training=False)
@@ -63,9 +70,9 @@ def gradcam_maps(classifier, source, targets):
         values, vjp = value_and_vjp(logits, activations)
         classes = targets[chunk] if targets is not None else _predicted(
             probability.activation(values))[:len(chunk)]
-        gradients = np.asarray(vjp(_cotangent(values.shape, classes)), np.float32)
+        gradients = patch_grid(vjp(_cotangent(values.shape, classes)), spec, source.image_size)
         channel_weights = gradients.mean(axis=(1, 2))
-        maps.append(np.einsum("bhwc,bc->bhw", np.asarray(activations, np.float32),
+        maps.append(np.einsum("bhwc,bc->bhw", patch_grid(activations, spec, source.image_size),
                               channel_weights)[:len(chunk)])
     return positive_part(upsampled(np.concatenate(maps), source.image_size))
 
@@ -86,6 +93,14 @@ def last_convolution(base):
     end = next((index for index in range(last, len(operations))
                 if isinstance(operations[index], pooling)), len(operations))
     return operations[end - 1]
+
+
+def last_block(base):
+    """A transformer's last block in ``base`` (under its final normalisation, if any)."""
+    import keras
+
+    return next(operation for operation in reversed(base.operations)
+                if not isinstance(operation, keras.layers.LayerNormalization))
 
 
 def _batches(classifier, source):

@@ -339,3 +339,41 @@ def test_the_fine_tuned_transformer_exports_and_loads_in_a_fresh_process(fine_tu
     onnx_probabilities = np.array([[row[c] for c in classifier.classes_]
                                    for row in onnx_probabilities])
     assert np.abs(onnx_probabilities - probabilities).max() <= 1e-5
+
+
+def test_the_exact_class_activation_map_of_mean_pooled_patch_tokens(presets):
+    """With the patch tokens averaged and linear steps after them, each image's class score
+    is the mean of its patches' scores: the map sums exactly to the decision."""
+    from sklearn.preprocessing import StandardScaler
+
+    from skconvnet import explain
+    from skconvnet.heatmaps.linear import position_scores
+
+    name = "dinov2_with_registers_small"
+    pixels, y = images(56, n=10, seed=7), np.arange(10) % 2
+    pipeline = make_pipeline(
+        ConvNetFeatureExtractor(backbone=name, weights=presets[name], image_size=56,
+                                layer="block3", pooling="avg"),
+        StandardScaler(), LogisticRegression()).fit(pixels, y)
+    source = pipeline[0]._images(pixels, reset=False)
+    scores, pooled = position_scores(pipeline, source)
+    assert scores.shape == (10, 4, 4, 2)  # the 4 x 4 patch grid, registers left out
+    assert np.allclose(scores.mean(axis=(1, 2)), pooled, atol=1e-4)
+    assert np.allclose(pooled[:, 1], pipeline.decision_function(pixels), atol=1e-4)
+    heatmaps = explain(pipeline, pixels[:3], method="auto")
+    assert heatmaps.shape == (3, 56, 56) and heatmaps.min() == 0 and heatmaps.max() == 1
+
+
+def test_grad_cam_and_occlusion_of_a_fine_tuned_transformer(fine_tuned):
+    from sklearn.base import clone
+
+    from skconvnet import explain
+
+    classifier, pixels, _ = fine_tuned
+    for method in ("gradcam", "occlusion"):
+        heatmaps = explain(classifier, pixels[:2], method=method)
+        assert heatmaps.shape == (2, 56, 56) and heatmaps.max() == 1, method
+    class_token = clone(classifier).set_params(pooling="cls", fine_tune_epochs=0)
+    class_token.fit(pixels, np.arange(len(pixels)) % 2)
+    with pytest.raises(ValueError, match=r"method='cam'.*pools with TokenPooling"):
+        explain(class_token, pixels[:2], method="cam")
