@@ -13,7 +13,9 @@ Measured side by side in one process:
 4. On the shared cats/dogs photos (``--train`` per class from train/, ``--test`` per class
    from validation/): a linear probe (standardised logistic regression, C by 5-fold
    cross-validation) on average-pooled features at every cut point of EfficientNet-Lite0
-   (224x224) and VGG16 (150x150 and 224x224), test accuracy per layer and time per photo.
+   (224x224; pretrained and random) and VGG16 (150x150 and 224x224), test accuracy per
+   layer, and time per photo (decoding included) for every cut point in one pass and for
+   the deepest alone.
 
     python benchmarks/bench_hub.py [--images 64] [--train 250] [--test 250] [--only 1 2 3 4]
 """
@@ -143,10 +145,17 @@ def photos(n_train, n_test):
                                   {"logisticregression__C": np.logspace(-4, 1, 6)}, cv=5)
             search.fit(features_train[:, columns], y_train)
             scores[layer] = search.score(features_test[:, columns], y_test)
+        deepest = ConvNetFeatureExtractor(backbone=name, weights=weights, layer=layers[-1],
+                                          pooling="avg", image_size=size, cache=False)
+        deepest.fit(test[:2])
+        start = time.perf_counter()
+        deepest.transform(test)
+        per_deepest = (time.perf_counter() - start) / len(test)
         best = max(scores, key=scores.get)
         label = f"{name} ({'pretrained' if weights else 'random'}, {size}x{size})"
-        print(f"{label}: {per_photo * 1000:.1f} ms per photo (every cut point, one pass); "
-              f"best {best} {scores[best]:.3f}")
+        print(f"{label}: {per_photo * 1000:.1f} ms per photo for every cut point in one pass, "
+              f"{per_deepest * 1000:.1f} ms to the deepest alone; best {best} "
+              f"{scores[best]:.3f}")
         print("   " + "  ".join(f"{layer} {score:.3f}" for layer, score in scores.items()))
 
 

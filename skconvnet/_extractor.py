@@ -34,7 +34,7 @@ _DOC = """{summary}
         in one pass.
 {weights}
 {pooling}
-{image_size}
+{auto}{image_size}
 {image_shape}
     batch_size : int, default=32
         Images per forward pass. At most three batches of decoded images are held in memory
@@ -91,14 +91,19 @@ _DOC = """{summary}
     """
 
 
-def _doc(*, name, summary, preprocessing, backbone, layer, image_size, see_also, examples):
+def _doc(*, name, summary, preprocessing, backbone, layer, image_size, see_also, examples,
+         pooling="None"):
     """An extractor's docstring: ``_DOC`` with its own summary, defaults and examples."""
     return _DOC.format(
         name=name, summary=summary, preprocessing=preprocessing,
         backbone=_parameters.BACKBONE + "\n" if backbone else "",
         layer=_parameters.LAYER.format(kind="str or list of str", default=layer, role=""),
         weights=_parameters.WEIGHTS,
-        pooling=_parameters.POOLING.format(default="None"),
+        pooling=_parameters.POOLING.format(default=pooling),
+        auto=("        ``\"auto\"``: the backbone's own choice, ``None`` for\n"
+              "        ``keras.applications`` networks and EfficientNet, ``\"cls+avg\"`` for DINOv2,\n"
+              "        ``\"cls\"`` for CLIP and ViT, ``\"avg\"`` for SigLIP (no class token).\n"
+              if backbone else ""),
         image_size=_parameters.IMAGE_SIZE.format(default=image_size),
         image_shape=_parameters.IMAGE_SHAPE,
         input_attributes=_parameters.INPUT_ATTRIBUTES,
@@ -112,7 +117,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         name="ConvNetFeatureExtractor",
         summary="Activations of a pretrained convolutional network, cut at a chosen layer.",
         preprocessing="the backbone's own preprocessing", backbone=True, layer="None",
-        image_size="None",
+        image_size="None", pooling='"auto"',
         see_also="VGGFeatureExtractor : The same for VGG16, with the book's defaults.",
         examples="""\
     >>> extractor = ConvNetFeatureExtractor(

@@ -25,9 +25,12 @@ CONSTRAINTS = {
 
 BACKBONE = '''\
     backbone : str, default="vgg16"
-        The network: the lowercase name of its ``keras.applications`` constructor, one of
-        :func:`skconvnet.list_backbones` (``"vgg16"``, ``"resnet50"``,
-        ``"efficientnetv2b0"``, ``"convnexttiny"`` ...).'''
+        The network, one of :func:`skconvnet.list_backbones`: the lowercase name of a
+        ``keras.applications`` constructor (``"vgg16"``, ``"resnet50"``,
+        ``"efficientnetv2b0"``, ``"convnexttiny"`` ...), or a keras-hub family
+        (``"dinov2_small"``, ``"siglip2_base_patch16_224"``, ``"clip_vit_base_patch16"``,
+        ``"vit_base_patch16_224"``, ``"efficientnet_lite0"`` ...; needs
+        ``pip install 'skconvnet[hub]'``).'''
 
 LAYER = '''\
     layer : {kind}, default={default}
@@ -42,18 +45,27 @@ WEIGHTS = '''\
         into Keras' cache (``~/.keras/models``). ``None``: random initialisation, the same in
         every process. A path: a weights file saved from the backbone's Keras model
         (``include_top=False``), e.g. with ``model.save_weights("base.weights.h5")``.
-        Weights are read once per process.'''
+        For a keras-hub backbone: a preset name (downloaded once into keras-hub's cache;
+        ``"imagenet"`` is the family's pretrained preset, e.g. ``"dinov2_small"``), or a
+        folder written by ``save_to_preset`` (offline), whose own configuration, cut points
+        and image converter's preprocessing are used. Weights are read once per process.'''
 
 POOLING = '''\
-    pooling : {{None, "avg", "max"}}, default={default}
+    pooling : {{None, "avg", "max", "cls", "cls+avg"}}, default={default}
         ``None`` flattens the activation (height x width x channels features, as in the
-        book); ``"avg"`` and ``"max"`` pool it globally over space (channels features).'''
+        book); ``"avg"`` and ``"max"`` pool it globally over space (channels features). A
+        vision transformer's tokens: ``"avg"`` and ``"max"`` pool its patch tokens (class and
+        register tokens left out), ``"cls"`` is its class token, ``"cls+avg"`` the class
+        token beside the patches' mean (how DINOv2's authors probe), ``None`` the patch
+        tokens flattened (the patch grid, row-major).'''
 
 IMAGE_SIZE = '''\
     image_size : (int, int) or int, default={default}
         ``(height, width)`` every image is resized to before the network; ``None`` is the
         backbone's customary size (150 x 150 for VGG16, as in the book; 224 x 224 for the
-        others).'''
+        others, or a keras-hub preset's own). DINOv2 takes square sizes that are multiples
+        of its patch size, 14 (its position embeddings interpolated as keras-hub does);
+        SigLIP, CLIP and ViT only their preset's own size.'''
 
 IMAGE_SHAPE = '''\
     image_shape : (int, int, int), default=None

@@ -106,7 +106,8 @@ def get(name, parameter="backbone"):
     if not isinstance(name, str) or name not in BACKBONES:
         raise ValueError(
             f"Unknown {parameter}={name!r}. The backbones are the lowercase names of their "
-            f"keras.applications constructors: {', '.join(BACKBONES)}."
+            f"keras.applications constructors and the keras-hub families: "
+            f"{', '.join(BACKBONES)}."
         )
     return BACKBONES[name]
 
@@ -114,7 +115,9 @@ def get(name, parameter="backbone"):
 def list_backbones():
     """The names of the backbones skconvnet can cut, as ``backbone=`` takes them.
 
-    They are the lowercase names of the ``keras.applications`` constructors.
+    They are the lowercase names of the ``keras.applications`` constructors, then the
+    keras-hub families (DINOv2, SigLIP 2, CLIP, ViT, EfficientNet; ``pip install
+    'skconvnet[hub]'``), named after their keras-hub presets.
 
     Returns
     -------
@@ -133,8 +136,9 @@ def list_layers(backbone="vgg16"):
     """The cut points of ``backbone``, shallow to deep: the values ``layer=`` takes.
 
     A cut point is where one tensor carries the whole state of the network: every layer of
-    VGG16 and VGG19, block or stage outputs of the others. The last one is the deepest and
-    the default.
+    VGG16 and VGG19, block or stage outputs of the others, a vision transformer's blocks
+    and its final normalisation. The last one is the deepest and the default. A keras-hub
+    preset of another size than the family's default (``weights=``) has its own.
 
     Parameters
     ----------
