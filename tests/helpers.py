@@ -24,6 +24,7 @@ SHARED = TESTS.parents[1] / "shared"
 CATS_AND_DOGS = SHARED / "data" / "cats_and_dogs"
 HED_WEIGHTS = SHARED / "weights" / "vgg16_hed_notop.weights.h5"
 IMAGENET_WEIGHTS = SHARED / "weights" / "vgg16_imagenet_notop.weights.h5"
+EFFICIENTNET_LITE0 = SHARED / "weights" / "efficientnet_lite0_imagenet"  # a keras-hub preset
 
 
 def dark_and_bright(n_per_class, shuffle=False):

@@ -97,3 +97,44 @@ def test_defaults_match_the_best_frozen_pipeline_on_100_photos_per_class(
     assert fine_tuned >= frozen - 0.01, (fine_tuned, frozen)
     assert fine_tuned >= 0.8, fine_tuned  # far above chance, as a pretrained base gives
     assert len(classifier.history_["fine_tune"]["loss"]) == classifier.fine_tune_epochs
+
+
+def test_efficientnet_lite0_from_the_shared_preset_beats_random_weights_and_fine_tunes(
+        cats_and_dogs):
+    """The shared ImageNet EfficientNet-Lite0 keras-hub preset, frozen: pretrained beats its
+    random weights by a margin, a search over its cut points picks the layer that scores
+    best in cross-validation, and fine-tuning it scores as well as its frozen features."""
+    pytest.importorskip("keras_hub")
+    from helpers import EFFICIENTNET_LITE0 as preset
+
+    from skconvnet import ConvNetFeatureExtractor, list_layers
+
+    if not preset.is_dir():
+        pytest.skip(f"shared preset not found at {preset}")
+    X_train, y_train = photos(cats_and_dogs, "train", 60)
+    X_test, y_test = photos(cats_and_dogs, "validation", 60)
+    layers = list_layers("efficientnet_lite0")[-4:]
+
+    def search(weights):
+        pipeline = Pipeline([
+            ("features", ConvNetFeatureExtractor(backbone="efficientnet_lite0",
+                                                 weights=weights, pooling="avg")),
+            ("clf", make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))),
+        ])
+        return GridSearchCV(pipeline, {"features__layer": layers}, cv=3).fit(X_train, y_train)
+
+    pretrained, random = search(preset), search(None)
+    means = pretrained.cv_results_["mean_test_score"]
+    assert pretrained.best_params_["features__layer"] == layers[int(np.argmax(means))]
+    frozen = pretrained.score(X_test, y_test)
+    print(f"EfficientNet-Lite0 frozen: pretrained {frozen:.3f} "
+          f"({pretrained.best_params_['features__layer']}), random "
+          f"{random.score(X_test, y_test):.3f}")
+    assert frozen >= random.score(X_test, y_test) + 0.15
+
+    classifier = FineTunedConvNetClassifier(
+        backbone="efficientnet_lite0", weights=preset, layer="top", head_epochs=10,
+        fine_tune_epochs=3, augmented_views=1, random_state=0).fit(X_train, y_train)
+    fine_tuned = classifier.score(X_test, y_test)
+    print(f"EfficientNet-Lite0 fine-tuned: {fine_tuned:.3f}")
+    assert fine_tuned >= frozen - 0.05
