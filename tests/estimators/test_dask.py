@@ -72,6 +72,21 @@ def test_dask_transform_gives_the_features_of_transform_in_order(client, image_f
     np.testing.assert_array_equal(client.compute(features).result(), extractor.transform(paths))
 
 
+@pytest.mark.parametrize("backbone, layer, size", [("dinov2_small", "block2", 28),
+                                                   ("efficientnet_lite0", "stage3", 32)])
+def test_dask_transform_of_a_keras_hub_backbone(client, images, backbone, layer, size):
+    """Workers build the keras-hub network from the family's configuration and its seeded
+    random weights: the same features as in this process."""
+    pytest.importorskip("keras_hub")
+    from skconvnet import ConvNetFeatureExtractor
+
+    extractor = ConvNetFeatureExtractor(backbone=backbone, layer=layer, weights=None,
+                                        image_size=size, pooling="avg").fit(images)
+    features = dask_transform(extractor, images, partition_size=3)
+    np.testing.assert_allclose(client.compute(features).result(), extractor.transform(images),
+                               rtol=1e-5, atol=1e-6)
+
+
 def test_a_worker_killed_mid_job_costs_neither_rows_nor_duplicates(client, image_files, tmp_path):
     rng = np.random.default_rng(3)
     pixels = rng.integers(0, 256, size=(48, 96, 96, 3), dtype=np.uint8)
