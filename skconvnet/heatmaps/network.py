@@ -5,7 +5,7 @@ import numpy as np
 
 from .._keras import output_in, value_and_vjp
 from ..backbones.graph import split
-from ..backbones.tokens import TokenPooling
+from ..backbones import tokens
 from ..compute.activations import batches, preprocessor
 from .maps import chosen, class_scores, min_max, patch_grid, positive_part, upsampled
 
@@ -18,7 +18,7 @@ def why_not_linear(classifier):
     _, head, _ = split(classifier.model_)
     layers = [layer for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
     averaged = (isinstance(layers[0], keras.layers.GlobalAveragePooling2D)
-                or isinstance(layers[0], TokenPooling) and layers[0].pooling == "avg")
+                or isinstance(layers[0], tokens.TokenPooling) and layers[0].pooling == "avg")
     if not averaged:
         return (f"its network pools with {type(layers[0]).__name__}; the class score is a sum "
                 "over positions only for pooling='avg'")
