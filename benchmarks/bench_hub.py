@@ -10,6 +10,11 @@ Measured side by side in one process:
 2. A layer search over every cut point (``layer=[all of them]``, the activation cache off)
    against one pass to the deepest; goal <= 1.3x.
 3. ONNX Runtime float32 and int8 (``to_onnx(quantize=...)``) against Keras ``transform``.
+5. Per family at its default size, random weights (the cost does not depend on them):
+   parameters, GFLOPs per image (TensorFlow's profiler: multiply-adds x 2, attention
+   included), ``transform`` images per second in float32, bfloat16 and int8 (deepest cut,
+   pooling "auto"), and the bytes per image of the activations fine-tuning stores (the
+   frozen cut below the blocks it trains by default, float32).
 4. On the shared cats/dogs photos (``--train`` per class from train/, ``--test`` per class
    from validation/): a linear probe (standardised logistic regression, C by 5-fold
    cross-validation) on average-pooled features at every cut point of EfficientNet-Lite0
@@ -17,10 +22,11 @@ Measured side by side in one process:
    layer, and time per photo (decoding included) for every cut point in one pass and for
    the deepest alone.
 
-    python benchmarks/bench_hub.py [--images 64] [--train 250] [--test 250] [--only 1 2 3 4]
+    python benchmarks/bench_hub.py [--images 64] [--train 250] [--test 250] [--only 1 2 3 4 5]
 """
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +39,6 @@ LITE0 = SHARED / "weights" / "efficientnet_lite0_imagenet"
 
 def speed(images, rounds):
     """1 and 2: transform against keras-hub's predict_on_batch, and the layer search."""
-    import keras
     import keras_hub
 
     from skconvnet import ConvNetFeatureExtractor, list_layers
@@ -47,22 +52,22 @@ def speed(images, rounds):
             spec = extractor._spec()
             if weights is None:
                 model = keras_hub.models.DINOV2Backbone.from_config(
-                    {**__import__("json").loads(spec.config),
+                    {**json.loads(spec.config),
                      "dtype": "mixed_bfloat16" if precision == "bfloat16" else "float32"})
             else:
                 model = keras_hub.models.Backbone.from_preset(
                     weights, dtype="mixed_bfloat16" if precision == "bfloat16" else "float32")
-            pixels = X.astype(np.float32) * np.float32(spec.scale) + np.float32(spec.offset)
-            inputs = {"images": pixels} if name.startswith("dinov2") else pixels
-            prefix = spec.prefix_tokens
+            scale, offset = np.float32(spec.scale), np.float32(spec.offset)
 
-            def raw():
+            def raw():  # hand-written: the converter's scaling, the model, the pooling
                 for start in range(0, images, 32):
-                    batch = {key: value[start:start + 32] for key, value in inputs.items()} \
-                        if isinstance(inputs, dict) else inputs[start:start + 32]
-                    out = np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(batch)),
-                                     np.float32)
-                    out[:, prefix:].mean(axis=1) if out.ndim == 3 else out.mean(axis=(1, 2))
+                    batch = X[start:start + 32].astype(np.float32) * scale + offset
+                    out = np.asarray(model.predict_on_batch(
+                        {"images": batch} if name.startswith("dinov2") else batch))
+                    if out.ndim == 3:
+                        out[:, spec.prefix_tokens:].mean(axis=1)
+                    else:
+                        out.mean(axis=(1, 2))
 
             times = best_of({"raw": raw, "ours": lambda: extractor.transform(X)}, rounds)
             print(f"{name:18s} {precision:9s} keras-hub {images / times['raw']:7.1f} img/s  "
@@ -159,13 +164,61 @@ def photos(n_train, n_test):
         print("   " + "  ".join(f"{layer} {score:.3f}" for layer, score in scores.items()))
 
 
+def gflops(model, image_size):
+    """Multiply-adds x 2 of ``model`` on one image, counted by TensorFlow's profiler."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    function = tf.function(lambda x: model(x, training=False)).get_concrete_function(
+        tf.TensorSpec([1, *image_size, 3], tf.float32))
+    graph = convert_variables_to_constants_v2(function).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops / 1e9
+
+
+def families(images, rounds):
+    """5: each family's size, cost and speed."""
+    from skconvnet import ConvNetFeatureExtractor, list_backbones
+    from skconvnet.backbones import graph, specs
+    from skconvnet.backbones.checks import output_shape
+    from skconvnet.backbones.hub_specs import HubBackbone
+    from skconvnet.backbones.weights import resolve_weights
+
+    print(f"{'backbone':28s} {'params':>7s} {'GFLOPs':>7s} {'float32':>9s} {'bfloat16':>9s} "
+          f"{'int8':>9s}  stored per image")
+    for name in list_backbones():
+        spec = specs.get(name)
+        if not isinstance(spec, HubBackbone):
+            continue
+        X = random_images(images, spec.image_size)
+        weights = resolve_weights(spec, None)
+        model = graph.build_base(weights, "float32", image_size=spec.image_size)
+        n_params = sum(int(np.prod(array.shape)) for array in weights.arrays)
+        runs = {}
+        for precision in ("float32", "bfloat16", "int8"):
+            extractor = ConvNetFeatureExtractor(backbone=name, weights=None, precision=precision,
+                                                pooling="avg" if precision == "int8" and
+                                                not spec.transformer else "auto",
+                                                cache=False).fit(X[:32])
+            runs[precision] = (lambda e=extractor: e.transform(X))
+        times = best_of(runs, rounds)
+        top = graph.frozen_top(spec, spec.default_unfreeze_from(spec.layer_names[-1]))
+        stored = 4 * int(np.prod(output_shape(spec, top, spec.image_size)))
+        print(f"{name:28s} {n_params / 1e6:6.1f}M {gflops(model, spec.image_size):7.2f} "
+              + " ".join(f"{images / times[p]:9.1f}" for p in ("float32", "bfloat16", "int8"))
+              + f"  {stored / 1024:.0f} KiB at {top}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train", type=int, default=250, help="photos per class")
     parser.add_argument("--test", type=int, default=250, help="photos per class")
-    parser.add_argument("--only", nargs="*", type=int, default=[1, 2, 3, 4])
+    parser.add_argument("--only", nargs="*", type=int, default=[1, 2, 3, 4, 5])
     args = parser.parse_args()
     print(device())
     if {1, 2} & set(args.only):
@@ -174,6 +227,8 @@ def main():
         onnx(args.images, args.rounds)
     if 4 in args.only:
         photos(args.train, args.test)
+    if 5 in args.only:
+        families(args.images, args.rounds)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,9 @@ def extract_batches(weights, source, *, layers, pooling, precision, batch_size, 
                                  decode=from_pixels):
         in_hand = {} if pixels is None else dict(zip(chunk[from_pixels[chunk]], pixels))
         start_layer = dict.fromkeys(in_hand)  # None: from pixels
+        # the chunk's activations as one array in chunk order, where one model call made
+        # them all: passed on and pooled without stacking them again
+        whole = pixels if pixels is not None and len(pixels) == len(chunk) else None
         rows = {}
         for step, layer in enumerate(order):
             activations = {}
@@ -104,17 +107,24 @@ def extract_batches(weights, source, *, layers, pooling, precision, batch_size, 
                     groups[found[0]].append((i, found[1]))
                 else:
                     groups[start_layer[i]].append((i, in_hand[i]))
+            everyone = None
             for start, members in groups.items():
                 model = segment(start, layer)
-                outputs = predict_batch(model, np.stack([array for _, array in members]))
+                together = len(members) == len(chunk) and whole is not None and all(
+                    found is None for found in (plan[i][step] for i in chunk))
+                outputs = predict_batch(model, whole if together else
+                                        np.stack([array for _, array in members]))
+                if len(members) == len(chunk):
+                    everyone = outputs
                 for (i, _), output in zip(members, outputs):
                     activations[i] = output
                     if admitted[layer]:  # a copy: no view keeps the whole batch alive
                         store.put((*keys[i], layer), output.copy())
+            whole = everyone
             in_hand = activations
             start_layer = dict.fromkeys(chunk, layer)
-            rows[layer] = pool(np.stack([activations[i] for i in chunk]), pooling,
-                               spec.prefix_tokens)
+            stacked = whole if whole is not None else np.stack([activations[i] for i in chunk])
+            rows[layer] = pool(stacked, pooling, spec.prefix_tokens)
         yield chunk, [rows[layer].astype(source.dtype, copy=False) for layer in layers]
 
 
@@ -185,5 +195,5 @@ def predict_batch(model, batch):
     """
     if len(batch) == 1:
         batch = np.concatenate([batch, np.zeros_like(batch)])
-        return np.asarray(model.predict_on_batch(batch)).astype(np.float32)[:1]
-    return np.asarray(model.predict_on_batch(batch)).astype(np.float32)
+        return np.asarray(model.predict_on_batch(batch)).astype(np.float32, copy=False)[:1]
+    return np.asarray(model.predict_on_batch(batch)).astype(np.float32, copy=False)
