@@ -20,6 +20,11 @@ from .report.diagnostics import (
 )
 from .report.layers import layer_scores, plot_layer_scores
 
+# General names beside the convnet ones, for backbones that are not convnets (DINOv2, ViT...):
+# the same classes, so pickles, reprs and defaults stay as they are.
+ImageFeatureExtractor = ConvNetFeatureExtractor
+FineTunedImageClassifier = FineTunedConvNetClassifier
+
 __version__ = "0.2.0"
 
 __all__ = [
@@ -27,6 +32,8 @@ __all__ = [
     "TRUSTED_TYPES",
     "ConvNetFeatureExtractor",
     "FineTunedConvNetClassifier",
+    "FineTunedImageClassifier",
+    "ImageFeatureExtractor",
     "VGGFeatureExtractor",
     "__version__",
     "clear_cache",

@@ -121,7 +121,7 @@ def build(weights, image_size, precision):
     reference = new_model(spec, weights.config)
     reference.set_weights(list(weights.arrays))
     size = tuple(image_size) if spec.transformer else None
-    if precision == "float32" and (size is None or size == spec.image_size):
+    if precision == "float32" and (size is None or size == _built_size(weights.config)):
         model = reference
     else:  # keras-hub's own loading, which interpolates position embeddings to the size
         model = new_model(spec, weights.config, image_size=size, precision=precision)
@@ -130,6 +130,11 @@ def build(weights, image_size, precision):
             reference.save_weights(path)
             model.load_weights(path)
     return chain(spec, model, size or spec.image_size) if spec.transformer else model
+
+
+def _built_size(config):
+    """The image size a transformer's ``config`` (JSON) builds it for."""
+    return tuple(json.loads(config)["image_shape"][:2])
 
 
 def chain(spec, model, image_size):
@@ -143,8 +148,8 @@ def chain(spec, model, image_size):
     x = inputs
     for layer in _chain_layers(spec, model):
         x = layer(x)
-        if x.shape[1] != tokens:  # keras-hub 0.32's SigLIP embedding counts a class token
-            x = x[:, :tokens]
+        if x.shape[1] != tokens:  # keras-hub 0.32's SigLIP embedding declares one token
+            x = x[:, :tokens]     # more than it makes: the shape the next blocks expect
     return keras.Model(inputs, x, name=spec.name)
 
 

@@ -160,10 +160,11 @@ def test_token_pooling(presets):
         "block2_y0_x0_ch0", "block2_y0_x1_ch0", "block2_y3_x3_ch31"]
 
 
-def test_dinov2_takes_any_multiple_of_its_patch_and_interpolates_as_keras_hub(presets):
-    pixels = images(84)  # 6 x 6 patches; the preset was saved at 4 x 4
-    folder = presets["dinov2_small"]
-    got = ConvNetFeatureExtractor(backbone="dinov2_small", weights=folder, image_size=84,
+@pytest.mark.parametrize("size", [84, None])  # 6 x 6 patches; None: 224, 16 x 16
+def test_dinov2_takes_any_multiple_of_its_patch_and_interpolates_as_keras_hub(size, presets):
+    folder = presets["dinov2_small"]  # saved at 4 x 4 patches
+    pixels = images(size or 224)
+    got = ConvNetFeatureExtractor(backbone="dinov2_small", weights=folder, image_size=size,
                                   layer="final_norm", pooling="cls").fit_transform(pixels)
     spec = ConvNetFeatureExtractor(backbone="dinov2_small", weights=folder)._spec()
     scaled = pixels.astype(np.float32) * np.float32(spec.scale) + np.float32(spec.offset)
@@ -214,6 +215,22 @@ def test_a_folder_that_is_no_preset_is_refused(tmp_path):
                                 weights=str(tmp_path / "absent")).fit(images(32))
 
 
+def test_imagenet_loads_the_familys_preset_through_keras_hub(monkeypatch):
+    """weights="imagenet" asks keras-hub for the family's pretrained preset (the download
+    a user's machine makes), and a failure says what to pass instead."""
+    asked = []
+
+    def unreachable(preset, **kwargs):
+        asked.append(preset)
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(keras_hub.models.Backbone, "from_preset", unreachable)
+    with pytest.raises(OSError, match=r"weights='clip_vit_base_patch16' could not be loaded as "
+                                      r"a keras-hub preset.*no network.*save_to_preset"):
+        ConvNetFeatureExtractor(backbone="clip_vit_base_patch16").fit(images(224))
+    assert asked == ["clip_vit_base_patch16"]
+
+
 def test_without_keras_hub_the_extra_is_named(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras_hub", None)
     with pytest.raises(ImportError, match=r"backbone='dinov2_small' \(DINOv2-Small\) needs "
@@ -260,6 +277,26 @@ def test_bfloat16_is_close_to_float32(presets):
                                         cache=False).fit_transform(pixels)
                 for p in ("float32", "bfloat16")]
     assert np.abs(features[1] - features[0]).max() <= 0.05 * np.abs(features[0]).max()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dinov2_small", "efficientnet_b0"])
+def test_int8_features_follow_float32(name, presets):
+    pytest.importorskip("onnxruntime")
+    size = SIZE.get(name, 32)
+    pixels = images(size, n=24, seed=4)
+    features = [ConvNetFeatureExtractor(backbone=name, weights=presets[name], image_size=size,
+                                        pooling="avg", precision=precision,
+                                        cache=False).fit(pixels).transform(pixels)
+                for precision in ("float32", "int8")]
+    assert np.corrcoef(features[0].ravel(), features[1].ravel())[0, 1] >= 0.99
+
+
+def test_the_general_names_are_the_same_classes():
+    import skconvnet
+
+    assert skconvnet.ImageFeatureExtractor is skconvnet.ConvNetFeatureExtractor
+    assert skconvnet.FineTunedImageClassifier is skconvnet.FineTunedConvNetClassifier
 
 
 def test_every_hub_spec_names_its_keras_hub_class():

@@ -299,6 +299,22 @@ def test_evaluate_compares_backbones(photos, tmp_path, capsys):
     assert Image.open(plot).size[0] > 0
 
 
+def test_evaluate_compares_a_convnet_with_a_keras_hub_transformer(photos, tmp_path):
+    """One pass per backbone; the report and its layer curve hold both."""
+    pytest.importorskip("keras_hub")
+    train, test = photos
+    report, plot = tmp_path / "report.json", tmp_path / "layers.png"
+    layers = "vgg16/block1_pool,dinov2_small/block1,dinov2_small/block2"
+    assert main(["evaluate", str(train), "--test", str(test), "--weights", "none,none",
+                 "--image-size", "28", "--cv", "3", "--backbone", "vgg16,dinov2_small",
+                 "--layers", layers, "--report", str(report), "--plot", str(plot)]) == 0
+    result = json.loads(report.read_text())
+    assert list(result["cv_accuracy"]) == layers.split(",")
+    assert result["backbones"] == ["vgg16", "dinov2_small"]
+    assert result["depth"]["dinov2_small/block2"] == 2
+    assert Image.open(plot).size[0] > 0
+
+
 def test_backbone_and_layer_mistakes(photos, capsys):
     train, test = photos
     common = ["evaluate", str(train), "--test", str(test), "--weights", "none"]
