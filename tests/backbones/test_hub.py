@@ -83,8 +83,8 @@ def keras_hub_outputs(name, folder, pixels):
     extra = {"image_shape": (size, size, 3)} if name.startswith("dinov2") else {}
     model = keras_hub.models.Backbone.from_preset(folder, **extra)
     if name.startswith("dinov2"):
-        outputs = {name.replace("stage", "block"): tensor
-                   for name, tensor in model.pyramid_outputs.items() if name != "stem"}
+        outputs = {key.replace("stage", "block"): tensor
+                   for key, tensor in model.pyramid_outputs.items() if key != "stem"}
         outputs["final_norm"] = model.output
     elif name.startswith("efficientnet"):
         outputs = {"stage1": model.pyramid_outputs["P1"], "stage2": model.pyramid_outputs["P2"],
@@ -97,9 +97,8 @@ def keras_hub_outputs(name, folder, pixels):
         outputs = {f"block{i}": model.get_layer(block).output
                    for i, block in enumerate(blocks, 1)}
         outputs["final_norm"] = final.output
-    values = keras.Model(model.inputs, outputs).predict_on_batch({"images": pixels}
-                                                                  if name.startswith("dinov2")
-                                                                  else pixels)
+    inputs = {"images": pixels} if name.startswith("dinov2") else pixels
+    values = keras.Model(model.inputs, outputs).predict_on_batch(inputs)
     return {layer: np.asarray(value) for layer, value in values.items()}
 
 
