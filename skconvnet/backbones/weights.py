@@ -50,8 +50,8 @@ class Weights:
         self.arrays = arrays  # in the order of the Keras model's ``weights``
         self.config = config
         digest = hashlib.sha256(spec.name.encode())
-        digest.update(repr((config, getattr(spec, "scale", None),
-                            getattr(spec, "offset", None))).encode())
+        if config is not None:  # a keras-hub network: its configuration and preprocessing
+            digest.update(repr((config, spec.scale, spec.offset)).encode())
         for array in arrays:
             array.setflags(write=False)
             digest.update(str(array.shape).encode())

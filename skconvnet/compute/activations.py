@@ -191,9 +191,14 @@ def predict_batch(model, batch):
 
     A dense layer applied to a single row takes a matrix-vector code path whose rounding
     differs from the matrix-matrix one; a blank companion keeps every result independent of
-    how the images happen to be batched.
+    how the images happen to be batched. A transformer's dense layers see all tokens of the
+    batch as one matrix, whose rounding depends on where an image's rows fall in it: its
+    images go through one at a time (a matrix of one image's tokens).
     """
-    if len(batch) == 1:
+    tokens = len(getattr(model, "output_shape", ())) == 3  # a Keras model giving tokens
+    if tokens and len(batch) > 1:
+        return np.concatenate([predict_batch(model, batch[i:i + 1]) for i in range(len(batch))])
+    if len(batch) == 1 and not tokens:
         batch = np.concatenate([batch, np.zeros_like(batch)])
         return np.asarray(model.predict_on_batch(batch)).astype(np.float32, copy=False)[:1]
     return np.asarray(model.predict_on_batch(batch)).astype(np.float32, copy=False)

@@ -13,6 +13,7 @@ from sklearn.base import clone
 
 from skconvnet import ConvNetFeatureExtractor
 from skconvnet.backbones import specs, weights
+from skconvnet.backbones.hub_specs import HubBackbone
 
 VGG16 = specs.get("vgg16")
 
@@ -69,7 +70,8 @@ def imagenet_stand_in(tmp_path, monkeypatch, fresh_cache):
 
 @pytest.mark.parametrize("backbone", [
     name if name == "vgg16" else pytest.param(name, marks=pytest.mark.slow)
-    for name in specs.BACKBONES
+    for name, spec in specs.BACKBONES.items()
+    if not isinstance(spec, HubBackbone)  # keras-hub's presets: test_hub.py
 ])
 def test_imagenet_downloads_through_keras_applications_once(imagenet_stand_in, images, backbone):
     base, origin, requested, cache = imagenet_stand_in(backbone)
