@@ -36,7 +36,7 @@ def check_layers(spec, layer):
 def output_shape(spec, layer, image_size):
     """``(height, width, channels)`` of ``layer``'s activation for images of ``image_size``;
     ``(tokens, channels)`` for a transformer."""
-    if getattr(spec, "transformer", False):
+    if spec.transformer:
         spec.check_image_size(image_size)
         return spec.token_shape(image_size)
     shape = _output_shape(spec, layer, tuple(image_size))

@@ -11,10 +11,10 @@ import threading
 
 import numpy as np
 
-from .._keras import input_layers, output_in, n_calls
+from .._keras import input_layers, n_calls, output_in
 from . import hub
-from .precision import dtype_policy
 from .hub_specs import HubBackbone
+from .precision import dtype_policy
 from .weights import new_keras_model, skeleton
 
 
@@ -73,7 +73,7 @@ def segment_model(weights, precision, start, end, image_size=None):
 def sized(spec, image_size):
     """``image_size`` as a tuple where ``spec``'s network is built for one size (a
     transformer's position embeddings), else None."""
-    return tuple(image_size) if getattr(spec, "transformer", False) else None
+    return tuple(image_size) if spec.transformer else None
 
 
 def segment_name(spec, start, end):
