@@ -23,6 +23,7 @@ Measured side by side in one process:
    the deepest alone.
 
     python benchmarks/bench_hub.py [--images 64] [--train 250] [--test 250] [--only 1 2 3 4 5]
+        [--precisions float32 bfloat16 int8] [--backbones dinov2_small ...]
 """
 
 import argparse
@@ -179,8 +180,8 @@ def gflops(model, image_size):
     return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops / 1e9
 
 
-def families(images, rounds):
-    """5: each family's size, cost and speed."""
+def families(images, rounds, precisions, names):
+    """5: each family's size, cost and speed (``names``: those families, None: all)."""
     from skconvnet import ConvNetFeatureExtractor, list_backbones
     from skconvnet.backbones import graph, specs
     from skconvnet.backbones.checks import output_shape
@@ -189,7 +190,7 @@ def families(images, rounds):
 
     print(f"{'backbone':28s} {'params':>7s} {'GFLOPs':>7s} {'float32':>9s} {'bfloat16':>9s} "
           f"{'int8':>9s}  stored per image")
-    for name in list_backbones():
+    for name in names or list_backbones():
         spec = specs.get(name)
         if not isinstance(spec, HubBackbone):
             continue
@@ -198,7 +199,7 @@ def families(images, rounds):
         model = graph.build_base(weights, "float32", image_size=spec.image_size)
         n_params = sum(int(np.prod(array.shape)) for array in weights.arrays)
         runs = {}
-        for precision in ("float32", "bfloat16", "int8"):
+        for precision in precisions:
             extractor = ConvNetFeatureExtractor(backbone=name, weights=None, precision=precision,
                                                 pooling="avg" if precision == "int8" and
                                                 not spec.transformer else "auto",
@@ -208,7 +209,8 @@ def families(images, rounds):
         top = graph.frozen_top(spec, spec.default_unfreeze_from(spec.layer_names[-1]))
         stored = 4 * int(np.prod(output_shape(spec, top, spec.image_size)))
         print(f"{name:28s} {n_params / 1e6:6.1f}M {gflops(model, spec.image_size):7.2f} "
-              + " ".join(f"{images / times[p]:9.1f}" for p in ("float32", "bfloat16", "int8"))
+              + " ".join(f"{images / times[p]:9.1f}" if p in times else f"{'-':>9s}"
+                         for p in ("float32", "bfloat16", "int8"))
               + f"  {stored / 1024:.0f} KiB at {top}")
 
 
@@ -219,6 +221,9 @@ def main():
     parser.add_argument("--train", type=int, default=250, help="photos per class")
     parser.add_argument("--test", type=int, default=250, help="photos per class")
     parser.add_argument("--only", nargs="*", type=int, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--precisions", nargs="*", default=["float32", "bfloat16", "int8"],
+                        help="part 5's precisions")
+    parser.add_argument("--backbones", nargs="*", default=None, help="part 5's families")
     args = parser.parse_args()
     print(device())
     if {1, 2} & set(args.only):
@@ -228,7 +233,7 @@ def main():
     if 4 in args.only:
         photos(args.train, args.test)
     if 5 in args.only:
-        families(args.images, args.rounds)
+        families(args.images, args.rounds, args.precisions, args.backbones)
 
 
 if __name__ == "__main__":
