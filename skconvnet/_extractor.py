@@ -100,9 +100,9 @@ def _doc(*, name, summary, preprocessing, backbone, layer, image_size, see_also,
         layer=_parameters.LAYER.format(kind="str or list of str", default=layer, role=""),
         weights=_parameters.WEIGHTS,
         pooling=_parameters.POOLING.format(default=pooling),
-        auto=("        ``\"auto\"``: the backbone's own choice, ``None`` for\n"
-              "        ``keras.applications`` networks and EfficientNet, ``\"cls+avg\"`` for DINOv2,\n"
-              "        ``\"cls\"`` for CLIP and ViT, ``\"avg\"`` for SigLIP (no class token).\n"
+        auto=('        ``"auto"``: the backbone\'s own choice, ``None`` for\n'
+              '        ``keras.applications`` networks and EfficientNet, ``"cls+avg"`` for\n'
+              '        DINOv2, ``"cls"`` for CLIP and ViT, ``"avg"`` for SigLIP (no class token).\n'
               if backbone else ""),
         image_size=_parameters.IMAGE_SIZE.format(default=image_size),
         image_shape=_parameters.IMAGE_SHAPE,

@@ -71,9 +71,8 @@ class HubBackbone(Backbone):
     @property
     def poolings(self):
         """The ``pooling`` values this backbone takes."""
-        if not self.transformer:
-            return (None, "avg", "max")
-        return (None, "avg", "max") + (("cls", "cls+avg") if self.class_token else ())
+        tokens = ("cls", "cls+avg") if self.transformer and self.class_token else ()
+        return Backbone.poolings + tokens
 
 
 def _transformer(name, title, constructor, preset, config, *, class_token, pooling,
@@ -119,9 +118,9 @@ def _dinov2(size, layers, channels, heads, *, registers=0):
                   intermediate_dim=4 * channels, num_register_tokens=registers,
                   image_shape=(224, 224, 3), position_embedding_shape=(518, 518, 3))
     title = f"DINOv2-{size.capitalize()}" + (" with registers" if registers else "")
-    return _transformer(name, title, "DINOV2Backbone", name, config, class_token=True, pooling="cls+avg",
-                        preprocessing=_normalising(IMAGENET_MEAN, IMAGENET_STD),
-                        resizable=True)
+    return _transformer(name, title, "DINOV2Backbone", name, config, class_token=True,
+                        pooling="cls+avg",
+                        preprocessing=_normalising(IMAGENET_MEAN, IMAGENET_STD), resizable=True)
 
 
 _BASE_16 = dict(patch_size=16, num_layers=12, hidden_dim=768, num_heads=12,
@@ -139,7 +138,8 @@ def _siglip2():
 def _clip():
     config = dict(_BASE_16, intermediate_dim=3072, intermediate_activation="quick_gelu")
     return _transformer("clip_vit_base_patch16", "CLIP ViT-B/16 (image tower)",
-                        "CLIPVisionEncoder", "clip_vit_base_patch16", config, class_token=True, pooling="cls",
+                        "CLIPVisionEncoder", "clip_vit_base_patch16", config,
+                        class_token=True, pooling="cls",
                         preprocessing=_normalising(CLIP_MEAN, CLIP_STD), resizable=False)
 
 

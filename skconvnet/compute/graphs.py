@@ -21,6 +21,7 @@ import warnings
 import numpy as np
 
 from .._keras import output_in
+from ..backbones import tokens
 from ..backbones.graph import build_base, locate, preprocess, split
 from ..backbones.hub_specs import HubBackbone
 
@@ -112,14 +113,10 @@ def _base_to(weights, layers, image_size):
 
 
 def _pooled(tf, activation, pooling, prefix_tokens):
-    """:func:`skconvnet.compute.activations.pool` in TensorFlow."""
-    if len(activation.shape) == 3:  # a transformer's tokens
-        if pooling == "cls":
-            return activation[:, 0]
-        patches = activation[:, prefix_tokens:]
-        if pooling == "cls+avg":
-            return tf.concat([activation[:, 0], tf.reduce_mean(patches, axis=1)], axis=1)
-        activation = patches[:, None]
+    """:func:`skconvnet.compute.activations.pool` in TensorFlow (a transformer's tokens by
+    the classifier's :class:`~skconvnet.backbones.tokens.TokenPooling`)."""
+    if len(activation.shape) == 3:
+        return tokens.TokenPooling(pooling, prefix_tokens)(activation)
     if pooling == "avg":
         return tf.reduce_mean(activation, axis=[1, 2])
     if pooling == "max":
