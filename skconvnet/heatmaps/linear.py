@@ -32,8 +32,9 @@ def why_not_linear(pipeline):
     """Why the exact map does not apply to ``pipeline`` (a fitted one that starts with a
     feature extractor), or None where it does."""
     extractor = pipeline.steps[0][1]
-    if extractor._pooling() != "avg":
-        return (f"its feature extractor has pooling={extractor.pooling!r}; the class score is "
+    pooling = extractor._pooling()  # "auto" as the backbone resolves it
+    if pooling != "avg":
+        return (f"its feature extractor has pooling={pooling!r}; the class score is "
                 "a sum over positions only for pooling='avg'")
     if len(extractor.feature_shapes_) > 1:
         return (f"its feature extractor gives the features of {len(extractor.feature_shapes_)} "
