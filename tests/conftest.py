@@ -94,15 +94,16 @@ def computed(monkeypatch):
     lock = threading.Lock()
     predict = activations.predict_batch
 
-    def counting(model, batch):
+    def counting(model, batch, **options):
         if model.name.count("__") == 2:  # a segment between two cut points
-            backbone, start, end = model.name.split("__")
+            backbone, start, ends = model.name.split("__")
             names = specs.get(backbone).layer_names
             first = 0 if start == "pixels" else names.index(start) + 1
+            deepest = ends.split(".")[-1]  # several ends: shallow to deep
             with lock:
-                for name in names[first : names.index(end) + 1]:
+                for name in names[first : names.index(deepest) + 1]:
                     counts[name] = counts.get(name, 0) + len(batch)
-        return predict(model, batch)
+        return predict(model, batch, **options)
 
     monkeypatch.setattr(activations, "predict_batch", counting)
     return counts

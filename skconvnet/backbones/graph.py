@@ -38,12 +38,14 @@ def locate(model, spec, name):
 
 
 def cut(model, end, *, start=None, name):
-    """The part of ``model`` from ``start``'s output (None: its input) to ``end``'s output,
-    sharing its layers."""
+    """The part of ``model`` from ``start``'s output (None: its input) to ``end``'s output
+    (a list of operations: one output each), sharing its layers."""
     import keras
 
     inputs = model.input if start is None else output_in(model, start)
-    return keras.Model(inputs, output_in(model, end), name=name)
+    outputs = ([output_in(model, operation) for operation in end] if isinstance(end, list)
+               else output_in(model, end))
+    return keras.Model(inputs, outputs, name=name)
 
 
 _models = {}
@@ -54,7 +56,8 @@ def segment_model(weights, precision, start, end, image_size=None):
     """A Keras model of the base's layers after cut point ``start`` up to cut point ``end``.
 
     ``start=None`` starts from (preprocessed) pixels; otherwise the input is ``start``'s
-    activation, so a deeper layer can resume from a shallower one. Models share their layers
+    activation, so a deeper layer can resume from a shallower one. ``end`` a tuple of cut
+    points makes a model with one output each. Models share their layers
     (one set per weights, precision and, for a transformer, image size) and are built once
     per process.
     """
@@ -65,8 +68,9 @@ def segment_model(weights, precision, start, end, image_size=None):
             spec = weights.spec
             base = _base_model(weights, precision, size)
             start_op = None if start is None else locate(base, spec, start)
-            _models[key] = cut(base, locate(base, spec, end), start=start_op,
-                                name=segment_name(spec, start, end))
+            end_op = ([locate(base, spec, layer) for layer in end] if isinstance(end, tuple)
+                      else locate(base, spec, end))
+            _models[key] = cut(base, end_op, start=start_op, name=segment_name(spec, start, end))
         return _models[key]
 
 
@@ -77,8 +81,10 @@ def sized(spec, image_size):
 
 
 def segment_name(spec, start, end):
-    """``backbone__start__end`` (start ``pixels`` for None): which cut points a model spans."""
-    return f"{spec.name}__{start or 'pixels'}__{end}"
+    """``backbone__start__end`` (start ``pixels`` for None, several ends joined by ``.``):
+    which cut points a model spans."""
+    ends = ".".join(end) if isinstance(end, tuple) else end
+    return f"{spec.name}__{start or 'pixels'}__{ends}"
 
 
 def _base_model(weights, precision, size):

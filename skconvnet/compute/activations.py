@@ -5,6 +5,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .._keras import predict_on_batch
 from ..backbones.checks import output_shape
 from ..backbones.graph import preprocess, segment_model
 from . import int8
@@ -80,13 +81,10 @@ def extract_batches(weights, source, *, layers, pooling, precision, batch_size, 
                                     image_size=source.image_size)
     keys = [(key, *context) for key in source.keys()] if store is not None else None
     plan = _plan(spec, store, keys, order, source.n_samples)
-    admitted = {
-        layer: store is not None and store.admits(
-            source.n_samples * 4
-            * int(np.prod(output_shape(spec, layer, source.image_size)))
-        )
-        for layer in order
-    }
+    image_bytes = {layer: 4 * int(np.prod(output_shape(spec, layer, source.image_size)))
+                   for layer in order}
+    admitted = {layer: store is not None and store.admits(source.n_samples * image_bytes[layer])
+                for layer in order}
     from_pixels = np.array([steps[0] is None for steps in plan])
     for chunk, pixels in batches(source, batch_size, preprocessor(spec), verbose=verbose,
                                  decode=from_pixels):
@@ -96,36 +94,65 @@ def extract_batches(weights, source, *, layers, pooling, precision, batch_size, 
         # them all: passed on and pooled without stacking them again
         whole = pixels if pixels is not None and len(pixels) == len(chunk) else None
         rows = {}
-        for step, layer in enumerate(order):
-            activations = {}
+        step = 0
+        while step < len(order):
+            run = _run(order, step, chunk, plan, len(chunk), image_bytes)
+            activations = {layer: {} for layer in run}
             groups = defaultdict(list)
             for i in chunk:
                 found = plan[i][step]
-                if found is not None and found[0] == layer:
-                    activations[i] = found[1]
+                if found is not None and found[0] == run[0]:
+                    activations[run[0]][i] = found[1]
+                    if len(run) > 1:
+                        groups[run[0]].append((i, found[1]))
                 elif found is not None:
                     groups[found[0]].append((i, found[1]))
                 else:
                     groups[start_layer[i]].append((i, in_hand[i]))
-            everyone = None
+            everyone = {}
             for start, members in groups.items():
-                model = segment(start, layer)
+                ends = tuple(layer for layer in run if layer != start)
                 together = len(members) == len(chunk) and whole is not None and all(
-                    found is None for found in (plan[i][step] for i in chunk))
-                outputs = predict_batch(model, whole if together else
-                                        np.stack([array for _, array in members]))
-                if len(members) == len(chunk):
-                    everyone = outputs
-                for (i, _), output in zip(members, outputs):
-                    activations[i] = output
-                    if admitted[layer]:  # a copy: no view keeps the whole batch alive
-                        store.put((*keys[i], layer), output.copy())
-            whole = everyone
-            in_hand = activations
-            start_layer = dict.fromkeys(chunk, layer)
-            stacked = whole if whole is not None else np.stack([activations[i] for i in chunk])
-            rows[layer] = pool(stacked, pooling, spec.prefix_tokens)
-        yield chunk, [rows[layer].astype(source.dtype, copy=False) for layer in layers]
+                    plan[i][step] is None for i in chunk)
+                outputs = predict_batch(segment(start, ends),
+                                        whole if together else
+                                        np.stack([array for _, array in members]),
+                                        transformer=spec.transformer)
+                if not isinstance(outputs, list):  # Keras unwraps a list of one output
+                    outputs = [outputs]
+                for layer, layer_outputs in zip(ends, outputs, strict=True):
+                    if len(members) == len(chunk):
+                        everyone[layer] = layer_outputs
+                    for (i, _), output in zip(members, layer_outputs):
+                        activations[layer][i] = output
+                        if admitted[layer]:  # a copy: no view keeps the whole batch alive
+                            store.put((*keys[i], layer), output.copy())
+            for layer in run:
+                stacked = everyone.get(layer)
+                if stacked is None:
+                    stacked = np.stack([activations[layer][i] for i in chunk])
+                rows[layer] = pool(stacked, pooling, spec.prefix_tokens)
+            whole, in_hand = everyone.get(run[-1]), activations[run[-1]]
+            start_layer = dict.fromkeys(chunk, run[-1])
+            step += len(run)
+        yield chunk, [np.array(rows[layer], source.dtype) for layer in layers]
+
+
+_RUN_BYTES = 1 << 30
+
+
+def _run(order, step, chunk, plan, n_images, image_bytes):
+    """The requested layers from ``order[step]`` on that one model call computes together:
+    up to the next one that some image of ``chunk`` resumes from the cache for, while their
+    activations of the batch's ``n_images`` take at most ``_RUN_BYTES``."""
+    end = step + 1
+    total = n_images * image_bytes[order[step]]
+    while end < len(order) and all(plan[i][end] is None for i in chunk):
+        total += n_images * image_bytes[order[end]]
+        if total > _RUN_BYTES:
+            break
+        end += 1
+    return order[step:end]
 
 
 def _plan(spec, store, keys, order, n_samples):
@@ -160,7 +187,7 @@ def run_model(model, spec, source, *, batch_size, verbose=0):
     in), as one array."""
     outputs = None
     for chunk, pixels in batches(source, batch_size, preprocessor(spec), verbose=verbose):
-        output = predict_batch(model, pixels)
+        output = predict_batch(model, pixels, transformer=spec.transformer)
         if outputs is None:
             outputs = np.empty((source.n_samples, output.shape[1]), dtype=source.dtype)
         outputs[chunk] = output
@@ -186,19 +213,27 @@ def batches(source, batch_size, preprocess, *, verbose=0, decode=None):
             progress.update(int(chunk[-1]) + 1)
 
 
-def predict_batch(model, batch):
-    """``model`` on one batch, as float32 NumPy.
+def padded(batch, transformer=False):
+    """``batch`` with a blank companion image after it, where results would otherwise
+    depend on how the images happen to be batched.
 
-    A dense layer applied to a single row takes a matrix-vector code path whose rounding
-    differs from the matrix-matrix one; a blank companion keeps every result independent of
-    how the images happen to be batched. A transformer's dense layers see all tokens of the
-    batch as one matrix, whose rounding depends on where an image's rows fall in it: its
-    images go through one at a time (a matrix of one image's tokens).
+    Two code paths would make them so: a dense layer applied to a single row takes a
+    matrix-vector path whose rounding differs from the matrix-matrix one; and the
+    elementwise functions of a transformer's normalisations and activations (the
+    reciprocal square root, the sigmoid) round the last few elements of a tensor
+    differently from the vectorised rest, and those fall on the batch's last image. The
+    companion takes both: single images, and every batch of a ``transformer``, get one.
     """
-    tokens = len(getattr(model, "output_shape", ())) == 3  # a Keras model giving tokens
-    if tokens and len(batch) > 1:
-        return np.concatenate([predict_batch(model, batch[i:i + 1]) for i in range(len(batch))])
-    if len(batch) == 1 and not tokens:
-        batch = np.concatenate([batch, np.zeros_like(batch)])
-        return np.asarray(model.predict_on_batch(batch)).astype(np.float32, copy=False)[:1]
-    return np.asarray(model.predict_on_batch(batch)).astype(np.float32, copy=False)
+    if transformer or len(batch) == 1:
+        return np.concatenate([batch, np.zeros_like(batch[:1])])
+    return batch
+
+
+def predict_batch(model, batch, *, transformer=False):
+    """``model`` on one batch (:func:`padded`), as float32 NumPy (read-only, a list where
+    the model has a list of outputs)."""
+    outputs = predict_on_batch(model, padded(batch, transformer))
+    if isinstance(outputs, list):
+        return [np.asarray(output).astype(np.float32, copy=False)[:len(batch)]
+                for output in outputs]
+    return np.asarray(outputs).astype(np.float32, copy=False)[:len(batch)]

@@ -79,9 +79,10 @@ def digest(ranges):
 
 
 def segment_model(weights, image_size, ranges, start, end):
-    """The int8 part of the base after cut point ``start`` (None: pixels) up to ``end``,
-    quantized with ``ranges``; built once per process for the last few calibrations.
-    Called as a Keras model is (``predict_on_batch``, ``name``)."""
+    """The int8 part of the base after cut point ``start`` (None: pixels) up to ``end`` (a
+    tuple of cut points: one output each), quantized with ``ranges``; built once per
+    process for the last few calibrations. Called as a Keras model is
+    (``predict_on_batch``, ``name``)."""
     image_size = tuple(image_size)
     key = (weights.digest, image_size, digest(ranges))
     with _lock:
@@ -95,7 +96,7 @@ def segment_model(weights, image_size, ranges, start, end):
         if (start, end) not in found["segments"]:
             proto = _quantized(_cut(graph, start, end), ranges, found["scales"])
             found["segments"][start, end] = Segment(
-                proto, segment_name(weights.spec, start, end))
+                proto, segment_name(weights.spec, start, end), several=isinstance(end, tuple))
         return found["segments"][start, end]
 
 
@@ -117,15 +118,18 @@ def _scales(graph, ranges):
 
 
 class Segment:
-    """An ONNX Runtime session of one quantized segment."""
+    """An ONNX Runtime session of one quantized segment: its one output, or a list of
+    them where it has ``several``."""
 
-    def __init__(self, proto, name):
+    def __init__(self, proto, name, several=False):
         self.name = name
         self.session = graphs.session(proto)
         self.input = self.session.get_inputs()[0].name
+        self.several = several
 
     def predict_on_batch(self, batch):
-        return self.session.run(None, {self.input: np.ascontiguousarray(batch, np.float32)})[0]
+        outputs = self.session.run(None, {self.input: np.ascontiguousarray(batch, np.float32)})
+        return outputs if self.several else outputs[0]
 
 
 def _float_graph(weights, image_size):
@@ -161,7 +165,7 @@ def _named_by_position(graph):
 
 def _cut(graph, start, end):
     """The part of ``graph`` from cut point ``start`` (its NHWC activation as the input)
-    to cut point ``end``.
+    to cut point ``end`` (or to each of a tuple of them).
 
     tf2onnx computes in NCHW: the next layers may read a cut point's activation before its
     transposition to NHWC, so the segment takes the NHWC activation and transposes it back.
@@ -170,13 +174,14 @@ def _cut(graph, start, end):
     from onnx import helper
     FLOAT = onnx.TensorProto.FLOAT
 
+    ends = list(end) if isinstance(end, tuple) else [end]
     if start is None:
-        return onnx.utils.Extractor(graph).extract_model([_PIXELS], [end])
+        return onnx.utils.Extractor(graph).extract_model([_PIXELS], ends)
     nodes = graph.graph.node
     producer = next(node for node in nodes if start in node.output)
     read = any(start in node.input for node in nodes)
     if read or producer.op_type != "Transpose":
-        return onnx.utils.Extractor(graph).extract_model([start], [end])
+        return onnx.utils.Extractor(graph).extract_model([start], ends)
     inner = producer.input[0]
     perm = list(next(a.ints for a in producer.attribute if a.name == "perm"))
     nhwc = next(output for output in graph.graph.output if output.name == start)
@@ -186,7 +191,7 @@ def _cut(graph, start, end):
         nchw[source] = shape[axis]
     graph = onnx.ModelProto.FromString(graph.SerializeToString())  # one with inner's shape
     graph.graph.value_info.append(helper.make_tensor_value_info(inner, FLOAT, nchw))
-    segment = onnx.utils.Extractor(graph).extract_model([inner], [end])
+    segment = onnx.utils.Extractor(graph).extract_model([inner], ends)
     del segment.graph.input[:]
     segment.graph.input.append(helper.make_tensor_value_info(start, FLOAT, shape))
     segment.graph.node.insert(0, helper.make_node(

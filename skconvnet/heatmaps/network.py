@@ -6,7 +6,7 @@ import numpy as np
 from .._keras import output_in, value_and_vjp
 from ..backbones.graph import split
 from ..backbones import tokens
-from ..compute.activations import batches, preprocessor
+from ..compute.activations import batches, padded, preprocessor
 from .maps import chosen, class_scores, min_max, patch_grid, positive_part, upsampled
 
 
@@ -105,13 +105,11 @@ def last_block(base):
 
 def _batches(classifier, source):
     """``(chunk, pixels)`` of ``source``'s images, preprocessed, in the classifier's batch
-    size; a lone image gets a blank companion, so that no result depends on how images are
-    batched (see :func:`skconvnet.compute.activations.predict_batch`)."""
-    for chunk, pixels in batches(source, classifier.batch_size,
-                                 preprocessor(classifier._spec())):
-        if len(chunk) == 1:
-            pixels = np.concatenate([pixels, np.zeros_like(pixels)])
-        yield chunk, pixels
+    size, with a blank companion where one keeps results independent of how images are
+    batched (:func:`skconvnet.compute.activations.padded`)."""
+    spec = classifier._spec()
+    for chunk, pixels in batches(source, classifier.batch_size, preprocessor(spec)):
+        yield chunk, padded(pixels, spec.transformer)
 
 
 def _predicted(probabilities):

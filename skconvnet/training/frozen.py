@@ -97,7 +97,8 @@ def store(source, weights, storage, *, top, pooling, precision, augmentation, n_
             for layer in augmentation if view else ():
                 x = layer(x, training=True)
             x = np.asarray(x, dtype=np.float32)
-            output = x if model is None else activations.predict_batch(model, x)
+            output = x if model is None else activations.predict_batch(
+                model, x, transformer=weights.spec.transformer)
             views.append(output if pooling is False else
                          pool(output, pooling, weights.spec.prefix_tokens))
         block = np.stack(views, axis=1)  # (images, views, ...)
@@ -118,8 +119,9 @@ def pooled(stored, weights, storage, *, top, layer, pooling, precision, batch_si
     n_rows = stored.n_rows
     for start in range(0, n_rows, batch_size):
         rows = np.arange(start, min(start + batch_size, n_rows))
-        block = pool(activations.predict_batch(model, stored.read(rows)), pooling,
-                     weights.spec.prefix_tokens)
+        outputs = activations.predict_batch(model, stored.read(rows),
+                                            transformer=weights.spec.transformer)
+        block = pool(outputs, pooling, weights.spec.prefix_tokens)
         if features is None:
             features = storage.rows(n_rows, block.shape[1:], np.float32, on_disk=on_disk)
         features.write(start, block)

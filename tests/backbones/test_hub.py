@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from skconvnet import ConvNetFeatureExtractor, list_layers
 from skconvnet.backbones import specs
 from skconvnet.backbones.hub_specs import HubBackbone
+from skconvnet.compute import activations
 
 keras_hub = pytest.importorskip("keras_hub")
 
@@ -124,6 +125,25 @@ def test_features_at_every_cut_point_equal_keras_hubs_own(name, presets):
         if spec.class_token:
             extractor.set_params(pooling="cls")
             assert np.abs(extractor.fit_transform(pixels) - want[:, 0]).max() <= tolerance
+
+
+@pytest.mark.parametrize("name", TRANSFORMERS)
+def test_an_images_features_do_not_depend_on_its_batch(name, presets, monkeypatch):
+    """The same image gives the same features, to the bit, alone, at any place in a batch
+    and in a batch of any size; batches run whole, not one image at a time."""
+    size = SIZE.get(name, 32)
+    pixels = images(size, n=7)
+    extractor = ConvNetFeatureExtractor(backbone=name, weights=presets[name], pooling=None,
+                                        image_size=size, batch_size=7, cache=False)
+    extractor.set_params(layer=list(extractor._spec().layer_names)).fit(pixels)
+    alone = np.vstack([extractor.transform(pixels[i:i + 1]) for i in range(len(pixels))])
+    sizes, predict = [], activations.predict_batch
+    monkeypatch.setattr(activations, "predict_batch", lambda model, batch, **options: (
+        sizes.append(len(batch)) or predict(model, batch, **options)))
+    np.testing.assert_array_equal(extractor.transform(pixels), alone)
+    assert sizes == [7]  # every cut point from one call on the whole batch
+    np.testing.assert_array_equal(extractor.transform(pixels[::-1]), alone[::-1])
+    np.testing.assert_array_equal(extractor.transform(pixels[2:6]), alone[2:6])
 
 
 def test_a_preset_gives_its_own_cut_points_and_preprocessing(presets):

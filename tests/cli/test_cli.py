@@ -128,7 +128,8 @@ def test_evaluate_options_reach_the_extractor(photos, tmp_path, monkeypatch):
     batches = []
     predict = activations.predict_batch
     monkeypatch.setattr(activations, "predict_batch",
-                        lambda model, batch: batches.append(len(batch)) or predict(model, batch))
+                        lambda model, batch, **options: batches.append(len(batch))
+                        or predict(model, batch, **options))
     main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE, "--pooling", "max",
           "--precision", "bfloat16", "--random-state", "3", "--max-per-class", "9",
           "--batch-size", "4", "--report", str(report)])

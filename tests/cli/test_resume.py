@@ -46,11 +46,11 @@ def interrupted(monkeypatch, command, after):
     predict = activations.predict_batch
     calls = []
 
-    def pressed(model, batch):
+    def pressed(model, batch, **options):
         calls.append(len(batch))
         if len(calls) > after:
             raise KeyboardInterrupt
-        return predict(model, batch)
+        return predict(model, batch, **options)
 
     with monkeypatch.context() as patch:
         patch.setattr(activations, "predict_batch", pressed)
@@ -193,11 +193,11 @@ from skconvnet.compute import activations
 
 predict, calls = activations.predict_batch, []
 
-def slow(model, batch):
+def slow(model, batch, **options):
     calls.append(1)
     if len(calls) > 2:
         time.sleep(1)
-    return predict(model, batch)
+    return predict(model, batch, **options)
 
 activations.predict_batch = slow
 sys.exit(main(sys.argv[1:]))

@@ -588,8 +588,8 @@ fitted = {"extractor": lambda: small_extractor(cache=False).fit(X).transform,
           "classifier": lambda: small_classifier().fit(X, y).predict}[sys.argv[1]]
 computed, counting = [], []  # images the network computed for transform / predict
 predict = activations.predict_batch
-activations.predict_batch = lambda model, batch: (
-    counting and computed.append(len(batch))) or predict(model, batch)
+activations.predict_batch = lambda model, batch, **options: (
+    counting and computed.append(len(batch))) or predict(model, batch, **options)
 
 def fit():
     predictions = fitted()

@@ -87,17 +87,17 @@ def test_classifier_is_sklearn_compatible(estimator, check):
 
 
 def _depends_on_batch_size(predict):
-    return lambda model, batch: predict(model, batch) + len(batch)
+    return lambda model, batch, **options: predict(model, batch, **options) + len(batch)
 
 
 def _depends_on_place_in_batch(predict):
-    return lambda model, batch: predict(model, batch) + np.arange(len(batch)).reshape(
-        -1, *[1] * (batch.ndim - 1))
+    return lambda model, batch, **options: predict(model, batch, **options) + np.arange(
+        len(batch)).reshape(-1, *[1] * (batch.ndim - 1))
 
 
 def _depends_on_earlier_calls(predict):
     calls = itertools.count()
-    return lambda model, batch: predict(model, batch) + next(calls)
+    return lambda model, batch, **options: predict(model, batch, **options) + next(calls)
 
 
 @pytest.mark.parametrize("check, broken", [
