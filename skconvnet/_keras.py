@@ -1,9 +1,11 @@
 """Keras internals that skconvnet relies on, used in this one place.
 
 Keras 3 exposes no public way to walk a functional model's graph from a layer to its
-neighbours, nor to skip the optimizer's gradient all-reduce; a release that renames one of
-these attributes breaks one function here.
+neighbours, to skip the optimizer's gradient all-reduce, nor to predict without copying the
+outputs; a release that renames one of these attributes breaks one function here.
 """
+
+import numpy as np
 
 
 def input_layers(operation):
@@ -32,8 +34,6 @@ def predict_on_batch(model, batch):
 
     if keras.backend.backend() != "tensorflow" or not isinstance(model, keras.Model):
         return model.predict_on_batch(batch)
-    import numpy as np
-
     model.make_predict_function()
     return keras.tree.map_structure(np.asarray, model.predict_function([(batch,)]))
 
