@@ -311,9 +311,10 @@ def _constants_as_initializers(proto, concrete, keep):
     return proto
 
 
-def quantize(proto, batches):
+def quantize(proto, batches, transformer=False):
     """``proto`` with its weights in int8 and its activations in uint8 (static QDQ,
-    per-channel weights), the ranges calibrated on ``batches`` of ``uint8`` images."""
+    per-channel weights; :func:`quantization_options`), the ranges calibrated on
+    ``batches`` of ``uint8`` images."""
     import onnx
     from onnxruntime.quantization import quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -325,7 +326,7 @@ def quantize(proto, batches):
         onnx.save(proto, plain)
         quant_pre_process(plain, prepared, skip_symbolic_shape=True)
         quantize_static(prepared, quantized, calibration_reader(batches, INPUT),
-                        **quantization_options())
+                        **quantization_options(transformer))
         return onnx.load(quantized)
 
 
@@ -344,17 +345,21 @@ def calibration_reader(batches, input_name):
     return Reader()
 
 
-def quantization_options():
-    """How skconvnet quantizes: QDQ, activations uint8, weights int8 per channel in 7 bits.
+def quantization_options(transformer=False):
+    """How skconvnet quantizes: QDQ, activations uint8, weights int8 per channel in 7 bits;
+    a ``transformer``'s products only.
 
     On CPUs without VNNI instructions ONNX Runtime's uint8 x int8 products saturate with
     8-bit weights (VGG16 features measured off by up to 59% of the largest at block3_pool,
-    against 4% with 7 bits).
+    against 4% with 7 bits). A transformer's normalisations, softmax and GELU stay float32:
+    the mean of a normalised token is a range ONNX Runtime's int8 average cannot scale to
+    (CLIP's blocks fail on it).
     """
     from onnxruntime.quantization import QuantFormat, QuantType
 
+    products = {"op_types_to_quantize": ["Conv", "MatMul", "Gemm"]} if transformer else {}
     return dict(quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, **products)
 
 
 def session(model):

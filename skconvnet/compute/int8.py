@@ -88,19 +88,21 @@ def segment_model(weights, image_size, ranges, start, end):
     with _lock:
         graph = _float_graph(weights, image_size)
         if key not in _calibrated:
-            _calibrated[key] = {"scales": _scales(graph, ranges), "segments": {}}
+            _calibrated[key] = {"scales": _scales(graph, ranges, weights.spec.transformer),
+                                "segments": {}}
             while len(_calibrated) > _MAX_CALIBRATIONS:
                 _calibrated.popitem(last=False)
         _calibrated.move_to_end(key)
         found = _calibrated[key]
         if (start, end) not in found["segments"]:
-            proto = _quantized(_cut(graph, start, end), ranges, found["scales"])
+            proto = _quantized(_cut(graph, start, end), ranges, found["scales"],
+                               weights.spec.transformer)
             found["segments"][start, end] = Segment(
                 proto, segment_name(weights.spec, start, end), several=isinstance(end, tuple))
         return found["segments"][start, end]
 
 
-def _scales(graph, ranges):
+def _scales(graph, ranges, transformer):
     """``{tensor: (scale, zero point)}`` of every activation of the whole graph quantized
     with ``ranges``.
 
@@ -110,7 +112,7 @@ def _scales(graph, ranges):
     """
     from onnx import numpy_helper
 
-    whole = _quantized(graph, ranges, {})
+    whole = _quantized(graph, ranges, {}, transformer)
     values = {tensor.name: numpy_helper.to_array(tensor) for tensor in whole.graph.initializer}
     return {node.input[0].removesuffix("_QuantizeLinear_Input"):
             (values[node.input[1]], values[node.input[2]])
@@ -200,9 +202,9 @@ def _cut(graph, start, end):
     return segment
 
 
-def _quantized(segment, ranges, scales):
+def _quantized(segment, ranges, scales, transformer):
     """``segment`` quantized statically (QDQ) with the calibrated ``ranges``, its tensors
-    named in ``scales`` at those scales and zero points."""
+    named in ``scales`` at those scales and zero points (a ``transformer``'s products only)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, quantize_static
     from onnxruntime.quantization.calibrate import (
@@ -227,5 +229,5 @@ def _quantized(segment, ranges, scales):
         save_tensors_data(data, cached)
         quantize_static(plain, quantized, None, calibration_cache_path=cached,
                         extra_options={"TensorQuantOverrides": overrides},
-                        **graphs.quantization_options())
+                        **graphs.quantization_options(transformer))
         return onnx.load(quantized)

@@ -106,7 +106,8 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
             )
         for network in ours:
             batches = list(_calibration_batches(network, calibration))
-            prepared[id(network)] = graphs.quantize(network._onnx_graph(opset), batches)
+            prepared[id(network)] = graphs.quantize(network._onnx_graph(opset), batches,
+                                                    network._spec().transformer)
     elif quantize is not None:
         raise ValueError(f"quantize={quantize!r}: use None (float32) or 'int8'.")
     classifier = hasattr(estimator, "predict_proba") or hasattr(estimator, "predict")

@@ -148,7 +148,8 @@ def draw_layer_table(table, ax=None):
         rows = table["backbone"] == backbone
         ax.errorbar(x[rows], table["mean_test_score"][rows], yerr=table["std_test_score"][rows],
                     marker="o", capsize=3, label=specs.get(backbone).title)
-    ax.set_xticks(x, table.index, rotation=30, ha="right")
+    positions, labels = _ticks(x, table.index)
+    ax.set_xticks(positions, labels, rotation=30, ha="right")
     if len(backbones) > 1:
         ax.legend()
         ax.set_xlabel("layer (shallow to deep, as a share of each network's cut points)")
@@ -160,3 +161,19 @@ def draw_layer_table(table, ax=None):
     ax.set_title(f"Best layer: {best} ({table.loc[best, 'mean_test_score']:.3f})")
     ax.figure.tight_layout()
     return ax
+
+
+def _ticks(x, labels, apart=0.04):
+    """Tick positions and labels, one per layer; layers of several networks closer than
+    ``apart`` of the axis share a tick, their labels on lines of their own."""
+    span = (max(x) - min(x)) or 1.0
+    positions, joined = [], []
+    for position, label in zip(x, labels):
+        near = next((i for i, other in enumerate(positions)
+                     if abs(other - position) < apart * span), None)
+        if near is None:
+            positions.append(position)
+            joined.append(label)
+        else:
+            joined[near] += "\n" + label
+    return positions, joined

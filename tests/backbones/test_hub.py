@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from skconvnet import ConvNetFeatureExtractor, list_layers
+from skconvnet import ConvNetFeatureExtractor, list_layers, to_onnx
 from skconvnet.backbones import specs
 from skconvnet.backbones.hub_specs import HubBackbone
 from skconvnet.compute import activations
@@ -299,16 +299,22 @@ def test_bfloat16_is_close_to_float32(presets):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["dinov2_small", "efficientnet_b0"])
-def test_int8_features_follow_float32(name, presets):
-    pytest.importorskip("onnxruntime")
+@pytest.mark.parametrize("name", [*TRANSFORMERS, "efficientnet_b0"])
+def test_int8_features_follow_float32(name, presets, tmp_path):
+    """precision="int8" and an int8 ONNX export of every family follow float32."""
+    onnxruntime = pytest.importorskip("onnxruntime")
     size = SIZE.get(name, 32)
     pixels = images(size, n=24, seed=4)
-    features = [ConvNetFeatureExtractor(backbone=name, weights=presets[name], image_size=size,
-                                        pooling="avg", precision=precision,
-                                        cache=False).fit(pixels).transform(pixels)
-                for precision in ("float32", "int8")]
-    assert np.corrcoef(features[0].ravel(), features[1].ravel())[0, 1] >= 0.99
+    extractors = [ConvNetFeatureExtractor(backbone=name, weights=presets[name], image_size=size,
+                                          pooling="avg", precision=precision,
+                                          cache=False).fit(pixels)
+                  for precision in ("float32", "int8")]
+    want, got = (extractor.transform(pixels) for extractor in extractors)
+    assert np.corrcoef(want.ravel(), got.ravel())[0, 1] >= 0.99
+    to_onnx(extractors[0], tmp_path / "int8.onnx", quantize="int8", calibration=pixels)
+    session = onnxruntime.InferenceSession(str(tmp_path / "int8.onnx"))
+    exported = session.run(None, {session.get_inputs()[0].name: pixels})[0]
+    assert np.corrcoef(want.ravel(), exported.ravel())[0, 1] >= 0.99
 
 
 def test_the_general_names_are_the_same_classes():
@@ -326,11 +332,7 @@ def test_every_hub_spec_names_its_keras_hub_class():
 @pytest.mark.parametrize("name, layer, size", [("dinov2_small", "block2", 56),
                                                ("efficientnet_b0", "stage3", 32)])
 def test_onnx_features_equal_the_extractors(name, layer, size, presets):
-    pytest.importorskip("onnxruntime")
-    import onnxruntime
-
-    from skconvnet import to_onnx
-
+    onnxruntime = pytest.importorskip("onnxruntime")
     pixels = images(size, n=4)
     for pooling in ("auto", None):
         extractor = ConvNetFeatureExtractor(backbone=name, weights=presets[name], layer=layer,

@@ -26,6 +26,7 @@ from skconvnet import (
 )
 from skconvnet.backbones import specs
 from skconvnet.cli.commands import main
+from skconvnet.report.layers import draw_layer_table
 from skconvnet.report.evaluation import (
     EvaluationReport,
     LayerScore,
@@ -238,6 +239,26 @@ def test_layer_figure_draws_the_table_layer_scores_makes_of_the_same_scores():
     assert [label.get_text() for label in ax.get_xticklabels()] == table.index.tolist()
     (star,) = [line for line in ax.get_lines() if line.get_label().startswith("test accuracy")]
     assert star.get_ydata().tolist() == [0.75]
+
+
+def test_layers_of_two_networks_at_one_depth_share_a_tick_without_overlapping():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {"backbone": ["vgg16", "vgg16", "efficientnet_lite0", "efficientnet_lite0"],
+         "depth": [specs.get("vgg16").depth("block3_pool"), len(specs.get("vgg16").cut_points),
+                   specs.get("efficientnet_lite0").depth("stage2"),
+                   len(specs.get("efficientnet_lite0").cut_points)],
+         "mean_test_score": [0.8, 0.9, 0.85, 0.95], "std_test_score": [0.01] * 4},
+        index=["vgg16/block3_pool", "vgg16/block5_pool", "efficientnet_lite0/stage2",
+               "efficientnet_lite0/top"])
+    ax = draw_layer_table(table)
+    assert [label.get_text() for label in ax.get_xticklabels()] == [
+        "vgg16/block3_pool", "vgg16/block5_pool\nefficientnet_lite0/top",
+        "efficientnet_lite0/stage2"]
+    assert ax.get_xticks().tolist() == pytest.approx([
+        table["depth"].iloc[0] / len(specs.get("vgg16").cut_points), 1.0,
+        table["depth"].iloc[2] / len(specs.get("efficientnet_lite0").cut_points)])
 
 
 @pytest.mark.parametrize("make_bad, problem", [
