@@ -248,7 +248,8 @@ def layer_figure(report):
     matplotlib.use("Agg")  # files only: no window, whatever the environment's backend
     ax = draw_layer_table(layer_table(report))
     ax.set_ylabel(f"{report.settings.cv_folds}-fold cross-validated accuracy")
-    ticks = {label.get_text(): x for label, x in zip(ax.get_xticklabels(), ax.get_xticks())}
+    ticks = {layer: x for label, x in zip(ax.get_xticklabels(), ax.get_xticks())
+             for layer in label.get_text().split("\n")}  # layers sharing a tick: a line each
     ax.plot([ticks[report.best_layer]], [report.test_accuracy], "*", markersize=14,
             color="tab:red", label=f"test accuracy of {report.best_layer}")
     ax.legend()

@@ -259,6 +259,12 @@ def test_layers_of_two_networks_at_one_depth_share_a_tick_without_overlapping():
     assert ax.get_xticks().tolist() == pytest.approx([
         table["depth"].iloc[0] / len(specs.get("vgg16").cut_points), 1.0,
         table["depth"].iloc[2] / len(specs.get("efficientnet_lite0").cut_points)])
+    scores = [LayerScore(label, row.backbone, label.split("/")[1], row.depth,
+                         row.mean_test_score, row.std_test_score)
+              for label, row in table.iterrows()]
+    ax = layer_figure(_report(scores, "efficientnet_lite0/top")).axes[0]
+    (star,) = [line for line in ax.get_lines() if line.get_label().startswith("test accuracy")]
+    assert star.get_xdata().tolist() == [1.0]  # on the tick it shares with vgg16/block5_pool
 
 
 @pytest.mark.parametrize("make_bad, problem", [
