@@ -146,6 +146,18 @@ def test_an_images_features_do_not_depend_on_its_batch(name, presets, monkeypatc
     np.testing.assert_array_equal(extractor.transform(pixels[2:6]), alone[2:6])
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [*TRANSFORMERS, "efficientnet_b0"])
+def test_every_family_passes_scikit_learns_checks(name, presets):
+    """All of scikit-learn's estimator checks on each family's preset folder, computing
+    (tests/estimators/test_sklearn_checks.py runs them one by one for dinov2_small and
+    efficientnet_lite0)."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    check_estimator(ConvNetFeatureExtractor(backbone=name, weights=presets[name],
+                                            image_size=SIZE.get(name, 32), cache=False))
+
+
 def test_a_preset_gives_its_own_cut_points_and_preprocessing(presets):
     spec = ConvNetFeatureExtractor(backbone="dinov2_with_registers_small",
                                    weights=presets["dinov2_with_registers_small"])._spec()
