@@ -96,7 +96,7 @@ def extract_batches(weights, source, *, layers, pooling, precision, batch_size, 
         rows = {}
         step = 0
         while step < len(order):
-            run = _run(order, step, chunk, plan, len(chunk), image_bytes)
+            run = _run(order, step, chunk, plan, image_bytes)
             activations = {layer: {} for layer in run}
             groups = defaultdict(list)
             for i in chunk:
@@ -118,7 +118,7 @@ def extract_batches(weights, source, *, layers, pooling, precision, batch_size, 
                                         whole if together else
                                         np.stack([array for _, array in members]),
                                         transformer=spec.transformer)
-                if not isinstance(outputs, list):  # Keras unwraps a list of one output
+                if not isinstance(outputs, list):  # a lone output comes unwrapped
                     outputs = [outputs]
                 for layer, layer_outputs in zip(ends, outputs, strict=True):
                     if len(members) == len(chunk):
@@ -135,20 +135,21 @@ def extract_batches(weights, source, *, layers, pooling, precision, batch_size, 
             whole, in_hand = everyone.get(run[-1]), activations[run[-1]]
             start_layer = dict.fromkeys(chunk, run[-1])
             step += len(run)
-        yield chunk, [np.array(rows[layer], source.dtype) for layer in layers]
+        # writeable: flattened rows may be views of the network's read-only outputs
+        yield chunk, [np.require(rows[layer], source.dtype, "W") for layer in layers]
 
 
 _RUN_BYTES = 1 << 30
 
 
-def _run(order, step, chunk, plan, n_images, image_bytes):
+def _run(order, step, chunk, plan, image_bytes):
     """The requested layers from ``order[step]`` on that one model call computes together:
     up to the next one that some image of ``chunk`` resumes from the cache for, while their
-    activations of the batch's ``n_images`` take at most ``_RUN_BYTES``."""
+    activations of the whole chunk take at most ``_RUN_BYTES``."""
     end = step + 1
-    total = n_images * image_bytes[order[step]]
+    total = len(chunk) * image_bytes[order[step]]
     while end < len(order) and all(plan[i][end] is None for i in chunk):
-        total += n_images * image_bytes[order[end]]
+        total += len(chunk) * image_bytes[order[end]]
         if total > _RUN_BYTES:
             break
         end += 1
@@ -233,7 +234,8 @@ def predict_batch(model, batch, *, transformer=False):
     """``model`` on one batch (:func:`padded`), as float32 NumPy (read-only, a list where
     the model has a list of outputs)."""
     outputs = predict_on_batch(model, padded(batch, transformer))
-    if isinstance(outputs, list):
-        return [np.asarray(output).astype(np.float32, copy=False)[:len(batch)]
-                for output in outputs]
-    return np.asarray(outputs).astype(np.float32, copy=False)[:len(batch)]
+
+    def rows(output):
+        return np.asarray(output).astype(np.float32, copy=False)[:len(batch)]
+
+    return [rows(output) for output in outputs] if isinstance(outputs, list) else rows(outputs)

@@ -97,8 +97,7 @@ def segment_model(weights, image_size, ranges, start, end):
         if (start, end) not in found["segments"]:
             proto = _quantized(_cut(graph, start, end), ranges, found["scales"],
                                weights.spec.transformer)
-            found["segments"][start, end] = Segment(
-                proto, segment_name(weights.spec, start, end), several=isinstance(end, tuple))
+            found["segments"][start, end] = Segment(proto, segment_name(weights.spec, start, end))
         return found["segments"][start, end]
 
 
@@ -120,18 +119,17 @@ def _scales(graph, ranges, transformer):
 
 
 class Segment:
-    """An ONNX Runtime session of one quantized segment: its one output, or a list of
-    them where it has ``several``."""
+    """An ONNX Runtime session of one quantized segment: a list of its outputs, a lone
+    output unwrapped (as Keras gives them)."""
 
-    def __init__(self, proto, name, several=False):
+    def __init__(self, proto, name):
         self.name = name
         self.session = graphs.session(proto)
         self.input = self.session.get_inputs()[0].name
-        self.several = several
 
     def predict_on_batch(self, batch):
         outputs = self.session.run(None, {self.input: np.ascontiguousarray(batch, np.float32)})
-        return outputs if self.several else outputs[0]
+        return outputs if len(outputs) > 1 else outputs[0]
 
 
 def _float_graph(weights, image_size):
