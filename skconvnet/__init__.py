@@ -7,6 +7,9 @@ from ._classifier import BOOK_RECIPE, FineTunedConvNetClassifier
 from ._dask import dask_transform
 from ._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
 from ._persistence import TRUSTED_TYPES
+from .audit.duplicates import find_duplicates
+from .audit.labels import find_label_issues
+from .audit.outliers import find_outliers
 from .backbones.specs import list_backbones, list_layers
 from .compute.cache import clear_cache, set_cache_budget
 from .datasets import load_image_folder, load_images
@@ -40,6 +43,9 @@ __all__ = [
     "confident_errors",
     "dask_transform",
     "explain",
+    "find_duplicates",
+    "find_label_issues",
+    "find_outliers",
     "layer_scores",
     "list_backbones",
     "list_layers",

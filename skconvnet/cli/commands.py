@@ -1,7 +1,8 @@
-"""The command line: ``python -m skconvnet evaluate``, ``extract`` and ``predict``.
+"""The command line: ``python -m skconvnet evaluate``, ``audit``, ``extract`` and ``predict``.
 
 The argument parser and the dispatch to each command, each in a module of its own:
-:mod:`skconvnet.cli.evaluate`, :mod:`skconvnet.cli.extract`, :mod:`skconvnet.cli.predict`.
+:mod:`skconvnet.cli.evaluate`, :mod:`skconvnet.cli.audit`, :mod:`skconvnet.cli.extract`,
+:mod:`skconvnet.cli.predict`.
 """
 
 import argparse
@@ -12,6 +13,7 @@ import sys
 import tempfile
 
 from ..backbones import specs
+from .audit import audit_command
 from .evaluate import evaluate_command
 from .extract import extract_command
 
@@ -111,7 +113,31 @@ def _parser():
                           "onnx extra)")
     evaluate.add_argument("--errors", type=int, default=24, metavar="N",
                           help="with --html: show at most N mistakes (default: 24)")
+    evaluate.add_argument("--no-audit", action="store_true",
+                          help="do not check the photos themselves (label issues, copies "
+                          "leaked into the test photos, outliers), which costs the test "
+                          "photos' features at every searched layer and a few seconds of "
+                          "logistic regressions")
     evaluate.set_defaults(run=evaluate_command)
+
+    audit = commands.add_parser(
+        "audit", help="photos probably mislabelled, copies of one another, or unlike their class",
+        description="Check a folder of labelled photos (one sub-folder per class): label "
+        "issues by confident learning on the out-of-fold probabilities of a logistic "
+        "regression on the best searched layer, copies and outliers on all searched layers.",
+    )
+    audit.add_argument("train_dir", metavar="DIR")
+    audit.add_argument("--backbone", default="vgg16", metavar="NAME",
+                       help=f"the backbone (default: vgg16; known: {', '.join(specs.BACKBONES)})")
+    audit.add_argument("--layers",
+                       help="comma-separated layers to search (default: the last cut point "
+                       "of each of the three deepest stages)")
+    audit.add_argument("--cv", type=int, default=5, help="cross-validation folds (default: 5)")
+    audit.add_argument("--report", metavar="FILE.json", help="write the findings as JSON")
+    audit.add_argument("--html", metavar="FILE.html",
+                       help="write a self-contained page of the suspect photos (needs "
+                       "matplotlib)")
+    audit.set_defaults(run=audit_command)
 
     extract = commands.add_parser(
         "extract", help="write the features of a folder's photos to a .npz file",
@@ -147,7 +173,7 @@ def _parser():
                              help="discard the work an interrupted run kept beside the output "
                              "(OUTPUT.partial/) instead of resuming it")
 
-    for command in (evaluate, extract):
+    for command in (evaluate, extract, audit):
         command.add_argument("--weights", default="imagenet",
                              help='"imagenet" (downloaded once by Keras), a weights file of the '
                              'backbone\'s Keras model (include_top=False), or "none" (random '

@@ -15,7 +15,9 @@ import numpy as np
 
 from .._optional import require
 from ..backbones import specs
-from ..backbones.checks import check_layer, n_pooled
+from ..audit.collection import audit_collection
+from ..audit.features import layer_columns
+from ..backbones.checks import check_layer
 from ..report.evaluation import (
     EvaluationReport,
     FineTuning,
@@ -49,6 +51,8 @@ class EvaluationJob:
         With ``finetune``: head epochs; None for the classifier's default.
     fine_tune_epochs : int or None
         With ``finetune``: fine-tuning epochs; None for the classifier's default.
+    audit : bool
+        Whether to check the photos themselves (:mod:`skconvnet.audit.collection`).
     """
 
     train_dir: str
@@ -59,6 +63,7 @@ class EvaluationJob:
     finetune: bool = False
     head_epochs: int | str | None = None
     fine_tune_epochs: int | None = None
+    audit: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,13 +127,15 @@ def parse_evaluate(args):
         train_dir=args.train_dir, test_dir=args.test, candidates=candidates,
         photos=PhotoOptions.from_args(args), cv=args.cv, finetune=args.finetune,
         head_epochs=args.head_epochs, fine_tune_epochs=args.fine_tune_epochs,
+        audit=not args.no_audit,
     )
     return job, outputs
 
 
 def run_evaluation(job):
     """Cross-validate a logistic regression on each candidate layer's features, refit it on
-    the best layer, score it on the test photos and, if asked, fine-tune on that layer.
+    the best layer, score it on the test photos, check the photos themselves (unless
+    ``job.audit`` is false) and, if asked, fine-tune on that layer.
 
     Prints a line as each stage starts; the extractors show progress bars.
 
@@ -140,10 +147,7 @@ def run_evaluation(job):
     -------
     report : EvaluationReport
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.pipeline import Pipeline
 
     photos, candidates = job.photos, job.candidates
     several = len(candidates) > 1
@@ -156,35 +160,37 @@ def run_evaluation(job):
                          f"{', '.join(unknown)}; a classifier cannot predict them. Give both "
                          "folders the same class sub-folders.")
     weights = photos.resolve_weights(list(candidates))
-    folds = StratifiedKFold(job.cv, shuffle=True, random_state=photos.random_state)
-
-    def head():
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-
-    scores, features = [], {}
-    for backbone, layers in candidates.items():
-        print(f"Extracting {', '.join(layers)} of {backbone} from {len(train_paths)} training "
-              f"images ({len(set(train_labels))} classes) in one pass")
-        extractor = photos.extractor(backbone, layers, weights[backbone])
-        all_layers = extractor.fit_transform(train_paths)
-        for layer, columns in _columns(extractor, layers).items():
-            label = f"{backbone}/{layer}" if several else layer
-            features[label] = all_layers[:, columns]
-            folds_scores = cross_val_score(head(), features[label], train_labels, cv=folds)
-            scores.append(LayerScore(
-                label=label, backbone=backbone, layer=layer,
-                depth=specs.get(backbone).depth(layer),
-                cv_accuracy=float(folds_scores.mean()),
-                cv_accuracy_std=float(folds_scores.std()),
-            ))
+    scores, features, folds = search_layers(photos, candidates, weights, job.cv, train_paths,
+                                            train_labels)
     best_score = max(scores, key=lambda score: score.cv_accuracy)
 
     print(f"Scoring {best_score.label} on {len(test_paths)} test images")
-    best = head().fit(features[best_score.label], train_labels)
-    test_extractor = photos.extractor(best_score.backbone, best_score.layer,
-                                      weights[best_score.backbone])
-    test_proba = best.predict_proba(test_extractor.fit_transform(test_paths))
-    test_accuracy = np.mean(best.classes_[test_proba.argmax(axis=1)] == test_labels)
+    best = _head().fit(features[best_score.label], train_labels)
+    backbone = best_score.backbone
+    test_extractor = photos.extractor(backbone, best_score.layer, weights[backbone])
+    compared = candidates[backbone] if job.audit else [best_score.layer]
+    every_layer = photos.extractor(backbone, compared, weights[backbone])  # one pass for all
+    test_features = every_layer.fit_transform(test_paths)
+    test_layers = {layer: test_features[:, columns]
+                   for layer, columns in layer_columns(every_layer).items()}
+    test_extractor.fit(test_paths)
+    test_proba = best.predict_proba(test_layers[best_score.layer])
+    test_correct = best.classes_[test_proba.argmax(axis=1)] == test_labels
+    test_accuracy = np.mean(test_correct)
+
+    audit = None
+    if job.audit:
+        labels = {layer: f"{backbone}/{layer}" if several else layer for layer in compared}
+        print(f"Checking the photos: label issues on {best_score.label}, copies and outliers "
+              f"on {', '.join(labels.values())}")
+        audit = audit_collection(
+            [features[labels[layer]] for layer in compared], train_labels,
+            probe=features[best_score.label], folds=folds, paths=train_paths,
+            test=[test_layers[layer] for layer in compared],
+            test_probe=test_layers[best_score.layer], y_test=test_labels,
+            test_paths=test_paths, test_correct=test_correct,
+            probe_layer=best_score.label, compared_layers=list(labels.values()),
+        )
 
     fine_tuning = None
     if job.finetune:
@@ -221,7 +227,62 @@ def run_evaluation(job):
         predictions=Predictions(paths=test_paths, labels=test_labels, proba=test_proba),
         pipeline=Pipeline([("features", test_extractor), *best.steps]),
         fine_tuning=fine_tuning,
+        audit=audit,
     )
+
+
+def search_layers(photos, candidates, weights, cv, paths, labels):
+    """Cross-validate a logistic regression on each candidate layer's features.
+
+    Parameters
+    ----------
+    photos : PhotoOptions
+    candidates : dict of str to list of str
+        The layers to compare, by backbone.
+    weights : dict of str to weights
+        By backbone, as :meth:`PhotoOptions.resolve_weights` gives them.
+    cv : int
+        Folds.
+    paths, labels
+        The training photos and their classes.
+
+    Returns
+    -------
+    scores : list of LayerScore
+    features : dict of str to ndarray
+        Each layer's features, by the label of its score.
+    folds : StratifiedKFold
+        The folds, shuffled by ``photos.random_state``.
+    """
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    several = len(candidates) > 1
+    folds = StratifiedKFold(cv, shuffle=True, random_state=photos.random_state)
+    scores, features = [], {}
+    for backbone, layers in candidates.items():
+        print(f"Extracting {', '.join(layers)} of {backbone} from {len(paths)} training "
+              f"images ({len(set(labels))} classes) in one pass")
+        extractor = photos.extractor(backbone, layers, weights[backbone])
+        all_layers = extractor.fit_transform(paths)
+        for layer, columns in layer_columns(extractor).items():
+            label = f"{backbone}/{layer}" if several else layer
+            features[label] = all_layers[:, columns]
+            folds_scores = cross_val_score(_head(), features[label], labels, cv=folds)
+            scores.append(LayerScore(
+                label=label, backbone=backbone, layer=layer,
+                depth=specs.get(backbone).depth(layer),
+                cv_accuracy=float(folds_scores.mean()),
+                cv_accuracy_std=float(folds_scores.std()),
+            ))
+    return scores, features, folds
+
+
+def _head():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
 
 
 def write_outputs(report, outputs):
@@ -286,16 +347,6 @@ def _names(text, option, what):
     if not names or len(set(names)) != len(names):
         raise ValueError(f"{option} {text!r}: name {what}, each once.")
     return names
-
-
-def _columns(extractor, layers):
-    """Which feature columns belong to each layer of a fitted multi-layer extractor."""
-    columns, start = {}, 0
-    for layer in layers:
-        width = n_pooled(extractor.feature_shapes_[layer], extractor.pooling)
-        columns[layer] = slice(start, start + width)
-        start += width
-    return columns
 
 
 def _finetune(job, backbone, layer, weights, train_paths, train_labels):

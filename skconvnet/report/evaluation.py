@@ -131,6 +131,8 @@ class EvaluationReport:
         The best layer's feature extractor, scaler and logistic regression, fitted.
     fine_tuning : FineTuning or None
         The fine-tuned classifier, with ``--finetune``.
+    audit : PhotoAudit or None
+        What checking the photos themselves found; None with ``--no-audit``.
     """
 
     layers: list
@@ -146,6 +148,7 @@ class EvaluationReport:
     predictions: Predictions
     pipeline: object
     fine_tuning: FineTuning | None = None
+    audit: object = None
 
     @property
     def best(self):
@@ -160,8 +163,8 @@ class EvaluationReport:
         -------
         report : dict
             ``cv_accuracy``, ``cv_accuracy_std`` and ``depth`` by layer label, the best
-            layer, accuracies, photo counts and settings, and ``finetune_test_accuracy``
-            with fine-tuning.
+            layer, accuracies, photo counts and settings, ``finetune_test_accuracy`` with
+            fine-tuning, and ``audit`` (:meth:`PhotoAudit.to_dict`) unless left out.
         """
         settings = self.settings
         report = {
@@ -188,6 +191,8 @@ class EvaluationReport:
         }
         if self.fine_tuning is not None:
             report["finetune_test_accuracy"] = self.fine_tuning.test_accuracy
+        if self.audit is not None:
+            report["audit"] = self.audit.to_dict()
         report["seconds"] = self.seconds
         return report
 
@@ -214,8 +219,25 @@ def format_table(report):
     if report.fine_tuning is not None:
         rows.append(f"test accuracy, fine-tuned on {report.best_layer}: "
                     f"{report.fine_tuning.test_accuracy:.3f}")
+    if report.audit is not None:
+        rows.append(audit_summary(report.audit))
     rows.append(f"{report.seconds:.0f} s")
     return "\n".join(rows)
+
+
+def audit_summary(audit):
+    """One line of what checking the photos found."""
+    found = [f"label issues: {len(audit.label_issues)} training photos"]
+    if audit.leaks is not None:
+        found[0] += f", {len(audit.test_label_issues)} test photos"
+        leaked = f"test photos copying a training photo: {len(audit.leaks.leaked)}"
+        if len(audit.leaks.leaked) and audit.test_accuracy_without_leaks is not None:
+            leaked += f" (test accuracy without them: {audit.test_accuracy_without_leaks:.3f})"
+        found.append(leaked)
+    found.append(f"groups of copies among the training photos: {len(audit.duplicates.groups)} "
+                 f"({len(audit.duplicates.conflicting)} labelled differently)")
+    found.append(f"outliers: {len(audit.outliers)}")
+    return f"photos: {'; '.join(found)} ({audit.seconds:.0f} s)"
 
 
 def layer_table(report):

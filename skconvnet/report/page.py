@@ -1,9 +1,6 @@
 """The evaluate command's report as one self-contained HTML page (figures and thumbnails
 embedded as data URIs: nothing to fetch, it opens offline in any browser)."""
 
-import base64
-import html
-import io
 import os
 
 import numpy as np
@@ -12,19 +9,9 @@ from ..heatmaps.explain import explain, method_for
 from ..heatmaps.figures import as_seen, overlay
 from .diagnostics import errors_table, plot_training_curves, thumbnail
 from .evaluation import layer_figure
+from .html import STYLE, data_uri, escape, figure, section
+from .photos import photos_section
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
-.headline { font-size: 1.4em; margin: 0.4em 0 1em; }
-table { border-collapse: collapse; margin: 0.5em 0; }
-td, th { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: left; }
-td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
-img.figure { max-width: 100%; }
-.photos { display: flex; flex-wrap: wrap; gap: 0.8em; }
-.photos figure { margin: 0; width: 260px; font-size: 0.8em; overflow-wrap: anywhere; }
-.photos img { width: 128px; height: 128px; object-fit: contain; background: #eee; }
-"""
 
 
 def write_report_page(path, report, *, n_errors=24, n_per_class=3):
@@ -35,10 +22,12 @@ def write_report_page(path, report, *, n_errors=24, n_per_class=3):
     path : str or path-like
         The HTML file to write.
     report : EvaluationReport
-        The run's report: settings, layer scores, test predictions and, with fine-tuning,
-        the fine-tuned classifier, whose training curves end the page.
+        The run's report: settings, layer scores, test predictions, what checking the
+        photos found (the section "The photos themselves") and, with fine-tuning, the
+        fine-tuned classifier, whose training curves end the page.
     n_errors : int, default=24
-        Show at most this many of the most confident mistakes.
+        Show at most this many of the most confident mistakes (and of each list of suspect
+        photos).
     n_per_class : int, default=3
         Show at most this many of the most confident right predictions of each class.
 
@@ -53,22 +42,24 @@ def write_report_page(path, report, *, n_errors=24, n_per_class=3):
     overlays = _overlays(report, [*mistakes["index"], *(i for hits in right for i in hits)])
     sections = [
         _settings(report),
-        _section("Accuracy against layer depth", _figure(layer_figure(report))),
-        _section("Errors on the test photos",
-                 f"<p>Predictions of the logistic regression on {_e(report.best_layer)}.</p>"
-                 + _confusion(y_test, predicted, classes)),
-        _section(f"Most confident mistakes (up to {n_errors})",
-                 _heatmap_note(report) + _mistakes(mistakes, report.predictions.paths, overlays)),
-        _section("What the model looks at in each class",
-                 f"<p>The test photos of each class predicted right most confidently (up to "
-                 f"{n_per_class}), each beside its heatmap.</p>"
-                 + _hits(right, classes, proba, report.predictions.paths, overlays)),
+        section("Accuracy against layer depth", figure(layer_figure(report))),
+        section("Errors on the test photos",
+                f"<p>Predictions of the logistic regression on {escape(report.best_layer)}.</p>"
+                + _confusion(y_test, predicted, classes)),
+        section(f"Most confident mistakes (up to {n_errors})",
+                _heatmap_note(report) + _mistakes(mistakes, report.predictions.paths, overlays)),
+        section("What the model looks at in each class",
+                f"<p>The test photos of each class predicted right most confidently (up to "
+                f"{n_per_class}), each beside its heatmap.</p>"
+                + _hits(right, classes, proba, report.predictions.paths, overlays)),
     ]
+    if report.audit is not None:
+        sections.append(photos_section(report.audit, n=n_errors))
     if report.fine_tuning is not None:
-        sections.append(_section("Fine-tuning", _fine_tuning(report)))
+        sections.append(section("Fine-tuning", _fine_tuning(report)))
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>skconvnet evaluate: {_e(report.settings.train_dir)}</title>"
+        f"<title>skconvnet evaluate: {escape(report.settings.train_dir)}</title>"
         f"<style>{STYLE}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
     )
     with open(path, "w", encoding="utf-8") as file:
@@ -78,7 +69,7 @@ def write_report_page(path, report, *, n_errors=24, n_per_class=3):
 def _settings(report):
     settings = report.settings
     headline = (f"Test accuracy <strong>{report.test_accuracy:.3f}</strong> "
-                f"(logistic regression on {_e(report.best_layer)})")
+                f"(logistic regression on {escape(report.best_layer)})")
     if report.fine_tuning is not None:
         headline += f", fine-tuned <strong>{report.fine_tuning.test_accuracy:.3f}</strong>"
     rows = [
@@ -93,9 +84,10 @@ def _settings(report):
         ("cross-validation", f"{settings.cv_folds} folds"),
         ("wall time", f"{report.seconds:.0f} s"),
     ]
-    table = "".join(f"<tr><th>{_e(name)}</th><td>{_e(value)}</td></tr>" for name, value in rows)
+    table = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td></tr>"
+                    for name, value in rows)
     counts = "".join(
-        f"<tr><td>{_e(label)}</td><td class='number'>{report.train_counts[label]}</td>"
+        f"<tr><td>{escape(label)}</td><td class='number'>{report.train_counts[label]}</td>"
         f"<td class='number'>{report.test_counts.get(label, 0)}</td></tr>"
         for label in report.classes
     )
@@ -125,14 +117,14 @@ def _confusion(y_test, predicted, classes):
     scores = classification_report(y_test, predicted, labels=classes, output_dict=True,
                                    zero_division=0)
     rows = "".join(
-        f"<tr><td>{_e(label)}</td>"
+        f"<tr><td>{escape(label)}</td>"
         + "".join(f"<td class='number'>{scores[label][key]:.3f}</td>"
                   for key in ("precision", "recall", "f1-score"))
         + f"<td class='number'>{scores[label]['support']:.0f}</td></tr>"
         for label in [*map(str, classes), "macro avg", "weighted avg"]
     )
     return (
-        _figure(fig) + "<table><tr><th>class</th><th class='number'>precision</th>"
+        figure(fig) + "<table><tr><th>class</th><th class='number'>precision</th>"
         "<th class='number'>recall</th><th class='number'>F1</th>"
         f"<th class='number'>test photos</th></tr>{rows}</table>"
     )
@@ -160,7 +152,7 @@ def _overlays(report, indices):
                                            .argmax(axis=1)]
     heatmaps = explain(report.pipeline, paths, target=predicted)
     pictures = as_seen(report.pipeline, paths)
-    return {index: _data_uri(thumbnail(overlay(picture, heatmap)), "JPEG")
+    return {index: data_uri(thumbnail(overlay(picture, heatmap)), "JPEG")
             for index, picture, heatmap in zip(indices, pictures, heatmaps)}
 
 
@@ -178,7 +170,7 @@ def _heatmap_note(report):
 def _mistakes(table, test_paths, overlays):
     if table.empty:
         return "<p>None: every test photo is classified correctly.</p>"
-    captioned = ((row.index, f"true {_e(row.true)}, predicted {_e(row.predicted)} "
+    captioned = ((row.index, f"true {escape(row.true)}, predicted {escape(row.predicted)} "
                              f"({row.probability:.2f})") for row in table.itertuples())
     return _photos(captioned, test_paths, overlays)
 
@@ -186,10 +178,10 @@ def _mistakes(table, test_paths, overlays):
 def _hits(right, classes, proba, test_paths, overlays):
     sections = []
     for column, (label, indices) in enumerate(zip(classes.tolist(), right)):
-        body = (_photos(((i, f"{_e(label)} ({proba[i, column]:.2f})") for i in indices),
+        body = (_photos(((i, f"{escape(label)} ({proba[i, column]:.2f})") for i in indices),
                         test_paths, overlays)
                 if indices else "<p>No test photo of this class is predicted right.</p>")
-        sections.append(f"<h3>{_e(label)}</h3>{body}")
+        sections.append(f"<h3>{escape(label)}</h3>{body}")
     return "".join(sections)
 
 
@@ -197,9 +189,9 @@ def _photos(captioned, test_paths, overlays):
     """Figures of test photos, each beside its heatmap overlay, with a caption (HTML)."""
     figures = []
     for index, caption in captioned:
-        name = _e(os.path.basename(test_paths[index]))
+        name = escape(os.path.basename(test_paths[index]))
         figures.append(
-            f"<figure><img alt='{name}' src='{_data_uri(thumbnail(test_paths[index]), 'JPEG')}'>"
+            f"<figure><img alt='{name}' src='{data_uri(thumbnail(test_paths[index]), 'JPEG')}'>"
             f"<img class='heatmap' alt='heatmap of {name}' src='{overlays[index]}'>"
             f"<figcaption><strong>{name}</strong><br>{caption}</figcaption></figure>"
         )
@@ -207,36 +199,9 @@ def _photos(captioned, test_paths, overlays):
 
 
 def _fine_tuning(report):
-    accuracy = (f"<p>Test accuracy fine-tuned on {_e(report.best_layer)}: "
+    accuracy = (f"<p>Test accuracy fine-tuned on {escape(report.best_layer)}: "
                 f"<strong>{report.fine_tuning.test_accuracy:.3f}</strong>, against "
                 f"{report.test_accuracy:.3f} for the logistic regression on frozen "
                 "features.</p>")
     axes = plot_training_curves(report.fine_tuning.classifier)
-    return accuracy + _figure(axes[0].figure)
-
-
-def _section(title, body):
-    return f"<h2>{_e(title)}</h2>\n{body}"
-
-
-def _figure(fig):
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return f"<img class='figure' alt='' src='{_encode(buffer.getvalue(), 'png')}'>"
-
-
-def _data_uri(picture, format):
-    buffer = io.BytesIO()
-    picture.save(buffer, format=format, quality=80)
-    return _encode(buffer.getvalue(), format.lower())
-
-
-def _encode(data, kind):
-    return f"data:image/{kind};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _e(value):
-    return html.escape(str(value), quote=True)
+    return accuracy + figure(axes[0].figure)

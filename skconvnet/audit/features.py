@@ -1,0 +1,85 @@
+"""What an audit compares: the features of the photos, from a feature extractor (or the one
+a pipeline starts with), or feature rows given as they are."""
+
+import os
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import check_array
+
+from .._extractor import ConvNetFeatureExtractor
+from .._steps import image_step, unwrapped
+from ..backbones.checks import n_pooled
+from ..datasets import load_image_folder
+
+
+def photos(X, y):
+    """``(X, y)``, a folder of class folders read as its photos and their classes (the
+    classes only where ``y`` is None)."""
+    if isinstance(X, (str, os.PathLike)) and os.path.isdir(X):
+        paths, labels = load_image_folder(X)
+        return paths, labels if y is None else y
+    return X, y
+
+
+def unit_features(extractor, purpose, X, *others):
+    """The features of ``X`` and of each of ``others`` (None stays None), one unit-length row
+    per photo: their dot products are cosine similarities.
+
+    ``extractor`` is fitted (a clone of it) on ``X`` and transforms them all; each of its
+    layers weighs the same (:func:`joined`). With ``extractor=None`` they are feature rows
+    already.
+    """
+    if extractor is None:
+        return [None if rows is None else unit_rows(check_array(rows, dtype=np.float64))
+                for rows in (X, *others)]
+    step = image_step(unwrapped(extractor, purpose))
+    if not isinstance(step, ConvNetFeatureExtractor):
+        raise TypeError(
+            f"{purpose} compares the photos' features: pass a feature extractor (e.g. "
+            "VGGFeatureExtractor(layer='block4_pool', pooling='avg')), a pipeline that "
+            f"starts with one, or None for feature rows; got {type(step).__name__}."
+        )
+    fitted = clone(step).fit(X)
+    columns = layer_columns(fitted).values()
+
+    def rows(images):
+        features = fitted.transform(images)
+        return joined([features[:, part] for part in columns])
+
+    return [None if images is None else rows(images) for images in (X, *others)]
+
+
+def layer_columns(extractor):
+    """``{layer: slice}``: which feature columns of a fitted extractor hold each layer."""
+    pooling, prefix = extractor._pooling(), extractor._spec().prefix_tokens
+    columns, start = {}, 0
+    for layer, shape in extractor.feature_shapes_.items():
+        width = n_pooled(shape, pooling, prefix)
+        columns[layer] = slice(start, start + width)
+        start += width
+    return columns
+
+
+def joined(blocks):
+    """Several layers' features as one unit-length row per photo, each layer weighing the
+    same: the dot product of two rows is the mean of the layers' cosine similarities."""
+    return np.hstack([unit_rows(block) for block in blocks]) / np.sqrt(len(blocks))
+
+
+def unit_rows(rows):
+    """``rows`` scaled to unit length (all-zero rows stay zero): dot products of them are
+    cosine similarities."""
+    rows = np.asarray(rows, dtype=np.float64)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms == 0, 1.0, norms)
+
+
+def file_names(X, indices):
+    """The file names of ``X[indices]`` where ``X`` holds paths, else None."""
+    if isinstance(X, np.ndarray) or not hasattr(X, "__len__") or not len(X):
+        return None
+    items = list(X)
+    if not all(isinstance(item, (str, os.PathLike)) for item in items[:1]):
+        return None
+    return np.array([os.fspath(items[i]) for i in indices], dtype=object)

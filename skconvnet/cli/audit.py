@@ -1,0 +1,43 @@
+"""``python -m skconvnet audit``: photos of a folder of class folders that are probably
+mislabelled, copies of one another, or unlike their class."""
+
+import os
+import time
+
+from ..audit.collection import audit_collection
+from .evaluate import _candidates, _need_plotting, search_layers
+from .options import PhotoOptions, check_output
+
+
+def audit_command(args):
+    """Run ``audit`` on parsed arguments: search the layers, check the photos, print a
+    summary and write what the options ask for."""
+    from ..report.evaluation import audit_summary, write_json
+
+    candidates = _candidates(args.backbone, args.layers)
+    for option in ("report", "html"):
+        if getattr(args, option):
+            check_output(getattr(args, option), f"--{option}")
+    if args.html:
+        _need_plotting("--html")
+    photos = PhotoOptions.from_args(args)
+    started = time.perf_counter()
+    paths, labels = photos.load_folder(args.train_dir)
+    weights = photos.resolve_weights(list(candidates))
+    scores, features, folds = search_layers(photos, candidates, weights, args.cv, paths, labels)
+    best = max(scores, key=lambda score: score.cv_accuracy)
+    print(f"Checking the photos: label issues on {best.label}, copies and outliers on "
+          f"{', '.join(features)}")
+    audit = audit_collection(list(features.values()), labels, probe=features[best.label],
+                             folds=folds, paths=paths, probe_layer=best.label,
+                             compared_layers=list(features))
+    print(audit_summary(audit))
+    print(f"{time.perf_counter() - started:.0f} s")
+    if args.report:
+        write_json(args.report, audit)
+        print(f"Report written to {args.report}")
+    if args.html:
+        from ..report.photos import write_audit_page
+
+        write_audit_page(args.html, audit, folder=os.fspath(args.train_dir))
+        print(f"Page written to {args.html}")
