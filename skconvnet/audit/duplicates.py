@@ -15,7 +15,7 @@ from .results import Findings
 
 #: Cosine similarity of average-pooled features above which two photos count as copies;
 #: measured on VGG16's block4_pool (benchmarks/bench_audit.py, docs/checking_photos.md).
-THRESHOLD = 0.9
+THRESHOLD = 0.95
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def find_duplicates(extractor, X, X_other=None, *, y=None, threshold=THRESHOLD,
         leaks from ``X`` into ``X_other``.
     y : array-like of shape (n_photos,), default=None
         Labels of ``X`` (a folder's own by default), to find copies labelled differently.
-    threshold : float, default=0.9
+    threshold : float, default=0.95
         Cosine similarity from which two photos count as copies.
     block_size : int, default=1024
         Photos searched at a time.

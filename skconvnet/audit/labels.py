@@ -40,6 +40,9 @@ class LabelIssues(Findings):
     thresholds : ndarray of shape (n_classes,)
         Per class, the mean out-of-fold probability of that class among the photos
         labelled with it: a photo belongs confidently to a class when it clears this.
+    margins : ndarray of shape (n_photos,)
+        Every photo's margin (of the most probable other class), in the order of ``X``:
+        rank them to see past the flagged photos.
     """
 
     given: np.ndarray
@@ -49,6 +52,7 @@ class LabelIssues(Findings):
     photo: np.ndarray | None
     classes: np.ndarray
     thresholds: np.ndarray
+    margins: np.ndarray
 
     def _column_names(self, name, width):
         return [f"proba_{label}" for label in self.classes.tolist()]
@@ -133,10 +137,12 @@ def label_issues(y, proba, classes, *, X=None):
     issue = confident.any(axis=1) & (own < thresholds[given])
     suggested = np.where(confident, proba, -np.inf).argmax(axis=1)
     margin = proba[rows, suggested] - own
+    others = proba.copy()
+    others[rows, given] = -np.inf
     order = np.flatnonzero(issue)
     order = order[np.argsort(-margin[order], kind="stable")]
     return LabelIssues(
         indices=order, given=classes[given[order]], suggested=classes[suggested[order]],
         margin=margin[order], proba=proba[order], photo=file_names(X, order),
-        classes=classes, thresholds=thresholds,
+        classes=classes, thresholds=thresholds, margins=others.max(axis=1) - own,
     )

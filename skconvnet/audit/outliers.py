@@ -100,7 +100,7 @@ def outliers_of(rows, y=None, *, n_neighbors=N_NEIGHBORS, cutoff=CUTOFF, X=None)
     if len(labels) != len(rows):
         raise ValueError(f"y has {len(labels)} labels for {len(rows)} photos; give one per photo.")
     distances, z_scores = np.empty(len(rows)), np.empty(len(rows))
-    for label in np.unique(labels):
+    for label in np.unique(labels).tolist():
         members = np.flatnonzero(labels == label)
         if len(members) < 2:
             raise ValueError(f"Class {label!r} has one photo: nothing to compare it with. Give "
