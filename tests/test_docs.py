@@ -31,7 +31,7 @@ def test_docs_build_without_warnings(tmp_path, cats_and_dogs_or_none):
         assert f'id="skconvnet.{name}"' in api, name
     assert "pydata-sphinx-theme" in api or "pydata_sphinx_theme" in api
     for page in ("command_line", "feature_extraction", "backbones", "fine_tuning",
-                 "looking_inside", "weights",
+                 "looking_inside", "checking_photos", "weights",
                  "precision_and_backends", "dask", "deploying", "auto_examples/index"):
         assert (html / f"{page}.html").is_file()
     if cats_and_dogs_or_none is not None:  # the examples ran, and drew their figures

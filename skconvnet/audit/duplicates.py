@@ -10,7 +10,7 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import NearestNeighbors
 
 from ..inputs.decoding import open_image
-from .features import file_names, photos, unit_features
+from .features import by_position, photos, unit_features
 from .results import Findings
 
 #: Cosine similarity of average-pooled features above which two photos count as copies;
@@ -189,7 +189,7 @@ class _Pixels:
     """Digests of the decoded pixels of a set of images, computed for those asked about."""
 
     def __init__(self, images):
-        self.images = images if isinstance(images, np.ndarray) else list(images)
+        self.images = by_position(images)
         self.digests = {}
 
     def digest(self, i):

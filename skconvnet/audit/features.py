@@ -75,11 +75,22 @@ def unit_rows(rows):
     return rows / np.where(norms == 0, 1.0, norms)
 
 
+def by_position(X):
+    """``X``'s images, indexable by position: an array as it is, a list of a pandas column (or
+    of a DataFrame's only column), another sequence as a list."""
+    if hasattr(X, "iloc"):
+        if getattr(X, "ndim", 1) == 2:
+            return X.iloc[:, 0].tolist() if X.shape[1] == 1 else X.to_numpy()
+        return X.tolist()
+    return X if isinstance(X, np.ndarray) else list(X)
+
+
 def file_names(X, indices):
-    """The file names of ``X[indices]`` where ``X`` holds paths, else None."""
-    if isinstance(X, np.ndarray) or not hasattr(X, "__len__") or not len(X):
+    """The paths of ``X[indices]`` where ``X`` holds paths, else None."""
+    if X is None:
         return None
-    items = list(X)
-    if not all(isinstance(item, (str, os.PathLike)) for item in items[:1]):
+    items = by_position(X)
+    if isinstance(items, np.ndarray) or not len(items) or not isinstance(
+            items[0], (str, os.PathLike)):
         return None
     return np.array([os.fspath(items[i]) for i in indices], dtype=object)

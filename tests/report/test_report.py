@@ -6,6 +6,7 @@ import io
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,8 +198,27 @@ def test_report_json_keys_in_order(run):
         "cv_accuracy", "cv_accuracy_std", "best_layer", "test_accuracy", "n_train", "n_test",
         "classes", "train_counts", "test_counts", "train_dir", "test_dir", "backbones",
         "depth", "weights", "image_size", "image_sizes", "pooling", "precision", "cv_folds",
-        "finetune_test_accuracy", "seconds",
+        "finetune_test_accuracy", "audit", "seconds",
     ]
+
+
+def test_page_and_report_show_the_mislabelled_test_photos(run):
+    """The two checks photos filed under stripes are the test photos probably mislabelled,
+    on the page (in the section "The photos themselves") and in the JSON."""
+    train, test, page, report = run
+    section = _between(page, "The photos themselves", "Fine-tuning")
+    mislabelled = {f"mislabelled_{name}" for name in MISLABELLED}
+    listed = _between(section, "Test photos probably mislabelled", "Test photos that copy")
+    captions = re.findall(r"<figcaption><strong>(.*?)</strong><br>given (\w+) → (\w+) "
+                          r"\((\d\.\d\d)\)</figcaption>", listed)
+    assert {name for name, *_ in captions} == mislabelled
+    assert {(given, suggested) for _, given, suggested, _ in captions} == {("stripes", "checks")}
+    issues = report["audit"]["test_label_issues"]
+    assert {Path(issue["photo"]).name for issue in issues} == mislabelled
+    assert all(issue["probability"] > 0.5 for issue in issues)
+    for heading in ("Training photos probably mislabelled", "Copies among the training photos",
+                    "Outliers"):
+        assert heading in section
 
 
 def _report(scores, best_layer):
