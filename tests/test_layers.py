@@ -23,6 +23,7 @@ LAYERS = [
     ("estimators", {"_extractor", "_classifier", "_parameters", "_fitting", "_persistence",
                     "_dask"}),
     ("heatmaps", {"heatmaps"}),
+    ("audit", {"audit"}),
     ("report", {"report"}),
     ("cli", {"cli", "__main__"}),
 ]

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .duplicates import duplicates_of
-from .features import joined
+from .features import joined, unit_rows
 from .labels import label_issues
 from .outliers import outliers_of
 
@@ -47,8 +47,10 @@ class PhotoAudit:
         The best pipeline's test accuracy once the leaked test photos are left out.
     probe_layer : str
         The layer whose out-of-fold probabilities find the label issues.
-    compared_layers : list of str
-        The layers whose features, joined, find copies and outliers.
+    copy_layer : str
+        The layer whose features find copies.
+    outlier_layers : list of str
+        The layers whose features, joined, find outliers.
     C : float
         The regularisation of the logistic probe, chosen by out-of-fold log loss.
     seconds : float
@@ -65,7 +67,8 @@ class PhotoAudit:
     labels: np.ndarray
     test_accuracy_without_leaks: float | None
     probe_layer: str
-    compared_layers: list
+    copy_layer: str
+    outlier_layers: list
     C: float
     seconds: float
 
@@ -82,7 +85,8 @@ class PhotoAudit:
 
         report = {
             "probe_layer": self.probe_layer,
-            "compared_layers": list(self.compared_layers),
+            "copy_layer": self.copy_layer,
+            "outlier_layers": list(self.outlier_layers),
             "C": self.C,
             "label_issues": issues(self.label_issues, train),
             "duplicates": [[train[i] for i in group] for group in self.duplicates.groups],
@@ -106,29 +110,31 @@ class PhotoAudit:
         return report
 
 
-def audit_collection(train, y, *, probe, folds, paths, test=None, test_probe=None,
-                     y_test=None, test_paths=(), test_correct=None, probe_layer="",
-                     compared_layers=()):
+def audit_collection(y, *, probe, copies, outliers, folds, paths, test_probe=None,
+                     test_copies=None, y_test=None, test_paths=(), test_correct=None,
+                     layers=("", "", ())):
     """Audit photos from their features.
 
     Parameters
     ----------
-    train : list of ndarray
-        The training photos' features at each compared layer (joined: copies, outliers).
     y : ndarray
-        Their labels.
+        The training photos' labels.
     probe : ndarray
         Their features at the layer whose probe finds label issues.
+    copies : ndarray
+        Their features at the layer that finds copies.
+    outliers : list of ndarray
+        Their features at each layer that, joined, finds outliers.
     folds : cross-validation splitter
         The folds of the out-of-fold probabilities.
     paths : list
         The training photos.
-    test, test_probe, y_test, test_paths : optional
+    test_probe, test_copies, y_test, test_paths : optional
         The same of the test photos.
     test_correct : ndarray of bool, optional
         Which test photos the evaluated pipeline gets right.
-    probe_layer, compared_layers : str, list of str
-        The layers' names, for the report.
+    layers : (str, str, list of str)
+        The names of the probe's, the copies' and the outliers' layers, for the report.
 
     Returns
     -------
@@ -137,24 +143,33 @@ def audit_collection(train, y, *, probe, folds, paths, test=None, test_probe=Non
     started = time.perf_counter()
     classes = np.unique(y)
     C, proba, head = _probe(probe, y, folds, classes)
-    rows = joined(train)
+    copies = unit_rows(copies)
     leaks = test_issues = accuracy = None
-    if test is not None:
+    if test_probe is not None:
         test_issues = label_issues(y_test, head.predict_proba(test_probe), classes, X=test_paths)
-        leaks = duplicates_of(rows, joined(test), images=(paths, test_paths))
+        leaks = duplicates_of(copies, unit_rows(test_copies), images=(paths, test_paths))
         kept = np.setdiff1d(np.arange(len(y_test)), leaks.leaked)
         accuracy = float(np.mean(test_correct[kept])) if len(kept) else None
+    probe_layer, copy_layer, outlier_layers = layers
     return PhotoAudit(
         label_issues=label_issues(y, proba, classes, X=paths),
         test_label_issues=test_issues,
-        duplicates=duplicates_of(rows, y=y, images=(paths, paths)),
+        duplicates=duplicates_of(copies, y=y, images=(paths, paths)),
         leaks=leaks,
-        outliers=outliers_of(rows, y, X=paths),
+        outliers=outliers_of(joined(outliers), y, X=paths),
         train_paths=list(paths), test_paths=list(test_paths), labels=np.asarray(y),
-        test_accuracy_without_leaks=accuracy, probe_layer=probe_layer,
-        compared_layers=list(compared_layers), C=C,
+        test_accuracy_without_leaks=accuracy, probe_layer=probe_layer, copy_layer=copy_layer,
+        outlier_layers=list(outlier_layers), C=C,
         seconds=round(time.perf_counter() - started, 1),
     )
+
+
+def copy_layer(spec, layers):
+    """Of ``layers`` (names of cut points of the backbone ``spec``), the one nearest three
+    quarters of the network's depth: on VGG16, block4_pool, where copies stand furthest from
+    distinct photos (block3_pool sees two distinct photos closer than a copy, block5_pool
+    sees a resized copy of a cat as just another cat; benchmarks/bench_audit.py)."""
+    return min(layers, key=lambda layer: abs(spec.depth(layer) / len(spec.cut_points) - 0.75))
 
 
 def _probe(features, y, folds, classes):

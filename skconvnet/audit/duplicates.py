@@ -13,9 +13,11 @@ from ..inputs.decoding import open_image
 from .features import by_position, photos, unit_features
 from .results import Findings
 
-#: Cosine similarity of average-pooled features above which two photos count as copies;
-#: measured on VGG16's block4_pool (benchmarks/bench_audit.py, docs/checking_photos.md).
-THRESHOLD = 0.95
+#: Cosine similarity of average-pooled features from which two photos count as copies:
+#: midway between the least similar of 40 leaked copies (0.951) and the most similar of two
+#: distinct photos (0.936) on VGG16's block4_pool at 150x150 (benchmarks/bench_audit.py,
+#: seeds 0 and 1; docs/checking_photos.md).
+THRESHOLD = 0.945
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def find_duplicates(extractor, X, X_other=None, *, y=None, threshold=THRESHOLD,
         leaks from ``X`` into ``X_other``.
     y : array-like of shape (n_photos,), default=None
         Labels of ``X`` (a folder's own by default), to find copies labelled differently.
-    threshold : float, default=0.95
+    threshold : float, default=0.945
         Cosine similarity from which two photos count as copies.
     block_size : int, default=1024
         Photos searched at a time.

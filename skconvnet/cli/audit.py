@@ -4,7 +4,8 @@ mislabelled, copies of one another, or unlike their class."""
 import os
 import time
 
-from ..audit.collection import audit_collection
+from ..audit.collection import audit_collection, copy_layer
+from ..backbones import specs
 from .evaluate import _candidates, _need_plotting, search_layers
 from .options import PhotoOptions, check_output
 
@@ -26,11 +27,15 @@ def audit_command(args):
     weights = photos.resolve_weights(list(candidates))
     scores, features, folds = search_layers(photos, candidates, weights, args.cv, paths, labels)
     best = max(scores, key=lambda score: score.cv_accuracy)
-    print(f"Checking the photos: label issues on {best.label}, copies and outliers on "
-          f"{', '.join(features)}")
-    audit = audit_collection(list(features.values()), labels, probe=features[best.label],
-                             folds=folds, paths=paths, probe_layer=best.label,
-                             compared_layers=list(features))
+    searched = [score for score in scores if score.backbone == best.backbone]
+    copies = next(score.label for score in searched if score.layer == copy_layer(
+        specs.get(best.backbone), [score.layer for score in searched]))
+    outliers = [score.label for score in searched]
+    print(f"Checking the photos: label issues on {best.label}, copies on {copies}, outliers "
+          f"on {', '.join(outliers)}")
+    audit = audit_collection(labels, probe=features[best.label], copies=features[copies],
+                             outliers=[features[label] for label in outliers], folds=folds,
+                             paths=paths, layers=(best.label, copies, outliers))
     print(audit_summary(audit))
     print(f"{time.perf_counter() - started:.0f} s")
     if args.report:

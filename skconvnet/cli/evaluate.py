@@ -15,7 +15,7 @@ import numpy as np
 
 from .._optional import require
 from ..backbones import specs
-from ..audit.collection import audit_collection
+from ..audit.collection import audit_collection, copy_layer
 from ..audit.features import layer_columns
 from ..backbones.checks import check_layer
 from ..report.evaluation import (
@@ -168,11 +168,13 @@ def run_evaluation(job):
     best = _head().fit(features[best_score.label], train_labels)
     backbone = best_score.backbone
     test_extractor = photos.extractor(backbone, best_score.layer, weights[backbone])
-    compared = candidates[backbone] if job.audit else [best_score.layer]
-    every_layer = photos.extractor(backbone, compared, weights[backbone])  # one pass for all
-    test_features = every_layer.fit_transform(test_paths)
+    searched = candidates[backbone]
+    copies = copy_layer(specs.get(backbone), searched)
+    needed = list(dict.fromkeys([best_score.layer, copies] if job.audit else [best_score.layer]))
+    both = photos.extractor(backbone, needed, weights[backbone])  # one pass for both
+    test_features = both.fit_transform(test_paths)
     test_layers = {layer: test_features[:, columns]
-                   for layer, columns in layer_columns(every_layer).items()}
+                   for layer, columns in layer_columns(both).items()}
     test_extractor.fit(test_paths)
     test_proba = best.predict_proba(test_layers[best_score.layer])
     test_correct = best.classes_[test_proba.argmax(axis=1)] == test_labels
@@ -180,16 +182,16 @@ def run_evaluation(job):
 
     audit = None
     if job.audit:
-        labels = {layer: f"{backbone}/{layer}" if several else layer for layer in compared}
-        print(f"Checking the photos: label issues on {best_score.label}, copies and outliers "
-              f"on {', '.join(labels.values())}")
+        label = {layer: f"{backbone}/{layer}" if several else layer for layer in searched}
+        print(f"Checking the photos: label issues on {best_score.label}, copies on "
+              f"{label[copies]}, outliers on {', '.join(label.values())}")
         audit = audit_collection(
-            [features[labels[layer]] for layer in compared], train_labels,
-            probe=features[best_score.label], folds=folds, paths=train_paths,
-            test=[test_layers[layer] for layer in compared],
-            test_probe=test_layers[best_score.layer], y_test=test_labels,
-            test_paths=test_paths, test_correct=test_correct,
-            probe_layer=best_score.label, compared_layers=list(labels.values()),
+            train_labels, probe=features[best_score.label], copies=features[label[copies]],
+            outliers=[features[label[layer]] for layer in searched], folds=folds,
+            paths=train_paths, test_probe=test_layers[best_score.layer],
+            test_copies=test_layers[copies], y_test=test_labels, test_paths=test_paths,
+            test_correct=test_correct,
+            layers=(best_score.label, label[copies], list(label.values())),
         )
 
     fine_tuning = None

@@ -20,9 +20,9 @@ def photos_section(audit, *, n=24):
         f"a logistic regression on {escape(audit.probe_layer)} (C={audit.C:g}, chosen by "
         f"log loss): another class clears the mean probability its own photos get, the "
         f"photo's label does not. Copies: cosine similarity of features ≥ {THRESHOLD} on "
-        f"{escape(', '.join(audit.compared_layers))}. Outliers: far from their {N_NEIGHBORS} nearest "
-        f"photos of the same class (modified z-score above {CUTOFF}). The audit took "
-        f"{audit.seconds:.0f} s.</p>",
+        f"{escape(audit.copy_layer)}. Outliers: far from their {N_NEIGHBORS} nearest photos of "
+        f"the same class on {escape(', '.join(audit.outlier_layers))} (modified z-score "
+        f"above {CUTOFF}). The audit took {audit.seconds:.0f} s.</p>",
         "<h3>Training photos probably mislabelled</h3>"
         + _issues(issues, audit.train_paths, n),
     ]

@@ -167,6 +167,18 @@ def test_copies_within_a_set_form_groups_and_disagreeing_labels_are_named():
 
 
 @pytest.mark.no_backend
+def test_the_copy_layer_is_the_searched_layer_nearest_three_quarters_of_the_depth():
+    from skconvnet.audit.collection import copy_layer
+    from skconvnet.backbones import specs
+
+    vgg16 = specs.get("vgg16")
+    assert copy_layer(vgg16, ["block3_pool", "block4_pool", "block5_pool"]) == "block4_pool"
+    assert copy_layer(vgg16, ["block5_pool", "block2_pool"]) == "block5_pool"
+    assert copy_layer(specs.get("resnet50"), specs.get("resnet50").default_search()) == (
+        "conv4_block6_out")
+
+
+@pytest.mark.no_backend
 def test_distinct_rows_give_no_pair_and_the_threshold_is_checked():
     X = np.random.default_rng(2).normal(size=(500, 64))
     assert len(find_duplicates(None, X)) == 0

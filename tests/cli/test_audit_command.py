@@ -23,9 +23,9 @@ def test_the_test_accuracy_is_recomputed_without_the_leaked_photos():
     test[[3, 11]] = train[[5, 40]]
     y, y_test = np.repeat(["a", "b"], 30), np.repeat(["a", "b"], 10)
     correct = np.arange(20) % 4 != 0  # 3 and 11 are right, 15 of the 20 are
-    audit = audit_collection([train], y, probe=train, folds=3, paths=train, test=[test],
-                             test_probe=test, y_test=y_test, test_paths=test,
-                             test_correct=correct)  # rows stand for the photos' pixels
+    audit = audit_collection(y, probe=train, copies=train, outliers=[train], folds=3,
+                             paths=train, test_probe=test, test_copies=test, y_test=y_test,
+                             test_paths=test, test_correct=correct)  # rows stand for pixels
     assert audit.leaks.pairs.tolist() == [[5, 3], [40, 11]]
     assert audit.test_accuracy_without_leaks == pytest.approx(13 / 18)
 
@@ -60,8 +60,8 @@ def test_evaluate_prints_what_the_audit_found(photos, capsys):
     train, test = photos
     assert main(["evaluate", str(train), "--test", str(test), *FAST_EVALUATE]) == 0
     out = capsys.readouterr().out
-    assert "Checking the photos: label issues on block1_pool, copies and outliers on " \
-           "block2_pool, block1_pool, block3_pool" in out
+    assert "Checking the photos: label issues on block1_pool, copies on block3_pool, " \
+           "outliers on block2_pool, block1_pool, block3_pool" in out
     assert "photos: label issues: " in out and "outliers: " in out
 
 
@@ -76,8 +76,10 @@ def test_audit_command_writes_the_findings_and_their_page(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Checking the photos: label issues on block1_pool" in out
     found = json.loads(report.read_text())
-    assert list(found) == ["probe_layer", "compared_layers", "C", "label_issues", "duplicates",
-                           "conflicting_duplicates", "outliers", "seconds"]
+    assert list(found) == ["probe_layer", "copy_layer", "outlier_layers", "C", "label_issues",
+                           "duplicates", "conflicting_duplicates", "outliers", "seconds"]
+    assert (found["copy_layer"], found["outlier_layers"]) == (
+        "block2_pool", ["block1_pool", "block2_pool"])
     assert found["label_issues"][0]["photo"] == str(misfiled)
     assert (found["label_issues"][0]["given"], found["label_issues"][0]["suggested"]) == (
         "stripes", "checks")
