@@ -15,8 +15,9 @@ one), each from cold.
 
 ``--per-layer`` answers instead which layer suits which question, on the same faults: per
 layer of block3_pool, block4_pool, block5_pool and the three joined, the precision of the
-label ranking at the number flipped, the lowest similarity of a leaked copy against the
-highest of two distinct photos, and the foreign pictures' ranks with 5 and 20 neighbours.
+label ranking at the number flipped (with C chosen by log loss, and with scikit-learn's
+default C=1), the lowest similarity of a leaked copy against the highest of two distinct
+photos, and the foreign pictures' ranks with 5 and 20 neighbours.
 
     python benchmarks/bench_audit.py [--image-size 150] [--seed 0] [--per-layer]
 """
@@ -75,8 +76,8 @@ def main():
               f"{args.image_size or 150}, seed {args.seed}")
         print(f"best layer {report.best_layer} (cv accuracy {report.best.cv_accuracy:.3f}), "
               f"test accuracy {report.test_accuracy:.3f}; audit: label issues on "
-              f"{audit.probe_layer} (C={audit.C:g}), copies and outliers on "
-              f"{', '.join(audit.compared_layers)}")
+              f"{audit.probe_layer} (C={audit.C:g}), copies on {audit.copy_layer}, outliers on "
+              f"{', '.join(audit.outlier_layers)}")
         _labels(audit, injected)
         _copies(audit, injected)
         _foreign(audit, injected)
@@ -103,7 +104,8 @@ def _labels(audit, injected):
           f"{hits / max(len(flagged), 1):.2f}, recall {hits / len(flipped):.2f}; the "
           f"{len(flipped)} highest margins: precision = recall = {at_k:.2f}")
     others = sorted(set(flagged) - flipped)
-    print(f"  flagged but not flipped: {', '.join(others[:12])}{' ...' if len(others) > 12 else ''}")
+    more = " ..." if len(others) > 12 else ""
+    print(f"  flagged but not flipped: {', '.join(others[:12])}{more}")
 
 
 def _copies(audit, injected):
@@ -141,7 +143,10 @@ def _within(audit):
 
 
 def _per_layer(root, injected, weights, args):
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     from skconvnet import VGGFeatureExtractor, load_image_folder
     from skconvnet.audit.collection import _probe
@@ -168,17 +173,22 @@ def _per_layer(root, injected, weights, args):
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     cats = y == "cats"
     print(f"{device()}; VGG16 ({weights.name}) at {size}x{size}, seed {args.seed}")
-    print(f"{'layer':12s} {'labels@k':>8s} {'C':>7s} {'lowest copy':>11s} {'top distinct':>12s}"
-          "  foreign ranks among cats (k=5 | k=20)")
+    print(f"{'layer':12s} {'labels@k':>8s} {'C':>7s} {'at C=1':>7s} {'lowest copy':>11s} "
+          f"{'top distinct':>12s}  foreign ranks among cats (k=5 | k=20)")
     for layer, (train_blocks, test_blocks) in layers.items():
         line = f"{layer:12s} "
         if layer != "joined":
             C, proba, _ = _probe(train_blocks[0], y, folds, np.unique(y))
-            margins = label_issues(y, proba, np.unique(y)).margins
-            top = np.argsort(-margins, kind="stable")[:flipped.sum()]
-            line += f"{flipped[top].mean():8.2f} {C:7.4f} "
+            unregularised = cross_val_predict(
+                make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)),
+                train_blocks[0], y, cv=folds, method="predict_proba")
+            shares = []
+            for probabilities in (proba, unregularised):
+                margins = label_issues(y, probabilities, np.unique(y)).margins
+                shares.append(flipped[np.argsort(-margins, kind="stable")[:flipped.sum()]].mean())
+            line += f"{shares[0]:8.2f} {C:7.4f} {shares[1]:7.2f} "
         else:
-            line += f"{'':8s} {'':7s} "
+            line += f"{'':8s} {'':7s} {'':7s} "
         similarity = joined(train_blocks) @ joined(test_blocks).T
         leaked = similarity[copies[:, 0], copies[:, 1]]
         similarity[copies[:, 0], copies[:, 1]] = -1

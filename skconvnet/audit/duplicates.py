@@ -121,24 +121,25 @@ def find_duplicates(extractor, X, X_other=None, *, y=None, threshold=THRESHOLD,
     X, y = photos(X, y)
     X_other, _ = photos(X_other, None)
     first, second = unit_features(extractor, "find_duplicates", X, X_other)
-    images = None if extractor is None else (X, X if X_other is None else X_other)
+    if y is not None and len(y) != len(first):
+        raise ValueError(f"y has {len(y)} labels for {len(first)} photos; give one per photo "
+                         "of X.")
+    images = X, X if X_other is None else X_other  # feature rows: exact when rows are equal
     return duplicates_of(first, second, y=y, threshold=threshold, images=images,
                          block_size=block_size)
 
 
-def duplicates_of(first, second=None, *, y=None, threshold=THRESHOLD, images=None,
+def duplicates_of(first, second=None, *, images, y=None, threshold=THRESHOLD,
                   block_size=1024):
     """:func:`find_duplicates` on unit-length feature rows ``first`` and ``second`` (None:
-    within ``first``); ``images``, the photos of both sets, tell exact copies apart (else
-    equal rows do)."""
+    within ``first``); ``images``, the photos (or feature rows) of both sets, tell exact
+    copies apart."""
     within = second is None
     second = first if within else second
     pairs, similarity = _pairs_above(first, second, threshold, within, block_size)
-    if images is None:
-        exact = [np.array_equal(first[i], second[j]) for i, j in pairs]
-    else:
-        ours, theirs = _Pixels(images[0]), _Pixels(images[1])
-        exact = [ours.digest(i) == theirs.digest(j) for i, j in pairs]
+    ours = _Pixels(images[0])
+    theirs = ours if within else _Pixels(images[1])
+    exact = [ours.digest(i) == theirs.digest(j) for i, j in pairs]
     groups, conflicting, leaked = [], [], np.array([], dtype=int)
     if within:
         groups = _groups(pairs, len(first))
@@ -188,7 +189,8 @@ def _groups(pairs, n):
 
 
 class _Pixels:
-    """Digests of the decoded pixels of a set of images, computed for those asked about."""
+    """Digests of the decoded pixels of a set of images (of the values of feature rows),
+    computed for those asked about."""
 
     def __init__(self, images):
         self.images = by_position(images)

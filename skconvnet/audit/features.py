@@ -31,7 +31,7 @@ def unit_features(extractor, purpose, X, *others):
     already.
     """
     if extractor is None:
-        return [None if rows is None else unit_rows(check_array(rows, dtype=np.float64))
+        return [None if rows is None else unit_rows(_feature_rows(rows, purpose))
                 for rows in (X, *others)]
     step = image_step(unwrapped(extractor, purpose))
     if not isinstance(step, ConvNetFeatureExtractor):
@@ -48,6 +48,15 @@ def unit_features(extractor, purpose, X, *others):
         return joined([features[:, part] for part in columns])
 
     return [None if images is None else rows(images) for images in (X, *others)]
+
+
+def _feature_rows(rows, purpose):
+    try:
+        return check_array(rows, dtype=[np.float64, np.float32])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{purpose} with extractor=None takes feature rows (a 2-D array of "
+                         f"numbers), not these ({error}). Pass images with an extractor, e.g. "
+                         "VGGFeatureExtractor(layer='block4_pool', pooling='avg').") from None
 
 
 def layer_columns(extractor):
@@ -70,7 +79,8 @@ def joined(blocks):
 def unit_rows(rows):
     """``rows`` scaled to unit length (all-zero rows stay zero): dot products of them are
     cosine similarities."""
-    rows = np.asarray(rows, dtype=np.float64)
+    rows = np.asarray(rows)
+    rows = rows if rows.dtype in (np.float32, np.float64) else rows.astype(np.float64)
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return rows / np.where(norms == 0, 1.0, norms)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import cross_val_predict
+from sklearn.model_selection import check_cv, cross_val_predict
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
@@ -44,6 +44,8 @@ class LabelIssues(Findings):
         Every photo's margin (of the most probable other class), in the order of ``X``:
         rank them to see past the flagged photos.
     """
+
+    COLUMNS = ("indices", "given", "suggested", "margin", "proba", "photo")
 
     given: np.ndarray
     suggested: np.ndarray
@@ -113,6 +115,7 @@ def find_label_issues(model, X, y=None, *, cv=5, n_jobs=None):
                         f"{type(model).__name__} has none.")
     y = column_or_1d(y, warn=True)
     check_consistent_length(X, y)
+    _check_classes(y, check_cv(cv, y, classifier=True).get_n_splits(X, y))
     inputs = X
     if isinstance(model, Pipeline) and isinstance(model.steps[0][1], ConvNetFeatureExtractor):
         inputs = clone(model.steps[0][1]).fit_transform(X)  # once, not once per fold
@@ -120,6 +123,19 @@ def find_label_issues(model, X, y=None, *, cv=5, n_jobs=None):
     proba = cross_val_predict(clone(model), inputs, y, cv=cv, n_jobs=n_jobs,
                               method="predict_proba")
     return label_issues(y, proba, np.unique(y), X=X)
+
+
+def _check_classes(y, n_folds):
+    """Every class needs photos in every fold's training part, or its out-of-fold
+    probability is 0 and its threshold too (which every photo clears)."""
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise ValueError(f"y holds one class ({classes.tolist()}): a label can only be wrong "
+                         "among two classes or more.")
+    few = [label for label, count in zip(classes.tolist(), counts) if count < n_folds]
+    if few:
+        raise ValueError(f"Classes {few} have fewer photos than the {n_folds} folds: give each "
+                         "class as many photos as folds, or fewer folds (cv=...).")
 
 
 def label_issues(y, proba, classes, *, X=None):

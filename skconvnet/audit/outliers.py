@@ -1,6 +1,7 @@
 """Photos unlike every other photo of their class: a stray screenshot, a photo of the wrong
 kind of thing."""
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,8 @@ class Outliers(Findings):
         Every photo's distance, in the order of ``X``: rank them to see more than the
         flagged ones.
     """
+
+    COLUMNS = ("indices", "distance", "z_score", "label", "photo")
 
     distance: np.ndarray
     z_score: np.ndarray
@@ -94,7 +97,7 @@ def find_outliers(extractor, X, y=None, *, n_neighbors=N_NEIGHBORS, cutoff=CUTOF
 def outliers_of(rows, y=None, *, n_neighbors=N_NEIGHBORS, cutoff=CUTOFF, X=None):
     """:func:`find_outliers` on unit-length feature rows; ``X`` names the photos if it holds
     paths."""
-    if not isinstance(n_neighbors, int) or n_neighbors < 1:
+    if not isinstance(n_neighbors, numbers.Integral) or n_neighbors < 1:
         raise ValueError(f"n_neighbors={n_neighbors!r}: give a number of neighbours, 1 or more.")
     labels = np.zeros(len(rows), dtype=int) if y is None else np.asarray(y)
     if len(labels) != len(rows):
@@ -105,10 +108,9 @@ def outliers_of(rows, y=None, *, n_neighbors=N_NEIGHBORS, cutoff=CUTOFF, X=None)
         if len(members) < 2:
             raise ValueError(f"Class {label!r} has one photo: nothing to compare it with. Give "
                              "each class 2 photos or more, or y=None.")
-        k = min(n_neighbors, len(members) - 1)
-        search = NearestNeighbors(n_neighbors=k + 1).fit(rows[members])
-        gaps, _ = search.kneighbors(rows[members])
-        distances[members] = (gaps[:, 1:] ** 2 / 2).mean(axis=1)  # unit rows: cosine distance
+        search = NearestNeighbors().fit(rows[members])
+        gaps, _ = search.kneighbors(n_neighbors=min(n_neighbors, len(members) - 1))  # not itself
+        distances[members] = (gaps ** 2 / 2).mean(axis=1)  # unit rows: cosine distance
         z_scores[members] = _modified_z(np.log(np.maximum(distances[members], 1e-12)))
     flagged = np.flatnonzero(z_scores > cutoff)
     flagged = flagged[np.argsort(-distances[flagged], kind="stable")]

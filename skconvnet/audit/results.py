@@ -1,7 +1,7 @@
 """What the audit functions return: plain objects of NumPy arrays, one row per suspect photo,
 with a DataFrame of them where pandas is installed."""
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -10,8 +10,10 @@ from .._optional import require
 
 @dataclass(frozen=True)
 class Findings:
-    """Base of the audit results: the array attributes of the same length as ``indices``
-    (most suspect first) are the columns of :meth:`to_frame`."""
+    """Base of the audit results: the fields named in ``COLUMNS``, one entry per suspect
+    photo (most suspect first), are the columns of :meth:`to_frame`."""
+
+    COLUMNS = ("indices",)
 
     indices: np.ndarray
 
@@ -28,15 +30,14 @@ class Findings:
         """
         pd = require("pandas", extra="plot", purpose=f"{type(self).__name__}.to_frame")
         columns = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, np.ndarray) or len(value) != len(self.indices):
+        for name in self.COLUMNS:
+            value = getattr(self, name)
+            if value is None:
                 continue
-            name = "index" if field.name == "indices" else field.name
             if value.ndim == 1:
-                columns[name] = value
-            else:  # one column per class, or per side of a pair
-                for k, column in enumerate(self._column_names(field.name, value.shape[1])):
+                columns["index" if name == "indices" else name] = value
+            else:  # one column per class
+                for k, column in enumerate(self._column_names(name, value.shape[1])):
                     columns[column] = value[:, k]
         return pd.DataFrame(columns)
 

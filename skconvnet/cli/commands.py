@@ -116,8 +116,8 @@ def _parser():
     evaluate.add_argument("--no-audit", action="store_true",
                           help="do not check the photos themselves (label issues, copies "
                           "leaked into the test photos, outliers), which costs the test "
-                          "photos' features at every searched layer and a few seconds of "
-                          "logistic regressions")
+                          "photos' features at one more layer in the same pass, and logistic "
+                          "regressions choosing the probe's regularisation")
     evaluate.set_defaults(run=evaluate_command)
 
     audit = commands.add_parser(
@@ -135,8 +135,7 @@ def _parser():
     audit.add_argument("--cv", type=int, default=5, help="cross-validation folds (default: 5)")
     audit.add_argument("--report", metavar="FILE.json", help="write the findings as JSON")
     audit.add_argument("--html", metavar="FILE.html",
-                       help="write a self-contained page of the suspect photos (needs "
-                       "matplotlib)")
+                       help="write a self-contained page of the suspect photos")
     audit.set_defaults(run=audit_command)
 
     extract = commands.add_parser(

@@ -168,11 +168,10 @@ def run_evaluation(job):
     best = _head().fit(features[best_score.label], train_labels)
     backbone = best_score.backbone
     test_extractor = photos.extractor(backbone, best_score.layer, weights[backbone])
-    searched = candidates[backbone]
-    copies = copy_layer(specs.get(backbone), searched)
-    needed = list(dict.fromkeys([best_score.layer, copies] if job.audit else [best_score.layer]))
-    both = photos.extractor(backbone, needed, weights[backbone])  # one pass for both
-    test_features = both.fit_transform(test_paths)
+    copies, searched = audit_layers(scores, best_score)
+    needed = [best_score.layer, copies.layer] if job.audit else [best_score.layer]
+    both = photos.extractor(backbone, list(dict.fromkeys(needed)), weights[backbone])
+    test_features = both.fit_transform(test_paths)  # one pass for both layers
     test_layers = {layer: test_features[:, columns]
                    for layer, columns in layer_columns(both).items()}
     test_extractor.fit(test_paths)
@@ -182,17 +181,10 @@ def run_evaluation(job):
 
     audit = None
     if job.audit:
-        label = {layer: f"{backbone}/{layer}" if several else layer for layer in searched}
-        print(f"Checking the photos: label issues on {best_score.label}, copies on "
-              f"{label[copies]}, outliers on {', '.join(label.values())}")
-        audit = audit_collection(
-            train_labels, probe=features[best_score.label], copies=features[label[copies]],
-            outliers=[features[label[layer]] for layer in searched], folds=folds,
-            paths=train_paths, test_probe=test_layers[best_score.layer],
-            test_copies=test_layers[copies], y_test=test_labels, test_paths=test_paths,
-            test_correct=test_correct,
-            layers=(best_score.label, label[copies], list(label.values())),
-        )
+        audit = check_photos(features, train_labels, train_paths, folds, best_score, copies,
+                             searched, test_probe=test_layers[best_score.layer],
+                             test_copies=test_layers[copies.layer], y_test=test_labels,
+                             test_paths=test_paths, test_correct=test_correct)
 
     fine_tuning = None
     if job.finetune:
@@ -277,6 +269,26 @@ def search_layers(photos, candidates, weights, cv, paths, labels):
                 cv_accuracy_std=float(folds_scores.std()),
             ))
     return scores, features, folds
+
+
+def audit_layers(scores, best):
+    """The layers the audit uses beside the best one, as their :class:`LayerScore` s: the
+    one that finds copies (:func:`~skconvnet.audit.collection.copy_layer`) and those that
+    find outliers (every searched layer of the best backbone)."""
+    searched = [score for score in scores if score.backbone == best.backbone]
+    layer = copy_layer(specs.get(best.backbone), [score.layer for score in searched])
+    return next(score for score in searched if score.layer == layer), searched
+
+
+def check_photos(features, labels, paths, folds, best, copies, searched, **test):
+    """The audit of the photos on the features of a layer search (and of the test photos)."""
+    print(f"Checking the photos: label issues on {best.label}, copies on {copies.label}, "
+          f"outliers on {', '.join(score.label for score in searched)}")
+    return audit_collection(
+        labels, probe=features[best.label], copies=features[copies.label],
+        outliers=[features[score.label] for score in searched], folds=folds, paths=paths,
+        layers=(best.label, copies.label, [score.label for score in searched]), **test,
+    )
 
 
 def _head():

@@ -19,8 +19,8 @@ def photos_section(audit, *, n=24):
         f"<p>Photos probably mislabelled: confident learning on out-of-fold probabilities of "
         f"a logistic regression on {escape(audit.probe_layer)} (C={audit.C:g}, chosen by "
         f"log loss): another class clears the mean probability its own photos get, the "
-        f"photo's label does not. Copies: cosine similarity of features ≥ {THRESHOLD} on "
-        f"{escape(audit.copy_layer)}. Outliers: far from their {N_NEIGHBORS} nearest photos of "
+        f"photo's label does not. Copies: cosine similarity of features ≥ {THRESHOLD} (a "
+        f"threshold measured on VGG16's block4_pool) on {escape(audit.copy_layer)}. Outliers: far from their {N_NEIGHBORS} nearest photos of "
         f"the same class on {escape(', '.join(audit.outlier_layers))} (modified z-score "
         f"above {CUTOFF}). The audit took {audit.seconds:.0f} s.</p>",
         "<h3>Training photos probably mislabelled</h3>"

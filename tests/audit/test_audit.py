@@ -103,6 +103,19 @@ def test_a_fine_tuned_classifier_finds_a_dark_image_filed_as_bright():
     assert issues.indices[0] == 3 and issues.suggested[0] == "dark"
 
 
+def test_a_list_of_paths_and_a_folder_give_the_same_outliers_and_label_issues(tmp_path):
+    folder = texture_folder(tmp_path / "photos", 10, seed=5)
+    paths, labels = load_image_folder(folder)
+    extractor = small_extractor(layer="block1_pool")
+    from_folder, from_paths = find_outliers(extractor, folder), find_outliers(extractor, paths,
+                                                                               labels)
+    np.testing.assert_array_equal(from_folder.distances, from_paths.distances)
+    assert from_folder.photo.tolist() == from_paths.photo.tolist()
+    model = make_pipeline(extractor, StandardScaler(), LogisticRegression(C=0.1))
+    np.testing.assert_array_equal(find_label_issues(model, folder, cv=3).margins,
+                                  find_label_issues(model, paths, labels, cv=3).margins)
+
+
 def test_a_folder_gives_the_photos_and_their_labels(tmp_path):
     folder = texture_folder(tmp_path / "photos", 10, seed=3)
     wrong = folder / "stripes" / "misfiled.png"
@@ -130,6 +143,13 @@ def test_label_issue_mistakes_are_named():
         find_label_issues(LogisticRegression(), X)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         find_label_issues(LogisticRegression(), X, y[:-1])
+    with pytest.raises(ValueError, match=r"y holds one class \(\['cat'\]\)"):
+        find_label_issues(LogisticRegression(), X, np.full(len(X), "cat"))
+    few = y.copy()
+    few[:3] = "owl"
+    with pytest.raises(ValueError, match=r"Classes \['owl'\] have fewer photos than the 5 "
+                       "folds"):
+        find_label_issues(LogisticRegression(), X, few)
 
 
 # duplicates
@@ -163,6 +183,8 @@ def test_copies_within_a_set_form_groups_and_disagreeing_labels_are_named():
     assert len(duplicates) == 4  # 10-50, 10-90, 50-90, 40-150
     assert set(map(tuple, duplicates.pairs.tolist())) == {(10, 50), (10, 90), (50, 90),
                                                            (40, 150)}
+    exact = dict(zip(map(tuple, duplicates.pairs.tolist()), duplicates.exact))
+    assert exact[(40, 150)] and not exact[(10, 50)]  # the same direction is not the same row
     assert list(duplicates.to_frame().columns) == ["first", "second", "similarity", "exact"]
 
 
@@ -176,6 +198,8 @@ def test_the_copy_layer_is_the_searched_layer_nearest_three_quarters_of_the_dept
     assert copy_layer(vgg16, ["block5_pool", "block2_pool"]) == "block5_pool"
     assert copy_layer(specs.get("resnet50"), specs.get("resnet50").default_search()) == (
         "conv4_block6_out")
+    assert copy_layer(specs.get("dinov2_small"), specs.get("dinov2_small").default_search()) == (
+        "block9")
 
 
 @pytest.mark.no_backend
@@ -193,6 +217,19 @@ def test_an_exact_copy_of_an_image_is_marked_exact_and_a_changed_one_is_not(imag
                                                        duplicates.exact)}
     assert pairs[(2, 8)] is np.True_ or pairs[(2, 8)] is True
     assert (5, 9) in pairs and not pairs[(5, 9)]
+
+
+def test_a_pipeline_and_a_series_of_paths_are_taken_as_the_extractor_and_the_photos(
+        images, image_files):
+    pd = pytest.importorskip("pandas")
+    paths = image_files([*images, images[4]])
+    frame = pd.DataFrame({"photo": [str(path) for path in paths]})
+    model = make_pipeline(small_extractor(), StandardScaler(), LogisticRegression())
+    duplicates = find_duplicates(model, frame["photo"], threshold=0.9999)
+    assert [4, 8] in duplicates.pairs.tolist()
+    assert duplicates.exact[duplicates.pairs.tolist().index([4, 8])]
+    outliers = find_outliers(model, frame["photo"], n_neighbors=2, cutoff=-np.inf)
+    assert sorted(outliers.photo.tolist()) == sorted(frame["photo"])
 
 
 @pytest.mark.no_backend
@@ -274,6 +311,13 @@ def test_outlier_mistakes_are_named():
     with pytest.raises(TypeError, match="compares the photos' features: pass a feature "
                        "extractor.*got LogisticRegression"):
         find_outliers(LogisticRegression(), X)
+    with pytest.raises(ValueError, match="find_outliers with extractor=None takes feature rows "
+                       r"\(a 2-D array of numbers\), not these .*Pass images with an extractor"):
+        find_outliers(None, ["cat.1.jpg", "cat.2.jpg"])
+    with pytest.raises(ValueError, match="y has 179 labels for 180 photos; give one per photo "
+                       "of X"):
+        find_duplicates(None, X, y=y[:-1])
+    assert len(find_outliers(None, X, y, n_neighbors=np.int64(3)).distances) == len(X)
 
 
 @pytest.mark.slow

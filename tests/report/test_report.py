@@ -438,5 +438,6 @@ def test_page_renders_in_a_headless_browser(run, tmp_path):
     for complete, natural_width, width, height in sizes:
         assert complete and natural_width > 0 and width > 0 and height > 0
     assert f"Test accuracy {run[3]['test_accuracy']:.3f}" in text
+    assert "The photos themselves" in text and "Test photos probably mislabelled" in text
     colours = np.asarray(screenshot.convert("RGB")).reshape(-1, 3)
     assert len(np.unique(colours, axis=0)) > 50  # drawn figures, not a blank page
