@@ -17,7 +17,7 @@ def photos_section(audit, *, n=24):
     issues = audit.label_issues
     parts = [
         f"<p>Photos probably mislabelled: confident learning on out-of-fold probabilities of "
-        f"a logistic regression on {escape(audit.probe_layer)} (C={audit.C:g}, chosen by "
+        f"a logistic regression on {escape(audit.probe_layer)} (C={audit.C:.2g}, chosen by "
         f"log loss): another class clears the mean probability its own photos get, the "
         f"photo's label does not. Copies: cosine similarity of features ≥ {THRESHOLD} (a "
         f"threshold measured on VGG16's block4_pool) on {escape(audit.copy_layer)}. Outliers: far from their {N_NEIGHBORS} nearest photos of "
@@ -33,11 +33,11 @@ def photos_section(audit, *, n=24):
                      + _leaks(audit, n))
     conflicting = audit.duplicates.conflicting
     parts.append("<h3>Copies among the training photos labelled differently</h3>"
-                 + _groups(conflicting, audit, n, none="None."))
+                 + _groups(conflicting, audit, n))
     others = [group for group in audit.duplicates.groups
               if not any(group is shown for shown in conflicting)]
     parts.append("<h3>Other copies among the training photos</h3>"
-                 + _groups(others, audit, n, none="None."))
+                 + _groups(others, audit, n))
     parts.append("<h3>Outliers</h3>" + _outliers(audit.outliers, audit.train_paths, n))
     return section(TITLE, "".join(parts))
 
@@ -84,9 +84,9 @@ def _leaks(audit, n):
         kind="pair")
 
 
-def _groups(groups, audit, n, *, none):
+def _groups(groups, audit, n):
     if not groups:
-        return f"<p>{none}</p>"
+        return "<p>None found.</p>"
     captions = [f"{len(group)} copies, labelled "
                 + escape(", ".join(str(audit.labels[i]) for i in group)) for group in groups]
     return _more(len(groups), n) + _figures(
