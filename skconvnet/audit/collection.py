@@ -79,9 +79,9 @@ class PhotoAudit:
 
         def issues(found, paths):
             return [{"photo": paths[i], "given": str(given), "suggested": str(suggested),
-                     "probability": float(found.proba[k, list(found.classes).index(suggested)])}
-                    for k, (i, given, suggested) in enumerate(zip(found.indices, found.given,
-                                                                  found.suggested))]
+                     "probability": float(probability)}
+                    for i, given, suggested, probability in zip(
+                        found.indices, found.given, found.suggested, found.probability)]
 
         report = {
             "probe_layer": self.probe_layer,

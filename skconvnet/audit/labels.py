@@ -56,6 +56,12 @@ class LabelIssues(Findings):
     thresholds: np.ndarray
     margins: np.ndarray
 
+    @property
+    def probability(self):
+        """ndarray of shape (n_issues,): each photo's probability of its suggested class."""
+        columns = np.searchsorted(self.classes, self.suggested)
+        return self.proba[np.arange(len(self.indices)), columns]
+
     def _column_names(self, name, width):
         return [f"proba_{label}" for label in self.classes.tolist()]
 

@@ -124,7 +124,8 @@ def _parser():
         "audit", help="photos probably mislabelled, copies of one another, or unlike their class",
         description="Check a folder of labelled photos (one sub-folder per class): label "
         "issues by confident learning on the out-of-fold probabilities of a logistic "
-        "regression on the best searched layer, copies and outliers on all searched layers.",
+        "regression on the best searched layer, copies on the searched layer nearest three "
+        "quarters of the network's depth, outliers on all searched layers.",
     )
     audit.add_argument("train_dir", metavar="DIR")
     audit.add_argument("--backbone", default="vgg16", metavar="NAME",

@@ -150,7 +150,6 @@ def run_evaluation(job):
     from sklearn.pipeline import Pipeline
 
     photos, candidates = job.photos, job.candidates
-    several = len(candidates) > 1
     start = time.perf_counter()
     train_paths, train_labels = photos.load_folder(job.train_dir)
     test_paths, test_labels = photos.load_folder(job.test_dir)

@@ -57,12 +57,10 @@ def write_audit_page(path, audit, *, folder, n=24):
 def _issues(issues, paths, n):
     if not len(issues):
         return "<p>None found.</p>"
-    columns = {label: k for k, label in enumerate(issues.classes.tolist())}
     captioned = [
-        (paths[i], f"given {escape(given)} → {escape(suggested)} "
-                   f"({issues.proba[row, columns[suggested]]:.2f})")
-        for row, (i, given, suggested) in enumerate(zip(issues.indices[:n], issues.given,
-                                                        issues.suggested))
+        (paths[i], f"given {escape(given)} → {escape(suggested)} ({probability:.2f})")
+        for i, given, suggested, probability in zip(issues.indices[:n], issues.given,
+                                                    issues.suggested, issues.probability)
     ]
     return _more(len(issues), n) + _figures([[photo] for photo, _ in captioned],
                                             [caption for _, caption in captioned])
