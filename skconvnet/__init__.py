@@ -12,7 +12,7 @@ from .audit.labels import find_label_issues
 from .audit.outliers import find_outliers
 from .backbones.specs import list_backbones, list_layers
 from .compute.cache import clear_cache, set_cache_budget
-from .datasets import load_image_folder, load_images
+from .datasets import load_image_csv, load_image_folder, load_images
 from .export.converters import to_onnx
 from .heatmaps.explain import explain
 from .heatmaps.figures import plot_explanations
@@ -49,6 +49,7 @@ __all__ = [
     "layer_scores",
     "list_backbones",
     "list_layers",
+    "load_image_csv",
     "load_image_folder",
     "load_images",
     "plot_confident_errors",

@@ -6,7 +6,8 @@ Three kinds of input, one interface (:class:`skconvnet.inputs.sources.ImageSourc
 - a 2-D array: rows that flatten an image (``image_shape``, or ``height * width * 3`` values
   for ``image_size``) are reshaped back; rows of any other width are tabular features, each
   column min-max scaled to 0-255 (range learned in ``fit``) and drawn as a horizontal band;
-- a list or 1-D array of image files — paths, or their encoded contents as bytes.
+- a list or 1-D array of image files — paths, or their encoded contents as bytes — or a
+  DataFrame of one column of them (what ``ColumnTransformer`` passes for ``["photo"]``).
 """
 
 import os
@@ -70,6 +71,11 @@ def image_source(estimator, X, *, image_size, image_shape=None, reset):
         raise TypeError(f"X is a single {what}; pass a list of image files, e.g. [X].")
     if _looks_like_files(X):
         return FileImages(X, image_size)
+    column = _file_column(X)
+    if column is not None:
+        if estimator is not None:  # its column name, as for other DataFrames
+            validate_data(estimator, X, reset=reset, skip_check_array=True)
+        return FileImages(column, image_size)
     received = X
     if not sparse.issparse(X) and getattr(X, "ndim", None) is None:
         X = _as_array(X)
@@ -155,8 +161,8 @@ def _require_numbers(X):
     if text is not None:
         raise TypeError(
             f"X holds text ({text!r}), not numbers. Pass pixel values or features as numbers, "
-            "or image file paths as a list or 1-D array (a DataFrame column as df['path'], "
-            "not df[['path']])."
+            "or image file paths as a list, a 1-D array or a DataFrame of one column "
+            "(df['path'] or df[['path']])."
         )
 
 
@@ -180,6 +186,14 @@ def _looks_like_files(X):
     else:
         return False
     return len(items) > 0 and isinstance(items[0], FILE_TYPES)
+
+
+def _file_column(X):
+    """The column of a one-column DataFrame of image files, as a Series; else None."""
+    if getattr(X, "ndim", None) != 2 or not hasattr(X, "iloc") or X.shape[1] != 1:
+        return None
+    column = X.iloc[:, 0]
+    return column if _looks_like_files(column) else None
 
 
 def _check_pixels(X):

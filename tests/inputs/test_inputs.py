@@ -235,3 +235,52 @@ def test_a_whole_stream_gives_every_image_once_in_order(images):
     chunks = [np.arange(start, min(start + 3, 40)) for start in range(0, 40, 3)]
     streamed = np.concatenate(list(source.stream(chunks, VGG16_PREPROCESSING)))
     np.testing.assert_array_equal(streamed, VGG16_PREPROCESSING(source.load(np.arange(40))))
+
+
+def photo_extractor():
+    from skconvnet import VGGFeatureExtractor
+
+    return VGGFeatureExtractor(weights=None, image_size=32, layer="block1_pool", pooling="avg",
+                               cache=False)
+
+
+@pytest.mark.parametrize("as_bytes", [False, True], ids=["paths", "bytes"])
+def test_column_transformer_takes_photos_selected_as_a_list(images, image_files, as_bytes):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import StandardScaler
+
+    files = [str(path) for path in image_files(images[:5], ".png")]
+    if as_bytes:
+        files = [open(path, "rb").read() for path in files]
+    numbers = np.random.default_rng(7).normal(size=(5, 2)) * [1.0, 100.0]
+    frame = pd.DataFrame({"photo": files, "age": numbers[:, 0], "weight": numbers[:, 1]})
+    both = ColumnTransformer([("photo", photo_extractor(), ["photo"]),
+                              ("tabular", StandardScaler(), ["age", "weight"])])
+    features = both.fit_transform(frame)
+    expected = photo_extractor().fit(frame["photo"]).transform(frame["photo"])
+    assert features.shape == (5, expected.shape[1] + 2)
+    np.testing.assert_array_equal(features[:, :-2], expected)
+    np.testing.assert_allclose(features[:, -2:], StandardScaler().fit_transform(numbers))
+    np.testing.assert_array_equal(both.transform(frame), features)
+    extractor = both.named_transformers_["photo"]
+    assert list(extractor.feature_names_in_) == ["photo"] and extractor.n_features_in_ == 1
+    assert both.get_feature_names_out()[0] == "photo__block1_pool_avg_ch0"
+    with pytest.raises(ValueError, match="The feature names should match"):
+        extractor.transform(frame[["photo"]].rename(columns={"photo": "image"}))
+
+
+def test_a_one_column_frame_of_numbers_is_still_tabular():
+    frame = pd.DataFrame({"x": np.random.default_rng(8).normal(size=6)})
+    extractor = photo_extractor().fit(frame)
+    assert list(extractor.feature_names_in_) == ["x"] and extractor.data_min_.shape == (1,)
+    np.testing.assert_array_equal(
+        extractor.transform(frame), photo_extractor().fit_transform(frame.to_numpy())
+    )
+
+
+def test_a_frame_of_several_columns_of_paths_is_refused(images, image_files):
+    paths = [str(path) for path in image_files(images[:2], ".png")]
+    frame = pd.DataFrame({"front": paths, "back": paths})
+    with pytest.raises(TypeError, match=r"image file paths as a list, a 1-D array or a "
+                                        r"DataFrame of one column \(df\['path'\] or"):
+        photo_extractor().fit(frame)
