@@ -7,6 +7,7 @@ from ._classifier import BOOK_RECIPE, FineTunedConvNetClassifier
 from ._dask import dask_transform
 from ._extractor import ConvNetFeatureExtractor, VGGFeatureExtractor
 from ._persistence import TRUSTED_TYPES
+from ._regressor import FineTunedConvNetRegressor
 from .audit.duplicates import find_duplicates
 from .audit.labels import find_label_issues
 from .audit.outliers import find_outliers
@@ -27,6 +28,7 @@ from .report.layers import layer_scores, plot_layer_scores
 # the same classes, so pickles, reprs and defaults stay as they are.
 ImageFeatureExtractor = ConvNetFeatureExtractor
 FineTunedImageClassifier = FineTunedConvNetClassifier
+FineTunedImageRegressor = FineTunedConvNetRegressor
 
 __version__ = "0.2.0"
 
@@ -35,7 +37,9 @@ __all__ = [
     "TRUSTED_TYPES",
     "ConvNetFeatureExtractor",
     "FineTunedConvNetClassifier",
+    "FineTunedConvNetRegressor",
     "FineTunedImageClassifier",
+    "FineTunedImageRegressor",
     "ImageFeatureExtractor",
     "VGGFeatureExtractor",
     "__version__",

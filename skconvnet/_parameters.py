@@ -7,7 +7,7 @@ are indented as in a class docstring; ``{default}`` is the estimator's own defau
 """
 
 import os
-from numbers import Integral
+from numbers import Integral, Real
 
 from ._sklearn import Interval, StrOptions
 from .backbones import specs
@@ -91,3 +91,107 @@ X_NOTE = '''\
     Pillow (any mode to RGB, EXIF orientation applied). Images of any size are resized to
     ``image_size`` one by one.'''
 """What ``X`` can be, the first paragraph of the Notes."""
+
+TRAINING_CONSTRAINTS = {
+    **CONSTRAINTS,
+    "layer": [None, str],
+    "head_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+    "fine_tune_epochs": [Interval(Integral, 0, None, closed="left")],
+    "unfreeze_from": [None, str],
+    "augmentation": ["boolean", list, tuple],
+    "augmented_views": [None, Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
+    "precision": [StrOptions({"float32", "bfloat16"})],
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "head_learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "fine_tune_learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "optimizer": [StrOptions({"rmsprop", "adam", "sgd"})],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "max_stored_bytes": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+    "temp_folder": [None, str, os.PathLike],
+}
+"""Constraints of the parameters of the fine-tuned estimators (classifier and regressor)."""
+
+TRAINING = '''\
+    head_epochs : int or "auto", default="auto"
+        Training of phase 1 (frozen base, head only). ``"auto"``: to convergence; a head
+        without hidden layers is fit exactly as {probe} on the standardised features, its
+        penalty chosen by 5-fold cross-validation (views of one image kept in one fold);
+        a head with hidden layers trains with early stopping on ``validation_fraction`` of
+        the images. An int: that many epochs of ``optimizer`` at ``head_learning_rate``;
+        ``0`` leaves the head as initialised.
+    fine_tune_epochs : int, default=10
+        Epochs of phase 2 (top of the base and head). ``0`` is pure feature extraction with a
+        trained head.
+    unfreeze_from : str or None, default=None
+        Where phase 2 starts training, at or below ``layer``: a cut point (the block that
+        ends there and everything above it are trained) or any other layer of the backbone
+        (that layer and everything above it). None: the whole stage that ``layer`` ends in
+        (``block5`` for VGG16's ``"block5_pool"``, ``conv5`` for ResNet-50's deepest cut).
+        Batch normalisation stays in inference mode in every phase.
+    augmentation : bool or list of keras layers, default={augmentation_default}
+        ``True``: random horizontal flips, rotations up to 40 degrees, zooms and shifts up to
+        20% (Keras preprocessing layers, active in training only). ``False``: none. A list
+        of Keras layers replaces them (copied afresh for each fit). {augmentation_why}
+    augmented_views : int or None, default=3
+        Augmented views of each training image drawn once, before training; the frozen
+        layers' output of each view and of the original is stored, and every epoch shows each
+        image in one of them. None: fresh augmentation in every epoch, as in the book, which
+        runs the whole network in every epoch (an ``EfficiencyWarning`` says what it costs).
+    batch_size : int, default=20
+        Images per training and prediction step.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the head's initial weights, dropout, augmentation, shuffling, the probe's folds
+        and the validation split: the same seed gives the same model on the CPU.
+    precision : {{"float32", "bfloat16"}}, default="float32"
+        Compute precision; weights are kept in float32.
+    verbose : int, default=0
+        ``1`` shows Keras' progress bar for each epoch, ``2`` one line per epoch.
+{pooling}
+    hidden_layer_sizes : array-like of int, default=()
+        Units of the head's hidden ReLU layers; ``()``: a linear head.
+    dropout : float, default=0.5
+        Dropout rate after each hidden layer.
+    head_learning_rate : float, default=1e-3
+        Learning rate of phase 1, when the head is trained by epochs.
+    fine_tune_learning_rate : float, default=1e-5
+        Learning rate of phase 2; low, so as not to destroy the pretrained features.
+    optimizer : {{"adam", "rmsprop", "sgd"}}, default="adam"
+        The Keras optimizer of the phases trained by epochs (a fresh one per phase).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data ({split}) and stop a phase
+        when the validation loss has not improved for ``n_iter_no_change`` epochs, restoring
+        the best weights.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.'''
+"""The training parameters the fine-tuned estimators share, up to ``n_iter_no_change``:
+``{probe}`` names the head's exact fit, ``{split}`` how validation images are drawn."""
+
+STORAGE = '''\
+    max_stored_bytes : int or "auto", default="auto"
+        Most bytes of frozen-layer outputs kept in memory during ``fit`` (freed when it
+        ends); ``"auto"``: half of the memory available when ``fit`` starts (fits run side by
+        side, as by ``GridSearchCV(n_jobs=...)``, each take that half: give them a number
+        that adds up). Outputs beyond it are stored in temporary files in ``temp_folder``, so
+        a fit's time grows linearly with the images. ``0`` stores them all on disk.
+    temp_folder : str, path or None, default=None
+        Directory of the temporary files of frozen-layer outputs beyond
+        ``max_stored_bytes``, removed when ``fit`` ends, fails or is interrupted; None: the
+        system's temporary directory (``tempfile.gettempdir()``). Where its disk has no room
+        for them, the phases train on pixels instead, running the frozen layers in every
+        epoch, with an ``EfficiencyWarning``.'''
+"""Where the fine-tuned estimators keep the frozen layers' outputs during ``fit``."""
+
+TRAINING_NOTES = '''\
+    Image files are decoded batch by batch, never all held in memory: once where the frozen
+    layers' outputs are stored, in every epoch where the network trains on pixels.
+
+    Layers that no phase trains run once per image and view; the head, then the unfrozen
+    layers, train on their stored output (in memory up to ``max_stored_bytes``, beyond it
+    on disk in ``temp_folder``).'''
+"""How the fine-tuned estimators train, the second paragraphs of their Notes."""

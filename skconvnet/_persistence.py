@@ -21,6 +21,7 @@ from ._optional import require
 #: lists).
 TRUSTED_TYPES = [
     "skconvnet._classifier.FineTunedConvNetClassifier",
+    "skconvnet._regressor.FineTunedConvNetRegressor",
     "skconvnet._extractor.ConvNetFeatureExtractor",
     "skconvnet._extractor.VGGFeatureExtractor",
 ]

@@ -6,10 +6,10 @@ searches); a release that moves one breaks one line here.
 """
 
 from sklearn.base import _fit_context
-from sklearn.linear_model._base import LinearClassifierMixin
+from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, _check_sample_weight
 
-__all__ = ["BaseSearchCV", "Interval", "LinearClassifierMixin", "StrOptions",
+__all__ = ["BaseSearchCV", "Interval", "LinearClassifierMixin", "LinearModel", "StrOptions",
            "_check_feature_names_in", "_check_sample_weight", "_fit_context"]

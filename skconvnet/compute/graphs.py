@@ -44,10 +44,37 @@ def feature_graph(weights, layers, pooling, image_size, opset):
     return _convert(network, weights.spec, image_size, features, opset)
 
 
-def classifier_graph(model, spec, image_size, classes, opset):
+def classifier_graph(model, spec, image_size, classes, opset, multilabel=False):
     """The ``label`` (the most probable of ``classes``) and class ``probabilities`` of a
     fine-tuned classifier's network: its base, pooling and head, without the augmentation
-    layers in front."""
+    layers in front. ``multilabel``: each label's probability, and ``label`` the 0/1
+    indicator of those above one half."""
+    network = _inference_network(model, spec, image_size, name="classifier")
+
+    def probabilities(output):
+        import tensorflow as tf
+
+        if multilabel:
+            return {"label": tf.cast(output > 0.5, tf.int64), "probabilities": output}
+        if output.shape[-1] == 1:  # sigmoid: the first class's probability is 1 - p
+            output = tf.concat([1 - output, output], axis=1)
+        return {"probabilities": output}
+
+    proto = _convert(network, spec, image_size, probabilities, opset)
+    return _in_order(proto, ["label", "probabilities"]) if multilabel else _with_label(
+        proto, classes)
+
+
+def regressor_graph(model, spec, image_size, opset):
+    """The ``variable`` (the predicted numbers, one column per target) of a fine-tuned
+    regressor's network, without the augmentation layers in front."""
+    network = _inference_network(model, spec, image_size, name="regressor")
+    return _convert(network, spec, image_size, lambda output: {"variable": output}, opset)
+
+
+def _inference_network(model, spec, image_size, name):
+    """A fine-tuned network's base, pooling and head from preprocessed pixels, in layers
+    tf2onnx converts."""
     import keras
 
     base, head, last = split(model)
@@ -58,16 +85,16 @@ def classifier_graph(model, spec, image_size, classes, opset):
         copy = _portable_layer(layer)
         x = copy(x)
         copy.set_weights(layer.get_weights())
-    network = keras.Model(inputs, x, name="classifier")
+    return keras.Model(inputs, x, name=name)
 
-    def probabilities(output):
-        import tensorflow as tf
 
-        if output.shape[-1] == 1:  # sigmoid: the first class's probability is 1 - p
-            output = tf.concat([1 - output, output], axis=1)
-        return {"probabilities": output}
-
-    return _with_label(_convert(network, spec, image_size, probabilities, opset), classes)
+def _in_order(proto, names):
+    """``proto`` with its outputs in the order of ``names`` (tf2onnx sorts them)."""
+    outputs = {output.name: output for output in proto.graph.output}
+    ordered = [outputs[name] for name in names]
+    del proto.graph.output[:]
+    proto.graph.output.extend(ordered)
+    return proto
 
 
 def _with_label(proto, classes):

@@ -1,11 +1,12 @@
 """``explain``: where a fitted model looked, one heatmap per image."""
 
 import numpy as np
+from sklearn.base import is_regressor
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from .._classifier import FineTunedConvNetClassifier
 from .._extractor import ConvNetFeatureExtractor
+from .._finetuned import FineTunedConvNet
 from .. import _steps
 from .._steps import unwrapped
 from ..inputs.sources import parts
@@ -16,19 +17,23 @@ _IMAGES_AT_ONCE = 256
 
 
 def explain(model, X, *, target=None, method="auto"):
-    """Heatmaps of where a fitted model found the evidence for a class in each image.
+    """Heatmaps of where a fitted model found the evidence for a class (or a prediction) in
+    each image.
 
     Parameters
     ----------
-    model : fitted classifier of images
-        A :class:`FineTunedConvNetClassifier`, or a ``Pipeline`` whose first step is a
-        :class:`ConvNetFeatureExtractor` (or :class:`VGGFeatureExtractor`) and whose last
-        is a classifier; a fitted search (``GridSearchCV``) stands for its best estimator.
+    model : fitted classifier or regressor of images
+        A :class:`FineTunedConvNetClassifier` or :class:`FineTunedConvNetRegressor`, or a
+        ``Pipeline`` whose first step is a :class:`ConvNetFeatureExtractor` (or
+        :class:`VGGFeatureExtractor`) and whose last is a classifier or a regressor; a
+        fitted search (``GridSearchCV``) stands for its best estimator.
     X : image files, encoded images or a 4-D array
         The images, as the model takes them.
-    target : class label, array-like of shape (n_images,) or None, default=None
-        The class whose evidence is mapped: one for all images, one per image, or None for
-        the class the model predicts for each (for occlusion, the most probable one).
+    target : class label, int, array-like of shape (n_images,) or None, default=None
+        The class whose evidence is mapped (for tags, the label): one for all images, one
+        per image, or None for the class the model predicts for each (for occlusion, the
+        most probable one). For a regressor, the index of the target whose prediction is
+        mapped (None: the only one): the map shows what raises the prediction.
     method : {"auto", "cam", "gradcam", "occlusion"}, default="auto"
         - ``"cam"``, the exact class activation map, where the features are averaged over
           positions (``pooling="avg"``, one layer) and everything after them is linear
@@ -72,7 +77,8 @@ def explain(model, X, *, target=None, method="auto"):
     images = image_step(model)
     method = _method(model, images, method)
     source = images._images(X, reset=False)
-    targets = _targets(model.classes_, target, source.n_samples)
+    targets = (_output_targets(model, target, source.n_samples) if is_regressor(model)
+               else _targets(model.classes_, target, source.n_samples))
 
     def maps(part, targets):
         if method == "occlusion":
@@ -94,24 +100,27 @@ def method_for(model, method="auto"):
 
 
 def image_step(model):
-    """The fitted estimator of ``model`` that reads the images: the classifier itself, or
-    the pipeline's extractor, its first step; with a clear error for anything else."""
+    """The fitted estimator of ``model`` that reads the images: the fine-tuned estimator
+    itself, or the pipeline's extractor, its first step; with a clear error for anything
+    else."""
     first = _steps.image_step(model)
-    if isinstance(first, FineTunedConvNetClassifier) and first is model:
+    if isinstance(first, FineTunedConvNet) and first is model:
         check_is_fitted(model)
         return model
     if not (isinstance(first, ConvNetFeatureExtractor) and isinstance(model, Pipeline)
             and model.steps[0][1] is first):
         raise TypeError(
-            f"explain takes a FineTunedConvNetClassifier or a Pipeline whose first step is a "
-            f"ConvNetFeatureExtractor (or VGGFeatureExtractor), got {_describe(model)}."
+            f"explain takes a FineTunedConvNetClassifier, a FineTunedConvNetRegressor or a "
+            f"Pipeline whose first step is a ConvNetFeatureExtractor (or VGGFeatureExtractor), "
+            f"got {_describe(model)}."
         )
     check_is_fitted(model)
     check_is_fitted(first)
-    if not hasattr(model, "classes_"):
+    if not (hasattr(model, "classes_") or is_regressor(model)):
         raise TypeError(
-            f"explain maps the evidence for a class: the pipeline's last step "
-            f"({type(model.steps[-1][1]).__name__}) is not a classifier (it has no classes_)."
+            f"explain maps the evidence for a class or a prediction: the pipeline's last step "
+            f"({type(model.steps[-1][1]).__name__}) is neither a classifier (it has no "
+            "classes_) nor a regressor."
         )
     return first
 
@@ -157,6 +166,36 @@ def _targets(classes, target, n_images):
         raise ValueError(f"target holds classes the model does not know: {unknown[:5]}; it "
                          f"knows {list(index)}.")
     return np.array([index[label] for label in labels.tolist()])
+
+
+def _output_targets(regressor, target, n_images):
+    """A regressor's ``target``, the index of one of its outputs, for each image."""
+    n_outputs = _n_outputs(regressor)
+    if target is None:
+        if n_outputs > 1:
+            raise ValueError(
+                f"The regressor predicts {n_outputs} targets: say whose prediction to map "
+                f"with target=0 ... {n_outputs - 1}."
+            )
+        target = 0
+    indices = np.broadcast_to(np.asarray(target), (n_images,)) if np.ndim(target) == 0 \
+        else np.asarray(target)
+    if (indices.shape != (n_images,) or indices.dtype.kind not in "iu"
+            or indices.min(initial=0) < 0 or indices.max(initial=0) >= n_outputs):
+        raise ValueError(
+            f"target={target!r}: for a regressor of {n_outputs} target(s) give the index of "
+            f"one (0 ... {n_outputs - 1}), for all images or one per image ({n_images})."
+        )
+    return indices
+
+
+def _n_outputs(regressor):
+    """The number of targets a fitted regressor (or a pipeline's) predicts."""
+    final = regressor.steps[-1][1] if isinstance(regressor, Pipeline) else regressor
+    if hasattr(final, "n_outputs_"):
+        return final.n_outputs_
+    coef = getattr(final, "coef_", None)
+    return 1 if coef is None or np.ndim(coef) == 1 else np.shape(coef)[0]
 
 
 def _describe(model):

@@ -1,5 +1,5 @@
 """The exact class activation map of a pipeline: an average-pooled feature extractor, then
-steps linear in the features.
+steps linear in the features, to a linear classifier or regressor.
 
 The pooled feature is the mean of the last activation over positions, and steps that are
 affine map a mean to the mean of their images: the class score is the mean over positions
@@ -8,6 +8,7 @@ pass, no gradient.
 """
 
 import numpy as np
+from sklearn.base import is_regressor
 from sklearn.decomposition import PCA, IncrementalPCA, TruncatedSVD
 from sklearn.feature_selection import SelectorMixin
 from sklearn.preprocessing import (
@@ -18,8 +19,8 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from .._sklearn import LinearClassifierMixin
-from .maps import chosen, class_scores, min_max, patch_grid, upsampled
+from .._sklearn import LinearClassifierMixin, LinearModel
+from .maps import chosen, min_max, output_scores, patch_grid, upsampled
 
 #: Steps that are affine maps of their input (feature selection keeps some columns).
 AFFINE_STEPS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, PCA, IncrementalPCA,
@@ -48,7 +49,11 @@ def why_not_linear(pipeline):
         if getattr(step, "clip", False):
             return f"its step {name!r} clips its output (clip=True), which is not linear"
     final = pipeline.steps[-1][1]
-    if not isinstance(final, LinearClassifierMixin):
+    if is_regressor(final):
+        if not isinstance(final, LinearModel):
+            return (f"its last step ({type(final).__name__}) is not a linear regressor such "
+                    "as Ridge, RidgeCV or LinearRegression")
+    elif not isinstance(final, LinearClassifierMixin):
         return (f"its last step ({type(final).__name__}) is not a linear classifier such as "
                 "LogisticRegression, LinearSVC or RidgeClassifier")
     return None
@@ -69,7 +74,8 @@ def position_scores(pipeline, source):
     n_classes)``; and those of the images' pooled features, ``(n_images, n_classes)``,
     which are the mean of the former over positions (the steps being affine).
 
-    A binary classifier's scores are ``[-decision, decision]``.
+    A binary classifier's scores are ``[-decision, decision]``; a regressor's, its
+    predictions (one column per target).
     """
     extractor = pipeline.steps[0][1]
     (flat,) = extractor._extract(source, pooling=False)  # whole activations
@@ -78,8 +84,10 @@ def position_scores(pipeline, source):
                              source.image_size)
     head = pipeline[1:]
 
+    score = head.predict if is_regressor(head) else head.decision_function
+
     def decision(rows):
-        return class_scores(head.decision_function(_as_fitted(head, extractor, rows)))
+        return output_scores(head, score(_as_fitted(head, extractor, rows)))
 
     rows = activations.reshape(-1, shape[-1])
     scores = np.concatenate([decision(rows[start:start + _ROWS_AT_ONCE])

@@ -2,6 +2,16 @@
 
 import numpy as np
 from PIL import Image
+from sklearn.base import is_regressor
+
+
+def output_scores(model, values):
+    """``(m, n_outputs)`` scores of ``model``'s outputs ``values``: a regressor's
+    predictions as they are (one column per target), a classifier's as
+    :func:`class_scores`."""
+    if is_regressor(model):
+        return np.asarray(values).reshape(len(values), -1)
+    return class_scores(values)
 
 
 def class_scores(decision):

@@ -2,12 +2,13 @@
 class activation map where its head is linear on average-pooled features."""
 
 import numpy as np
+from sklearn.base import is_regressor
 
 from .._keras import output_in, value_and_vjp
 from ..backbones.graph import split
 from ..backbones import tokens
 from ..compute.activations import batches, padded, preprocessor
-from .maps import chosen, class_scores, min_max, patch_grid, positive_part, upsampled
+from .maps import chosen, min_max, output_scores, patch_grid, positive_part, upsampled
 
 
 def why_not_linear(classifier):
@@ -40,7 +41,7 @@ def linear_maps(classifier, source, targets):
         activations = base(pixels, training=False)
         grid = patch_grid(activations, spec, source.image_size)
         logits = grid[:len(chunk)] @ kernel + bias
-        scores = class_scores(logits.reshape(-1, logits.shape[-1]))
+        scores = output_scores(classifier, logits.reshape(-1, logits.shape[-1]))
         classes = targets[chunk] if targets is not None else _predicted(
             probability(head(activations, training=False)))[:len(chunk)]
         maps.append(chosen(scores.reshape(*logits.shape[:3], -1), classes))
@@ -70,7 +71,9 @@ def gradcam_maps(classifier, source, targets):
         values, vjp = value_and_vjp(logits, activations)
         classes = targets[chunk] if targets is not None else _predicted(
             probability.activation(values))[:len(chunk)]
-        gradients = patch_grid(vjp(_cotangent(values.shape, classes)), spec, source.image_size)
+        binary = values.shape[1] == 1 and not is_regressor(classifier)
+        gradients = patch_grid(vjp(_cotangent(values.shape, classes, binary)), spec,
+                               source.image_size)
         channel_weights = gradients.mean(axis=(1, 2))
         maps.append(np.einsum("bhwc,bc->bhw", patch_grid(activations, spec, source.image_size),
                               channel_weights)[:len(chunk)])
@@ -120,13 +123,14 @@ def _predicted(probabilities):
     return probabilities.argmax(axis=1)
 
 
-def _cotangent(shape, classes):
+def _cotangent(shape, classes, binary):
     """The gradient of each image's class score with respect to the logits: ``±1`` on a
-    sigmoid's one logit (its second class, or the first), one-hot on a softmax's; blank
+    ``binary`` classifier's one logit (its second class, or the first), one-hot on the
+    others' (a softmax's classes, the labels' sigmoids, a regressor's targets); blank
     companions 0."""
     cotangent = np.zeros(shape, np.float32)
     rows = np.arange(len(classes))
-    if shape[1] == 1:
+    if binary:
         cotangent[rows, 0] = np.where(classes == 1, 1.0, -1.0)
     else:
         cotangent[rows, classes] = 1.0

@@ -1,11 +1,12 @@
-"""Occlusion: how much the class's probability drops when a patch of the photo is greyed
-out, for any fitted model of images."""
+"""Occlusion: how much the class's probability (a regressor's prediction) drops when a patch
+of the photo is greyed out, for any fitted model of images."""
 
 import copy
 
 import numpy as np
+from sklearn.base import is_regressor
 
-from .maps import class_scores, positive_part
+from .maps import output_scores, positive_part
 
 GREY = 128.0  # the pixel value a patch is greyed out to
 
@@ -48,7 +49,9 @@ def occlusion_maps(model, images, source, targets):
 def _scores(model, images):
     if hasattr(model, "predict_proba"):
         return model.predict_proba(images)
-    return class_scores(model.decision_function(images))
+    if is_regressor(model):
+        return output_scores(model, model.predict(images))
+    return output_scores(model, model.decision_function(images))
 
 
 def _uncached(model, images):

@@ -53,20 +53,21 @@ def augmentation_layers(augmentation, seeds):
 
 
 class Network(NamedTuple):
-    """The classifier network and its parts, which share their layers with it."""
+    """The network and its parts, which share their layers with it."""
 
-    model: keras.Model  # from pixels to class probabilities
+    model: keras.Model  # from pixels to the outputs: probabilities, or numbers
     base: keras.Model  # the backbone cut at the layer, frozen until fine-tuning
     pool: keras.layers.Layer  # pooling or flattening of the base's output
-    head: keras.Model  # from the pooled features to class probabilities
+    head: keras.Model  # from the pooled features to the outputs
     augmentation: list  # the augmentation layers, active in training only
 
 
-def build_network(weights, parameters, *, n_outputs, seeds):
-    """The classifier :class:`Network` for the checked ``parameters``
+def build_network(weights, parameters, *, targets, seeds):
+    """The :class:`Network` for the checked ``parameters``
     (:class:`~skconvnet.training.plan.TrainingParameters`): the base cut at their ``layer``
-    (a nested model, frozen), its pooling layer and a new head with ``n_outputs``, after
-    the layers of the ``augmentation`` parameter.
+    (a nested model, frozen), its pooling layer and a new head with the outputs of
+    ``targets`` (a :class:`~skconvnet.training.targets.Targets`), after the layers of the
+    ``augmentation`` parameter.
 
     Pixels come in preprocessed as the backbone expects (a per-channel affine map, or none
     for networks that preprocess inside); the augmentation layers, active only in training,
@@ -75,7 +76,7 @@ def build_network(weights, parameters, *, n_outputs, seeds):
     the dropout inside some networks stays off, in every phase.
 
     The head is a model of its own from the pooled (or flattened) base output to the
-    probabilities; it shares its layers with the network, so training either trains both.
+    outputs; it shares its layers with the network, so training either trains both.
     """
     augmentation = augmentation_layers(parameters.augmentation, seeds)
     policy = dtype_policy(parameters.precision)
@@ -109,7 +110,7 @@ def build_network(weights, parameters, *, n_outputs, seeds):
         if parameters.dropout:
             head_layers.append(keras.layers.Dropout(parameters.dropout, seed=dropout))
     head_layers.append(keras.layers.Dense(
-        n_outputs, activation="sigmoid" if n_outputs == 1 else "softmax", dtype="float32",
+        targets.n_outputs, activation=targets.activation, dtype="float32",
         kernel_initializer=keras.initializers.GlorotUniform(seed=last_kernel),
         name="probability",
     ))
@@ -166,20 +167,29 @@ def unfreeze(base, spec, unfreeze_from):
             operation.trainable = index >= first
 
 
-def compile_for(model, *, optimizer, learning_rate, n_outputs):
+def compile_for(model, *, optimizer, learning_rate, targets):
     optimizers = {
         "rmsprop": keras.optimizers.RMSprop,
         "adam": keras.optimizers.Adam,
         "sgd": keras.optimizers.SGD,
     }
-    loss = "binary_crossentropy" if n_outputs == 1 else "sparse_categorical_crossentropy"
     model.compile(
         optimizer=without_single_replica_all_reduce(
             optimizers[optimizer](learning_rate=learning_rate)
         ),
-        loss=loss,
-        weighted_metrics=["accuracy"],
+        loss=targets.loss,
+        weighted_metrics=[targets.metric],
     )
+
+
+def unstandardised(model, mean, scale):
+    """``model``, whose last layer is linear in standardised targets, made to give the
+    targets in their own units: ``scale`` and ``mean`` folded into that layer."""
+    last = model.layers[-1]
+    kernel, bias = last.get_weights()
+    last.set_weights([(kernel * scale).astype(np.float32),
+                      (bias * scale + mean).astype(np.float32)])
+    return model
 
 
 def early_stopping(patience):

@@ -57,8 +57,8 @@ BAD_X = {  # name: (X, error, what the message must say)
     "complex": (_PIXELS.astype(complex), ValueError, "complex numbers; expected real"),
     "datetime": (_PIXELS.astype("datetime64[s]"), TypeError, r"dtype datetime64\[s\]"),
     "strings": (np.full((2, 32, 32, 3), "7"), TypeError, r"X holds text \('7'\), not numbers"),
-    "text columns": (pd.DataFrame({"path": ["a.jpg", "b.jpg"]}), TypeError,
-                     r"text \('a.jpg'\).*df\['path'\], not df\[\['path'\]\]"),
+    "text columns": (pd.DataFrame({"path": ["a.jpg", "b.jpg"], "label": ["x", "y"]}), TypeError,
+                     r"text \('a.jpg'\).*a DataFrame of one column"),
     "NaN pixels": (np.where(_PIXELS == _PIXELS[0, 0, 0, 0], np.nan, _PIXELS), ValueError,
                    "Input X contains NaN"),
     "inf rows": (np.array([[1.0, np.inf], [2.0, 3.0]]), ValueError, "Input X contains infinity"),
@@ -121,7 +121,9 @@ def _assert_same(X, before):
 
 
 BAD_Y = {
-    "one-hot": (np.eye(2)[[0, 1, 0, 1]], r"y has shape \(4, 2\).*y.argmax\(axis=1\)"),
+    "2-D classes": (np.array([[0, 2], [1, 0], [2, 1], [0, 0]]),
+                    r"y has shape \(4, 2\) but is not a 0/1 indicator of labels.*"
+                    r"'multiclass-multioutput'.*MultiLabelBinarizer"),
     "mixed types": (np.array([0, "a", 0, "a"], dtype=object), "mixes labels of types int, str"),
     "None labels": (np.array([None, "a", None, "a"], dtype=object), "NoneType, str"),
     "NaN labels": (np.array([0.0, 1.0, np.nan, 1.0]), "Input y contains NaN"),

@@ -323,7 +323,7 @@ def test_a_model_that_does_not_read_images_is_refused(task):
     with pytest.raises(TypeError, match="Pipeline whose first step is a ConvNetFeatureExtractor"):
         explain(LogisticRegression().fit(X.reshape(len(X), -1)[:, :5], y), X[:2])
     features = make_pipeline(extractor("avg"), StandardScaler()).fit(X)
-    with pytest.raises(TypeError, match=r"last step \(StandardScaler\) is not a classifier"):
+    with pytest.raises(TypeError, match=r"last step \(StandardScaler\) is neither a classifier"):
         explain(features, X[:2])
 
 

@@ -455,9 +455,9 @@ def test_auto_head_with_hidden_layers_trains_until_early_stopping(two_looks, mon
 
 
 def test_probe_features_with_no_room_in_memory_or_on_disk(two_looks, monkeypatch):
-    from skconvnet import _classifier
+    from skconvnet import _finetuned
 
-    monkeypatch.setattr(_classifier, "free_bytes", lambda folder: 0)  # a full disk
+    monkeypatch.setattr(_finetuned, "free_bytes", lambda folder: 0)  # a full disk
     X, y = two_looks
     clf = small_classifier(max_stored_bytes=1000)
     with pytest.raises(ValueError, match=r"head_epochs='auto' fits a logistic regression on the "

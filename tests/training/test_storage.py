@@ -234,9 +234,9 @@ def test_a_disk_that_fills_mid_fit_gives_a_clear_error_and_leaves_nothing(tmp_pa
 def test_with_no_room_on_disk_the_phases_train_on_pixels_and_say_so(
     two_looks, tmp_path, temp_files, monkeypatch
 ):
-    from skconvnet import _classifier
+    from skconvnet import _finetuned
 
-    monkeypatch.setattr(_classifier, "free_bytes", lambda folder: 0)  # a full disk
+    monkeypatch.setattr(_finetuned, "free_bytes", lambda folder: 0)  # a full disk
     X, y = two_looks
     clf = small_classifier(head_epochs=2, max_stored_bytes=0, temp_folder=tmp_path)
     with pytest.warns(EfficiencyWarning) as warned:
