@@ -19,7 +19,7 @@ def audit_command(args):
             check_output(getattr(args, option), f"--{option}")
     photos = PhotoOptions.from_args(args)
     started = time.perf_counter()
-    paths, labels = photos.load_folder(args.train_dir)
+    paths, labels = photos.load_labelled(args.train_dir)
     weights = photos.resolve_weights(list(candidates))
     scores, features, folds = search_layers(photos, candidates, weights, args.cv, paths, labels)
     best = max(scores, key=lambda score: score.cv_accuracy)

@@ -78,12 +78,13 @@ def _parser():
         "evaluate",
         help="which backbone and layer give the best features, and how accurate a "
         "classifier is",
-        description="Cross-validate a logistic regression on the features of each layer "
-        "(one pass over the photos per backbone), refit on the best layer and score it on "
-        "TEST_DIR.",
+        description="Cross-validate a linear model on the features of each layer (one pass "
+        "over the photos per backbone): a logistic regression for classes, one per tag for "
+        "tags, a ridge regression for numbers; refit on the best layer and score it on TEST. "
+        "TRAIN and TEST are folders of class folders, or CSV files of image paths and labels.",
     )
-    evaluate.add_argument("train_dir", metavar="TRAIN_DIR")
-    evaluate.add_argument("--test", required=True, metavar="TEST_DIR")
+    evaluate.add_argument("train_dir", metavar="TRAIN")
+    evaluate.add_argument("--test", required=True, metavar="TEST")
     evaluate.add_argument("--backbone", default="vgg16", metavar="NAME[,NAME...]",
                           help="comma-separated backbones to compare (default: vgg16; "
                           f"known: {', '.join(specs.BACKBONES)})")
@@ -122,12 +123,13 @@ def _parser():
 
     audit = commands.add_parser(
         "audit", help="photos probably mislabelled, copies of one another, or unlike their class",
-        description="Check a folder of labelled photos (one sub-folder per class): label "
-        "issues by confident learning on the out-of-fold probabilities of a logistic "
-        "regression on the best searched layer, copies on the searched layer nearest three "
-        "quarters of the network's depth, outliers on all searched layers.",
+        description="Check labelled photos (a folder of one sub-folder per class, or a CSV "
+        "file of image paths and labels): label issues (classes only) by confident learning "
+        "on the out-of-fold probabilities of a logistic regression on the best searched "
+        "layer, copies on the searched layer nearest three quarters of the network's depth, "
+        "outliers on all searched layers.",
     )
-    audit.add_argument("train_dir", metavar="DIR")
+    audit.add_argument("train_dir", metavar="PHOTOS")
     audit.add_argument("--backbone", default="vgg16", metavar="NAME",
                        help=f"the backbone (default: vgg16; known: {', '.join(specs.BACKBONES)})")
     audit.add_argument("--layers",
@@ -138,6 +140,8 @@ def _parser():
     audit.add_argument("--html", metavar="FILE.html",
                        help="write a self-contained page of the suspect photos")
     audit.set_defaults(run=audit_command)
+    for command in (evaluate, audit):
+        label_options(command)
 
     extract = commands.add_parser(
         "extract", help="write the features of a folder's photos to a .npz file",
@@ -191,6 +195,21 @@ def _parser():
         command.add_argument("--random-state", type=int, default=0,
                              help="seeds the sampling, the folds and fine-tuning (default: 0)")
     return parser
+
+
+def label_options(command):
+    """Add the options that say how a CSV file of photos is read (``--kind``,
+    ``--path-column``, ``--label-columns``) to the parser of ``command``."""
+    command.add_argument("--kind", choices=["auto", "class", "tags", "numbers"],
+                         default="auto",
+                         help="with a CSV file: the kind of labels (default: auto, inferred "
+                         "from the label columns and printed)")
+    command.add_argument("--path-column", metavar="NAME",
+                         help="with a CSV file: the column of image files (default: the "
+                         "first named path, file, filename, image, id...)")
+    command.add_argument("--label-columns", metavar="NAME[,NAME...]",
+                         help="with a CSV file: the columns of labels (default: every other "
+                         "named column)")
 
 
 def _predict_command(args):

@@ -28,7 +28,7 @@ from ..report.evaluation import (
     layer_figure,
     write_json,
 )
-from .options import PhotoOptions, check_output
+from .options import PhotoOptions, check_output, same_targets
 
 
 @dataclass(frozen=True)
@@ -151,13 +151,9 @@ def run_evaluation(job):
 
     photos, candidates = job.photos, job.candidates
     start = time.perf_counter()
-    train_paths, train_labels = photos.load_folder(job.train_dir)
-    test_paths, test_labels = photos.load_folder(job.test_dir)
-    unknown = sorted(set(test_labels.tolist()) - set(train_labels.tolist()))
-    if unknown:
-        raise ValueError(f"--test {job.test_dir} has classes that {job.train_dir} lacks: "
-                         f"{', '.join(unknown)}; a classifier cannot predict them. Give both "
-                         "folders the same class sub-folders.")
+    train_paths, train_labels = train = photos.load_labelled(job.train_dir)
+    test_paths, test_labels = same_targets(train, photos.load_labelled(job.test_dir),
+                                           job.train_dir, job.test_dir)
     weights = photos.resolve_weights(list(candidates))
     scores, features, folds = search_layers(photos, candidates, weights, job.cv, train_paths,
                                             train_labels)
