@@ -178,14 +178,19 @@ class FineTunedConvNetRegressor(RegressorMixin, FineTunedConvNet):
 
     def _check_y(self, y):
         """The targets as a 2-D float array, one column per target."""
-        y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
-        if y.dtype.kind not in "biuf":
+        y = check_array(y, ensure_2d=False, dtype=None, input_name="y",
+                        ensure_all_finite=False)
+        try:
+            if y.dtype.kind in "USV":  # text, even of digits, is not taken for numbers
+                raise TypeError
+            numbers = y.astype(np.float64)
+        except (ValueError, TypeError):
             raise ValueError(
-                f"y holds {y.dtype.name if y.dtype != object else 'non-numeric'} values "
-                f"(e.g. {y.ravel()[0]!r}); {type(self).__name__} predicts numbers. Give "
-                "numeric targets, or use FineTunedConvNetClassifier for classes."
-            )
-        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
+                f"y holds values that are not numbers (e.g. {y.ravel()[0]!r}); "
+                f"{type(self).__name__} predicts numbers. Give numeric targets, or use "
+                "FineTunedConvNetClassifier for classes."
+            ) from None
+        y = check_array(numbers, ensure_2d=False, input_name="y")  # no NaN or infinity
         if y.ndim == 1:
             y = y.reshape(-1, 1)
         if y.ndim != 2:

@@ -60,6 +60,23 @@ def small_classifier(**params):
     return FineTunedConvNetClassifier(**{**defaults, **params})
 
 
+def small_regressor(**params):
+    """A fast regressor for unit tests, as :func:`small_classifier`."""
+    from skconvnet import FineTunedConvNetRegressor
+
+    defaults = dict(
+        weights=None, image_size=(32, 32), layer="block2_pool", fine_tune_epochs=2,
+        random_state=0,
+    )
+    return FineTunedConvNetRegressor(**{**defaults, **params})
+
+
+def tagged(X, y):
+    """Tags of the images ``X`` labelled ``y`` by :func:`dark_and_bright`: ``bright``, and
+    ``striped`` on every other image (which they do not show: a tag to get wrong)."""
+    return np.column_stack([y == "bright", np.arange(len(y)) % 2 == 0]).astype(int)
+
+
 def quick_classifier(**params):
     """A classifier that learns in a few epochs: a dense head trained by epochs at a higher
     learning rate, no augmentation."""

@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import TESTS, small_classifier, small_extractor
+from helpers import TESTS, small_classifier, small_extractor, small_regressor, tagged
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -372,7 +372,8 @@ def _load_in_a_fresh_interpreter(path, X_path, out_path, trusted):
         "skops": f"import skops.io; m = skops.io.load({str(path)!r}, trusted={trusted!r})",
     }[kind]
     use = ("import numpy as np; X = np.load({X!r}); "
-           "f = m.predict_proba if hasattr(m, 'predict_proba') else m.transform; "
+           "f = m.predict_proba if hasattr(m, 'predict_proba') else m.transform "
+           "if hasattr(m, 'transform') else m.predict; "
            "np.save({out!r}, f(X))").format(X=str(X_path), out=str(out_path))
     return subprocess.Popen([sys.executable, "-c", f"{load}; {use}"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=path.parent)
@@ -380,8 +381,8 @@ def _load_in_a_fresh_interpreter(path, X_path, out_path, trusted):
 
 @pytest.mark.slow
 def test_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
-    """pickle, joblib, cloudpickle and skops.io, each estimator alone, in a pipeline and in a
-    search, each loaded in an interpreter of its own that has imported nothing else; for
+    """pickle, joblib, cloudpickle and skops.io, each estimator alone (the classifier of
+    classes and of tags, the regressor), in a pipeline and in a search, each loaded in an interpreter of its own that has imported nothing else; for
     skops, the only non-scikit-learn types to trust are skconvnet.TRUSTED_TYPES."""
     import skops.io as sio
     from sklearn.preprocessing import FunctionTransformer
@@ -399,6 +400,8 @@ def test_round_trips_are_identical_in_a_fresh_process(few_looks, tmp_path):
         "classifierpipeline": make_pipeline(FunctionTransformer(), clone(classifier)).fit(X, y),
         "classifiersearch": GridSearchCV(clone(classifier), {"fine_tune_epochs": [0, 1]},
                                          cv=2).fit(X, y),
+        "tagger": clone(classifier).fit(X, tagged(X, y)),
+        "regressor": small_regressor(fine_tune_epochs=1).fit(X, X.mean(axis=(1, 2, 3))),
     }
     np.save(tmp_path / "X.npy", X)
     runs, expected = {}, {}
@@ -458,9 +461,10 @@ def test_a_state_that_cannot_be_restored_fails_on_loading(few_looks, changes, er
 
 
 def _outputs(estimator, X):
-    """What a fitted estimator gives: features or class probabilities."""
-    return (estimator.transform if hasattr(estimator, "transform") and not hasattr(
-        estimator, "predict_proba") else estimator.predict_proba)(X)
+    """What a fitted estimator gives: features, class probabilities or predicted numbers."""
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)
+    return (estimator.transform if hasattr(estimator, "transform") else estimator.predict)(X)
 
 
 def test_keras_models_in_pickles_load_in_safe_mode(few_looks):
