@@ -182,22 +182,43 @@ def converter(scope, operator, container):
 
 
 def _describe(model, estimator, first, image_size, quantize):
-    """Metadata that the ``predict`` command reads: what the outputs are."""
+    """Metadata that the ``predict`` command reads: what the outputs are.
+
+    ``kind``: ``"classes"`` (outputs ``label`` and ``probabilities``, ``classes`` their
+    columns), ``"tags"`` (``label``, the 0/1 indicator, and ``probabilities``, one column per
+    tag of ``classes``), ``"numbers"`` (``variable``, one column per target) or
+    ``"features"`` (``features``, named by ``feature_names`` up to
+    :data:`MAX_NAMED_FEATURES`).
+    """
     from onnx import helper
 
+    kind = output_kind(estimator)
     entries = {"image_size": list(image_size), "backbone": first._spec().name,
-               "precision": quantize or "float32"}
-    classes = getattr(estimator, "classes_", None)
-    if classes is not None:
+               "precision": quantize or "float32", "kind": kind}
+    if kind in ("classes", "tags"):
         entries["classes"] = [label.item() if hasattr(label, "item") else label
-                              for label in classes]
-    elif hasattr(estimator, "get_feature_names_out"):
+                              for label in estimator.classes_]
+    elif kind == "features":
         names = estimator.get_feature_names_out()
         if len(names) <= MAX_NAMED_FEATURES:  # more are numbered by the predict command
             entries["feature_names"] = [str(name) for name in names]
     model.producer_name = "skconvnet"
     helper.set_model_props(model, {f"skconvnet.{key}": json.dumps(value)
                                    for key, value in entries.items()})
+
+
+def output_kind(estimator):
+    """What a fitted estimator or pipeline gives: ``"numbers"`` (a regressor),
+    ``"tags"`` (a classifier of tags: ``multilabel_``), ``"classes"`` (another classifier)
+    or ``"features"`` (a transformer)."""
+    from sklearn.base import is_classifier, is_regressor
+
+    if is_regressor(estimator):
+        return "numbers"
+    if is_classifier(estimator) or hasattr(estimator, "predict_proba"):
+        *_, final = steps(estimator)
+        return "tags" if getattr(final, "multilabel_", False) else "classes"
+    return "features"
 
 
 def register_converters():

@@ -9,7 +9,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from helpers import dark_and_bright, small_classifier, small_extractor
+from helpers import dark_and_bright, small_classifier, small_extractor, small_regressor, tagged
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
@@ -322,3 +322,72 @@ def test_real_photos_with_imagenet_grade_weights(cats_and_dogs, imagenet_weights
                           model[0].transform(test))
     assert np.mean(outputs["label"] == test_labels) >= 0.8
 
+
+# tags and numbers
+
+
+def metadata(graph):
+    """The ``skconvnet.*`` metadata the ``predict`` command reads, decoded."""
+    import json
+
+    return {prop.key.split(".", 1)[1]: json.loads(prop.value) for prop in graph.metadata_props
+            if prop.key.startswith("skconvnet.")}
+
+
+def test_the_multilabel_classifier_gives_its_tags_and_their_probabilities():
+    import pandas as pd
+
+    X, y = dark_and_bright(6)
+    tags = pd.DataFrame(tagged(X, y), columns=["bright", "striped"])
+    clf = small_classifier(fine_tune_epochs=1).fit(X, tags)
+    graph = to_onnx(clf)
+    outputs = run(graph, X)
+    assert list(outputs) == ["label", "probabilities"]
+    assert outputs["label"].dtype == np.int64 and outputs["label"].shape == (len(X), 2)
+    np.testing.assert_array_equal(outputs["label"], clf.predict(X))
+    np.testing.assert_allclose(outputs["probabilities"], clf.predict_proba(X), atol=1e-5)
+    assert metadata(graph)["kind"] == "tags"
+    assert metadata(graph)["classes"] == ["bright", "striped"]
+
+
+@pytest.mark.parametrize("n_targets", [1, 3])
+def test_the_regressor_gives_its_numbers(n_targets):
+    X, _ = dark_and_bright(6)
+    y = np.column_stack([X.mean(axis=(1, 2, 3)), X.std(axis=(1, 2, 3)), X[..., 0].mean(
+        axis=(1, 2))])[:, :n_targets] / 255
+    reg = small_regressor(fine_tune_epochs=1).fit(X, y.ravel() if n_targets == 1 else y)
+    graph = to_onnx(reg)
+    outputs = run(graph, X)
+    assert list(outputs) == ["variable"]
+    assert outputs["variable"].shape == (len(X), n_targets)
+    np.testing.assert_allclose(outputs["variable"].reshape(reg.predict(X).shape),
+                               reg.predict(X), atol=1e-5)
+    assert metadata(graph)["kind"] == "numbers"
+    assert "classes" not in metadata(graph) and "feature_names" not in metadata(graph)
+
+
+@pytest.mark.parametrize("n_targets", [1, 2])
+def test_a_pipeline_ending_in_a_regressor_gives_its_numbers(n_targets, pixels):
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+
+    X = np.concatenate([pixels, pixels[:, ::-1]])
+    y = np.column_stack([X.mean(axis=(1, 2, 3)), X.std(axis=(1, 2, 3))])[:, :n_targets] / 255
+    model = Pipeline([("features", small_extractor()), ("ridge", Ridge())]).fit(
+        X, y.ravel() if n_targets == 1 else y)
+    graph = to_onnx(model)
+    outputs = run(graph, X)
+    assert list(outputs) == ["variable"]
+    np.testing.assert_allclose(outputs["variable"].reshape(model.predict(X).shape),
+                               model.predict(X), atol=1e-5)
+    assert metadata(graph)["kind"] == "numbers"
+
+
+def test_each_kind_of_model_is_named_in_the_metadata(pixels):
+    y = ["cat", "dog"] * 3
+    classifier = make_pipeline(small_extractor(), LogisticRegression()).fit(pixels, y)
+    assert metadata(to_onnx(classifier))["kind"] == "classes"
+    assert metadata(to_onnx(classifier))["classes"] == ["cat", "dog"]
+    extractor = small_extractor().fit(pixels)
+    assert metadata(to_onnx(extractor))["kind"] == "features"
+    assert metadata(to_onnx(extractor))["feature_names"][0] == "block2_pool_avg_ch0"
