@@ -144,27 +144,35 @@ def _parser():
         label_options(command)
 
     extract = commands.add_parser(
-        "extract", help="write the features of a folder's photos to a .npz file",
-        description="Features of every photo of DIR at one layer, with their paths and labels.",
+        "extract", help="write the features of labelled photos to a .npz file",
+        description="Features of every photo of PHOTOS (a folder of class folders, or a CSV "
+        "file of image paths and labels) at one layer, with their paths and labels.",
     )
-    extract.add_argument("directory", metavar="DIR")
+    extract.add_argument("directory", metavar="PHOTOS")
     extract.add_argument("--backbone", default="vgg16", metavar="NAME",
                          help="the backbone (default: vgg16)")
     extract.add_argument("--layer", required=True)
     extract.add_argument("--out", required=True, metavar="FEATURES.npz")
+    label_options(extract)
     extract.set_defaults(run=extract_command)
 
     predict = commands.add_parser(
         "predict", help="a saved model's predictions for photos, written as CSV",
         description="Run MODEL (an .onnx file from skconvnet.to_onnx or evaluate --export, "
-        "on ONNX Runtime without TensorFlow; or a .skops or .joblib file of a fitted "
-        "estimator) on PHOTOS and write one row per photo: its path, the predicted label and "
-        "each class's probability (an extractor's features instead).",
+        "on ONNX Runtime without TensorFlow; or a .skops, .joblib or .pkl file of a fitted "
+        "estimator) on PHOTOS and write one row per photo: its path, then the predicted "
+        "label and each class's probability (a classifier), the predicted tags joined by "
+        "'|' and each tag's probability (tags), the predicted numbers (a regressor), or "
+        "the features (an extractor).",
     )
     predict.add_argument("model", metavar="MODEL")
     predict.add_argument("photos", metavar="PHOTOS", nargs="+",
-                         help="folders (searched recursively), a .txt file listing image "
-                         "paths (one per line), or image files")
+                         help="folders (searched recursively), a .txt or .csv file listing "
+                         "image paths (one per line), a CSV file with a header (its column "
+                         "of paths is read), or image files")
+    predict.add_argument("--path-column", metavar="NAME",
+                         help="with a CSV file with a header: the column of image files "
+                         "(default: the first named path, file, filename, image, id...)")
     predict.add_argument("--output", required=True, metavar="PREDICTIONS.csv")
     predict.add_argument("--skip-bad", action="store_true",
                          help="skip files that cannot be decoded, and list them at the end")

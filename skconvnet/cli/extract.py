@@ -1,4 +1,5 @@
-"""``python -m skconvnet extract``: the features of a folder's photos, as a ``.npz`` file.
+"""``python -m skconvnet extract``: the features of labelled photos (a folder of class
+folders, or a CSV file), with their targets, as a ``.npz`` file.
 
 Each finished batch is kept in ``FEATURES.npz.partial/`` (:mod:`skconvnet.cli.partial`), so
 that rerunning the command after a crash computes only the photos not done yet.
@@ -29,7 +30,8 @@ def extract_command(args):
                          f"as it goes ({out}.partial/) would read as a class folder: write "
                          "the output outside DIR.")
     photos = PhotoOptions.from_args(args)
-    paths, labels = photos.load_folder(args.directory)
+    labelled = photos.load_labelled(args.directory)
+    paths = labelled.paths
     weights = photos.resolve_weights([spec.name])[spec.name]
     # the progress bar is this command's; nothing in this process would reuse cached activations
     extractor = photos.extractor(spec.name, layer, weights).set_params(verbose=0, cache=False)
@@ -47,8 +49,9 @@ def extract_command(args):
         features = store.gather(paths, "features")
         store.finish(lambda file: np.savez(
             file, features=features, paths=np.array([os.fspath(p) for p in paths]),
-            labels=labels, feature_names=extractor.get_feature_names_out().astype(str),
-            layer=layer, backbone=spec.name,
+            labels=labelled.y, kind=labelled.kind, target_names=np.array(labelled.target_names),
+            feature_names=extractor.get_feature_names_out().astype(str), layer=layer,
+            backbone=spec.name,
         ))
     print(f"{features.shape[0]} x {features.shape[1]} features at {layer} of {spec.name} "
           f"written to {out}")

@@ -1,8 +1,17 @@
 """``python -m skconvnet predict``: a saved model's predictions for photos, as CSV.
 
 An ``.onnx`` file runs on ONNX Runtime with decoding by :func:`skconvnet.load_images`:
-neither TensorFlow nor Keras is imported. A ``.skops`` or ``.joblib`` file of a fitted
-estimator or pipeline runs as it is.
+neither TensorFlow nor Keras is imported. A ``.skops``, ``.joblib`` or ``.pkl`` file of a
+fitted estimator or pipeline runs as it is.
+
+The columns after ``path`` depend on what the model gives (its ``kind``, the same for an
+``.onnx`` file and the estimator it was exported from):
+
+- ``"classes"``: ``label``, then ``probability_<class>`` per class;
+- ``"tags"``: ``labels``, the predicted tags joined by ``|`` (as
+  :func:`skconvnet.load_image_csv` reads them back), then ``probability_<tag>`` per tag;
+- ``"numbers"``: ``prediction`` for one target, ``target_0``, ``target_1`` ... for several;
+- ``"features"``: the feature names (``feature_0`` ... where the file has none).
 """
 
 import csv
@@ -25,7 +34,7 @@ from .progress import Progress
 def predict_command(args):
     check_output(args.output, "--output")
     model = load_model(args.model)
-    files = photo_files(args.photos)
+    files = photo_files(args.photos, args.path_column)
     store = PartialStore(args.output, {"model": _digest(args.model)}, restart=args.restart)
     problems = {file: decoding.header_problem(file) for file in files}
     bad = {file: problem for file, problem in problems.items() if problem}
@@ -42,7 +51,7 @@ def predict_command(args):
                     _refuse(failed, len(files))
                 bad.update(failed)
                 if usable:
-                    labels = {} if labels is None else {"labels": np.array(labels).astype(str)}
+                    labels = {} if labels is None else {"labels": np.array(labels, dtype=str)}
                     store.add(usable, values=values, **labels)
                 progress.update(len(batch))
         written = [file for file in good if file not in bad]
@@ -54,20 +63,45 @@ def predict_command(args):
             print(f"  {os.fspath(file)}: {problem}")
 
 
+#: The column of the predicted label(s), by kind of model.
+LABEL_COLUMNS = {"classes": "label", "tags": "labels"}
+#: What separates the predicted tags in the ``labels`` column.
+TAG_SEPARATOR = "|"
+
+
 def _write_csv(file, model, store, files):
     """Write the kept results of ``files`` to the binary ``file`` as CSV: a header, then one
-    row per file (its path as given, the label of a classifier, the values)."""
-    values = store.gather(files, "values") if files else np.empty((0, len(model.columns)))
-    columns = model.columns or [f"feature_{i}" for i in range(values.shape[1])]  # no width
-    labels = store.gather(files, "labels").tolist() if files and model.classifier else None
+    row per file (its path as given, the label(s) of a classifier, the values)."""
+    values = store.gather(files, "values") if files else np.empty((0, model.width or 0))
+    columns = value_columns(model.kind, model.names, values.shape[1])
+    label = LABEL_COLUMNS.get(model.kind)
+    labels = store.gather(files, "labels").tolist() if files and label else None
     text = io.TextIOWrapper(file, encoding="utf-8", newline="")
     writer = csv.writer(text)
-    writer.writerow(["path"] + (["label"] if model.classifier else []) + columns)
+    writer.writerow(["path"] + ([label] if label else []) + columns)
     for index, path in enumerate(files):
         writer.writerow([os.fspath(path)] + ([] if labels is None else [labels[index]])
                         + values[index].tolist())
     text.flush()
     text.detach()  # the file stays open for the store to flush to disk
+
+
+def value_columns(kind, names, width):
+    """The names of the ``width`` value columns of a model of ``kind``, whose outputs are
+    ``names`` (classes, tags, features; None where unknown)."""
+    if kind in LABEL_COLUMNS:
+        return [f"probability_{name}" for name in names]
+    if names:
+        return [str(name) for name in names]
+    if kind == "numbers":
+        return ["prediction"] if width == 1 else [f"target_{i}" for i in range(width)]
+    return [f"feature_{i}" for i in range(width)]
+
+
+def _joined_tags(indicator, tags):
+    """Each row's tags (where ``indicator`` is 1), joined by :data:`TAG_SEPARATOR`."""
+    return [TAG_SEPARATOR.join(str(tag) for tag, on in zip(tags, row) if on)
+            for row in np.asarray(indicator)]
 
 
 def _predict(model, batch):
@@ -100,14 +134,15 @@ def load_model(path):
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         return OnnxModel(path)
-    if suffix in (".skops", ".joblib"):
+    if suffix in (".skops", ".joblib", ".pkl", ".pickle"):
         return EstimatorModel(_load_estimator(path))
     raise ValueError(f"MODEL {path}: unknown kind of file {suffix!r}; give an .onnx file "
-                     "(skconvnet.to_onnx), or a .skops or .joblib file of a fitted estimator.")
+                     "(skconvnet.to_onnx), or a .skops, .joblib or .pkl file of a fitted "
+                     "estimator.")
 
 
 def _load_estimator(path):
-    if path.suffix.lower() == ".joblib":
+    if path.suffix.lower() != ".skops":  # joblib reads plain pickles too
         import joblib
 
         return joblib.load(path)
@@ -126,7 +161,11 @@ def _load_estimator(path):
 
 
 class OnnxModel:
-    """An exported graph on ONNX Runtime: ``uint8`` images in."""
+    """An exported graph on ONNX Runtime: ``uint8`` images in.
+
+    Its ``kind`` and the names of its columns come from the metadata
+    :func:`skconvnet.to_onnx` writes; a file without them is read by its outputs.
+    """
 
     def __init__(self, path):
         from ..compute.graphs import session
@@ -147,44 +186,67 @@ class OnnxModel:
             raise ValueError(f"MODEL {path} takes images of no fixed size "
                              f"({graph_input.shape}); export it with skconvnet.to_onnx.")
         self.input = graph_input.name
-        outputs = [output.name for output in self.session.get_outputs()]
-        self.classifier = len(outputs) == 2
-        last = self.session.get_outputs()[-1]
-        width = last.shape[-1] if isinstance(last.shape[-1], int) else None
-        if self.classifier:
-            classes = metadata.get("classes") or list(range(width or 0))
-            self.columns = [f"probability_{label}" for label in classes]
+        outputs = self.session.get_outputs()
+        self.kind = metadata.get("kind") or _graph_kind(outputs)
+        last = outputs[-1].shape
+        self.width = last[-1] if len(last) == 2 and isinstance(last[-1], int) else None
+        if self.kind in LABEL_COLUMNS:
+            self.names = metadata.get("classes") or list(range(self.width or 0))
         else:
-            names = metadata.get("feature_names")
-            self.columns = names or [f"feature_{i}" for i in range(width or 0)]
+            self.names = metadata.get("feature_names")
 
     def predict(self, files):
         outputs = self.session.run(None, {self.input: load_images(files, self.image_size)})
-        return (outputs[0].tolist() if self.classifier else None), np.asarray(outputs[-1])
+        values = np.asarray(outputs[-1]).reshape(len(files), -1)
+        if self.kind == "tags":
+            return _joined_tags(outputs[0], self.names), values
+        return (outputs[0].tolist() if self.kind == "classes" else None), values
+
+
+def _graph_kind(outputs):
+    """The kind of a graph's outputs, for files written without ``skconvnet.kind``."""
+    if len(outputs) == 2:
+        return "tags" if len(outputs[0].shape) == 2 else "classes"
+    return "numbers" if outputs[0].name == "variable" else "features"
 
 
 class EstimatorModel:
-    """A fitted estimator or pipeline: files in, as its ``predict_proba`` or ``transform``
-    takes them."""
+    """A fitted estimator or pipeline: files in, as its ``predict_proba`` (classes, tags),
+    ``predict`` (numbers) or ``transform`` (features) takes them."""
 
     def __init__(self, estimator):
+        from ..export.converters import output_kind
+
         self.estimator = estimator
-        self.classifier = hasattr(estimator, "predict_proba")
-        if self.classifier:
-            self.columns = [f"probability_{label}" for label in estimator.classes_]
+        self.kind = output_kind(estimator)
+        self.width = None
+        if self.kind in LABEL_COLUMNS:
+            self.names = list(estimator.classes_)
+        elif self.kind == "features":
+            self.names = list(estimator.get_feature_names_out())
         else:
-            self.columns = [str(name) for name in estimator.get_feature_names_out()]
+            self.names = None
 
     def predict(self, files):
-        if self.classifier:
-            proba = self.estimator.predict_proba(files)
-            return self.estimator.classes_[proba.argmax(axis=1)].tolist(), proba
-        return None, self.estimator.transform(files)
+        if self.kind == "numbers":
+            return None, np.asarray(self.estimator.predict(files)).reshape(len(files), -1)
+        if self.kind == "features":
+            return None, self.estimator.transform(files)
+        proba = self.estimator.predict_proba(files)
+        if self.kind == "tags":  # as the classifier's predict: each tag above one half
+            return _joined_tags(proba > 0.5, self.names), proba
+        return self.estimator.classes_[proba.argmax(axis=1)].tolist(), proba
 
 
-def photo_files(photos):
+def photo_files(photos, path_column=None):
     """Image files from PHOTOS: folders (searched recursively), a text file listing paths
-    (one per line, relative to the list's folder), or image files."""
+    (one per line, relative to the list's folder), a CSV file with a header (its column of
+    paths, as :func:`skconvnet.load_image_csv` finds it), or image files.
+
+    A ``.csv`` file is a plain list of paths when its first line names an image file (one
+    that exists, or a name ending in an image extension), else a CSV with a header, whose
+    column ``path_column`` (None: found by its name) holds the paths.
+    """
     extensions = set(_registered_extensions())
     files = []
     for entry in map(Path, photos):
@@ -204,12 +266,32 @@ def photo_files(photos):
                       if line and not line.startswith("#")]
             if not listed:
                 raise ValueError(f"PHOTOS {entry}: the list of paths names no image files.")
+            if entry.suffix.lower() == ".csv" and _names_a_column(listed[0], extensions):
+                listed = _csv_paths(entry, path_column)
             files += listed
         else:
             files.append(entry)
     if not files:
         raise ValueError("PHOTOS names no image files.")
     return files
+
+
+def _names_a_column(first, extensions):
+    """Whether the first line of a ``.csv`` list of photos is a header: it names no image
+    file."""
+    return not first.is_file() and first.suffix.lower() not in extensions
+
+
+def _csv_paths(csv, path_column):
+    """The image files of a CSV file's column of paths (relative to its folder), every one
+    checked to exist; the labels beside them are not read."""
+    from ..datasets import _column_index, _path_column, _paths, _read_csv
+
+    name = os.fspath(csv)
+    header, rows = _read_csv(csv, ",")
+    where = _column_index(header, name)
+    column = _path_column(header, path_column, where)
+    return _paths(rows, where[column], column, csv.parent, None, name)
 
 
 def _registered_extensions():

@@ -13,6 +13,7 @@ from helpers import (
     error_line,
     small_classifier,
     small_extractor,
+    small_regressor,
     texture_folder,
 )
 from sklearn.linear_model import LogisticRegression
@@ -171,3 +172,121 @@ def test_evaluate_export_writes_the_best_pipeline_and_the_fine_tuned_classifier(
     _, rows = read(fine)
     accuracy = np.mean([row[1] for row in rows] == labels)
     assert accuracy == pytest.approx(report["finetune_test_accuracy"])
+
+
+# tags and numbers
+
+
+def brightness(paths):
+    """Two numbers per photo: its mean and its standard deviation, in 0 ... 1."""
+    from skconvnet import load_images
+
+    pixels = load_images(paths, 32) / 255
+    return np.column_stack([pixels.mean(axis=(1, 2, 3)), pixels.std(axis=(1, 2, 3))])
+
+
+@pytest.fixture(scope="module")
+def fitted(train):
+    """``{name: (estimator, the columns predict writes)}``: tags, one number, two numbers."""
+    import pandas as pd
+
+    paths, labels = load_image_folder(train)
+    tags = pd.DataFrame({"checks": labels == "checks", "even": np.arange(len(paths)) % 2 == 0})
+    tagger = small_classifier(fine_tune_epochs=1).fit(paths, tags.astype(int))
+    numbers = brightness(paths)
+    return {
+        "tags": (tagger, ["path", "labels", "probability_checks", "probability_even"]),
+        "number": (small_regressor(fine_tune_epochs=1).fit(paths, numbers[:, 0]),
+                   ["path", "prediction"]),
+        "numbers": (small_regressor(fine_tune_epochs=1).fit(paths, numbers),
+                    ["path", "target_0", "target_1"]),
+    }
+
+
+@pytest.mark.parametrize("name", ["tags", "number", "numbers"])
+def test_tags_and_numbers_as_onnx_and_as_estimators(name, fitted, train, tmp_path):
+    """An .onnx file and the estimator it was exported from write the same columns, the
+    estimator's predictions."""
+    estimator, expected = fitted[name]
+    to_onnx(estimator, tmp_path / "model.onnx")
+    joblib.dump(estimator, tmp_path / "model.pkl")
+    tables = {}
+    for model in ("model.onnx", "model.pkl"):
+        output = tmp_path / f"{model}.csv"
+        assert main(["predict", str(tmp_path / model), str(train), "--output",
+                     str(output)]) == 0
+        tables[model] = read(output)
+    paths, _ = load_image_folder(train)
+    for header, rows in tables.values():
+        assert header == expected
+        assert [row[0] for row in rows] == [str(path) for path in paths]
+    (_, onnx_rows), (_, pickle_rows) = tables.values()
+    if name == "tags":
+        predicted = estimator.predict(paths)
+        joined = ["|".join(tag for tag, on in zip(estimator.classes_, row) if on)
+                  for row in predicted]
+        assert [row[1] for row in onnx_rows] == [row[1] for row in pickle_rows] == joined
+        assert 0 < predicted.sum() < predicted.size  # some tags given, not all
+        expected_values = estimator.predict_proba(paths)
+        onnx_rows, pickle_rows = ([row[2:] for row in rows] for rows in (onnx_rows, pickle_rows))
+    else:
+        expected_values = estimator.predict(paths).reshape(len(paths), -1)
+        onnx_rows, pickle_rows = ([row[1:] for row in rows] for rows in (onnx_rows, pickle_rows))
+    onnx_values, pickle_values = (np.array(rows, float) for rows in (onnx_rows, pickle_rows))
+    np.testing.assert_allclose(onnx_values, pickle_values, atol=1e-5)
+    np.testing.assert_allclose(pickle_values, expected_values, atol=1e-5)
+    np.testing.assert_allclose(onnx_values, expected_values, atol=1e-5)
+
+
+def test_tags_written_by_predict_read_back_as_tags(fitted, train, tmp_path):
+    from skconvnet import load_image_csv
+
+    tagger, _ = fitted["tags"]
+    to_onnx(tagger, tmp_path / "model.onnx")
+    output = tmp_path / "tags.csv"
+    assert main(["predict", str(tmp_path / "model.onnx"), str(train), "--output",
+                 str(output)]) == 0
+    paths, _ = load_image_folder(train)
+    read = load_image_csv(output, label_columns="labels", kind="tags")
+    predicted = tagger.predict(paths)
+    present = predicted.any(axis=0)  # a tag no photo was given has no column when read back
+    assert read.target_names == tagger.classes_[present].tolist()
+    np.testing.assert_array_equal(read.y, predicted[:, present])
+
+
+def test_a_csv_with_a_header_gives_its_column_of_paths(train, pipeline, tmp_path):
+    paths, labels = load_image_folder(train)
+    chosen = [2, 5, 13]
+    to_onnx(pipeline, tmp_path / "model.onnx")
+    headed = train / "labelled.csv"
+    headed.write_text("path,label\n" + "".join(
+        f"{paths[i].relative_to(train)},{labels[i]}\n" for i in chosen))
+    plain = train / "plain.csv"  # no header: a list of paths, as before
+    plain.write_text("".join(f"{paths[i].relative_to(train)}\n" for i in chosen))
+    other = train / "other.csv"  # the paths in a column found by --path-column
+    other.write_text("label,photo\n" + "".join(
+        f"{labels[i]},{paths[i].relative_to(train)}\n" for i in chosen))
+    try:
+        for listing, options in [(headed, []), (plain, []), (other, ["--path-column", "photo"])]:
+            output = tmp_path / f"{listing.stem}.csv"
+            assert main(["predict", str(tmp_path / "model.onnx"), str(listing), *options,
+                         "--output", str(output)]) == 0
+            check_predictions(output, pipeline, [paths[i] for i in chosen])
+    finally:
+        for listing in (headed, plain, other):
+            listing.unlink()
+
+
+def test_a_csv_naming_a_missing_photo_names_its_row(train, pipeline, tmp_path, capsys):
+    paths, _ = load_image_folder(train)
+    listing = tmp_path / "photos.csv"
+    listing.write_text(f"path,label\n{paths[0]},checks\nmissing.png,checks\n"
+                       f"{paths[1]},checks\n")
+    to_onnx(pipeline, tmp_path / "model.onnx")
+    assert main(["predict", str(tmp_path / "model.onnx"), str(listing), "--output",
+                 str(tmp_path / "out.csv")]) == 1
+    line = error_line(capsys)
+    assert "1 of 3 image files do not exist" in line and "row 3: missing.png" in line
+    assert main(["predict", str(tmp_path / "model.onnx"), str(listing), "--path-column",
+                 "file", "--output", str(tmp_path / "out.csv")]) == 1
+    assert "path_column='file' is not a column" in error_line(capsys)
