@@ -391,3 +391,19 @@ def test_each_kind_of_model_is_named_in_the_metadata(pixels):
     extractor = small_extractor().fit(pixels)
     assert metadata(to_onnx(extractor))["kind"] == "features"
     assert metadata(to_onnx(extractor))["feature_names"][0] == "block2_pool_avg_ch0"
+
+
+def test_skl2onnx_converts_the_regressor_as_a_pipeline_step():
+    import skl2onnx
+    from skl2onnx.common.data_types import UInt8TensorType
+    from sklearn.pipeline import Pipeline
+
+    from skconvnet.export.converters import register_converters
+
+    X, _ = dark_and_bright(6)
+    model = Pipeline([("regressor", small_regressor(fine_tune_epochs=1))]).fit(
+        X, X.mean(axis=(1, 2, 3)) / 255)  # float32 outputs: 1e-5 of numbers near 1
+    register_converters()
+    graph = skl2onnx.to_onnx(model, initial_types=[("images", UInt8TensorType([None, 32, 32,
+                                                                               3]))])
+    np.testing.assert_allclose(run(graph, X)["variable"].ravel(), model.predict(X), atol=1e-5)
