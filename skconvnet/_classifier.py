@@ -122,13 +122,14 @@ class FineTunedConvNetClassifier(ClassifierMixin, FineTunedConvNet):
         weights=_parameters.WEIGHTS,
         image_size=_parameters.IMAGE_SIZE.format(default="None"),
         training=_parameters.TRAINING.format(
-            probe="a logistic regression (L-BFGS; for tags one per label), its inverse "
-                  "penalty ``C`` among 1e-4 ... 10",
+            probe=_parameters.paragraph(
+                "a logistic regression (L-BFGS; for tags, one per label), its inverse penalty "
+                "``C`` among 1e-4 ... 10."),
             augmentation_default="True",
-            augmentation_why=(
-                "Augmentation must not change the target: flips would swap tags such as "
-                "\"left\" and \"right\", and zooms and shifts can push a small tagged "
-                "object out of the picture; give such tags a list without them."),
+            augmentation_why=_parameters.paragraph(
+                "Augmentation must not change the target: a flip would swap tags such as "
+                "\"left\" and \"right\", zooms and shifts can push a small tagged object out "
+                "of the picture; give such tags a list without them."),
             split="stratified by class",
             pooling=_parameters.POOLING.format(default='"avg"'),
         ),

@@ -7,6 +7,7 @@ are indented as in a class docstring; ``{default}`` is the estimator's own defau
 """
 
 import os
+import textwrap
 from numbers import Integral, Real
 
 from ._sklearn import Interval, StrOptions
@@ -117,12 +118,13 @@ TRAINING_CONSTRAINTS = {
 
 TRAINING = '''\
     head_epochs : int or "auto", default="auto"
-        Training of phase 1 (frozen base, head only). ``"auto"``: to convergence; a head
-        without hidden layers is fit exactly as {probe} on the standardised features, its
-        penalty chosen by 5-fold cross-validation (views of one image kept in one fold);
-        a head with hidden layers trains with early stopping on ``validation_fraction`` of
-        the images. An int: that many epochs of ``optimizer`` at ``head_learning_rate``;
-        ``0`` leaves the head as initialised.
+        Training of phase 1 (frozen base, head only). ``"auto"``: to convergence. A head
+        without hidden layers is fit exactly on the standardised features, as
+{probe}
+        Its penalty is chosen by 5-fold cross-validation, the views of one image kept in
+        one fold. A head with hidden layers trains with early stopping on
+        ``validation_fraction`` of the images. An int: that many epochs of ``optimizer``
+        at ``head_learning_rate``; ``0`` leaves the head as initialised.
     fine_tune_epochs : int, default=10
         Epochs of phase 2 (top of the base and head). ``0`` is pure feature extraction with a
         trained head.
@@ -135,7 +137,8 @@ TRAINING = '''\
     augmentation : bool or list of keras layers, default={augmentation_default}
         ``True``: random horizontal flips, rotations up to 40 degrees, zooms and shifts up to
         20% (Keras preprocessing layers, active in training only). ``False``: none. A list
-        of Keras layers replaces them (copied afresh for each fit). {augmentation_why}
+        of Keras layers replaces them (copied afresh for each fit).
+{augmentation_why}
     augmented_views : int or None, default=3
         Augmented views of each training image drawn once, before training; the frozen
         layers' output of each view and of the original is stored, and every epoch shows each
@@ -170,7 +173,14 @@ TRAINING = '''\
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.'''
 """The training parameters the fine-tuned estimators share, up to ``n_iter_no_change``:
-``{probe}`` names the head's exact fit, ``{split}`` how validation images are drawn."""
+``{probe}`` (a :func:`paragraph`) says what the head's exact fit is and how its penalty is
+chosen, ``{augmentation_why}`` (a :func:`paragraph`) why the default augmentation is what it
+is, ``{split}`` how validation images are drawn."""
+
+
+def paragraph(text):
+    """``text`` wrapped as a parameter's description in a class docstring."""
+    return textwrap.fill(text, width=92, initial_indent=" " * 8, subsequent_indent=" " * 8)
 
 STORAGE = '''\
     max_stored_bytes : int or "auto", default="auto"

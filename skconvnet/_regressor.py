@@ -80,10 +80,11 @@ class FineTunedConvNetRegressor(RegressorMixin, FineTunedConvNet):
         weights=_parameters.WEIGHTS,
         image_size=_parameters.IMAGE_SIZE.format(default="None"),
         training=_parameters.TRAINING.format(
-            probe="a ridge regression of the standardised targets, its penalty ``alpha`` "
-                  "among 1e-2 ... 1e6 for each target",
+            probe=_parameters.paragraph(
+                "a ridge regression of the standardised targets, its penalty ``alpha`` among "
+                "1e-2 ... 1e6 for each target."),
             augmentation_default="False",
-            augmentation_why=(
+            augmentation_why=_parameters.paragraph(
                 "Off by default: every geometric augmentation changes some number a photo "
                 "can be labelled with (a zoom its size, a rotation its angle, a shift its "
                 "position, a flip its left and right); give the layers that leave your "
