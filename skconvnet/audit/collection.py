@@ -3,7 +3,7 @@ computed: what ``evaluate`` and the ``audit`` command add to a layer search."""
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -21,6 +21,9 @@ from .outliers import outliers_of
 #: label issues: an unregularised probe learns the wrong labels and believes them.
 C_GRID = np.logspace(-4, 0, 9)
 
+#: Why label issues are sought among classes only (tags and numbers keep copies and outliers).
+NO_CLASSES = "confident learning needs classes; {kind} have none"
+
 
 @dataclass(frozen=True)
 class PhotoAudit:
@@ -28,33 +31,37 @@ class PhotoAudit:
 
     Attributes
     ----------
-    label_issues : LabelIssues
-        Training photos whose label is probably wrong (out-of-fold probabilities).
+    label_issues : LabelIssues or None
+        Training photos whose label is probably wrong (out-of-fold probabilities); None
+        for tags and numbers (``label_issues_skipped`` says why).
     test_label_issues : LabelIssues or None
         Test photos whose label is probably wrong (probabilities of the probe fitted on the
-        training photos); None without a test set.
+        training photos); None without a test set, or without classes.
     duplicates : Duplicates
         Copies among the training photos, with the groups labelled differently.
     leaks : Duplicates or None
         Test photos that copy a training photo; None without a test set.
     outliers : Outliers
-        Training photos far from the others of their class.
+        Training photos far from the others of their class (of all photos, without classes).
     train_paths, test_paths : list
         The photos the positions refer to.
     labels : ndarray
-        The training photos' labels.
+        The training photos' labels (their tags or numbers as text, without classes).
     test_accuracy_without_leaks : float or None
-        The best pipeline's test accuracy once the leaked test photos are left out.
-    probe_layer : str
+        The best pipeline's test accuracy (subset accuracy for tags) once the leaked test
+        photos are left out; None for numbers.
+    probe_layer : str or None
         The layer whose out-of-fold probabilities find the label issues.
     copy_layer : str
         The layer whose features find copies.
     outlier_layers : list of str
         The layers whose features, joined, find outliers.
-    C : float
+    C : float or None
         The regularisation of the logistic probe, chosen by out-of-fold log loss.
     seconds : float
         Wall time of the audit on features already computed.
+    label_issues_skipped : str or None
+        Why label issues were not sought (tags and numbers), in one line; None for classes.
     """
 
     label_issues: object
@@ -69,8 +76,9 @@ class PhotoAudit:
     probe_layer: str
     copy_layer: str
     outlier_layers: list
-    C: float
+    C: float | None
     seconds: float
+    label_issues_skipped: str | None = None
 
     def to_dict(self):
         """The findings with photos named by path, as the JSON report holds them."""
@@ -83,12 +91,13 @@ class PhotoAudit:
                     for i, given, suggested, probability in zip(
                         found.indices, found.given, found.suggested, found.probability)]
 
+        classes = self.label_issues is not None
         report = {
-            "probe_layer": self.probe_layer,
+            **({"probe_layer": self.probe_layer} if classes else {}),
             "copy_layer": self.copy_layer,
             "outlier_layers": list(self.outlier_layers),
-            "C": self.C,
-            "label_issues": issues(self.label_issues, train),
+            **({"C": self.C, "label_issues": issues(self.label_issues, train)} if classes
+               else {"label_issues_skipped": self.label_issues_skipped}),
             "duplicates": [[train[i] for i in group] for group in self.duplicates.groups],
             "conflicting_duplicates": [[train[i] for i in group]
                                        for group in self.duplicates.conflicting],
@@ -99,7 +108,8 @@ class PhotoAudit:
                              self.outliers.distance, self.outliers.z_score)],
         }
         if self.leaks is not None:
-            report["test_label_issues"] = issues(self.test_label_issues, test)
+            if classes:
+                report["test_label_issues"] = issues(self.test_label_issues, test)
             report["leaks"] = [{"train": train[i], "test": test[j], "similarity": float(s),
                                 "exact": bool(exact)}
                                for (i, j), s, exact in zip(self.leaks.pairs,
@@ -112,13 +122,14 @@ class PhotoAudit:
 
 def audit_collection(y, *, probe, copies, outliers, folds, paths, test_probe=None,
                      test_copies=None, y_test=None, test_paths=(), test_correct=None,
-                     layers=("", "", ())):
+                     layers=("", "", ()), kind="class"):
     """Audit photos from their features.
 
     Parameters
     ----------
     y : ndarray
-        The training photos' labels.
+        The training photos' labels: their classes; for tags and numbers, one text per
+        photo (its tags, its numbers), which tells the copies labelled differently.
     probe : ndarray
         Their features at the layer whose probe finds label issues.
     copies : ndarray
@@ -135,32 +146,46 @@ def audit_collection(y, *, probe, copies, outliers, folds, paths, test_probe=Non
         Which test photos the evaluated pipeline gets right.
     layers : (str, str, list of str)
         The names of the probe's, the copies' and the outliers' layers, for the report.
+    kind : {"class", "tags", "numbers"}, default="class"
+        The kind of target. Label issues are sought among classes only (``probe`` and
+        ``test_probe`` are then unused), and outliers of tags and numbers are far from all
+        the photos, not from those of their class.
 
     Returns
     -------
     audit : PhotoAudit
     """
     started = time.perf_counter()
-    classes = np.unique(y)
-    C, proba, head = _probe(probe, y, folds, classes)
+    classes = kind == "class"
+    C = issues = test_issues = leaks = accuracy = None
+    if classes:
+        names = np.unique(y)
+        C, proba, head = _probe(probe, y, folds, names)
+        issues = label_issues(y, proba, names, X=paths)
     copies = unit_rows(copies)
-    leaks = test_issues = accuracy = None
-    if test_probe is not None:
-        test_issues = label_issues(y_test, head.predict_proba(test_probe), classes, X=test_paths)
+    if test_copies is not None:
+        if classes:
+            test_issues = label_issues(y_test, head.predict_proba(test_probe), names,
+                                       X=test_paths)
         leaks = duplicates_of(copies, unit_rows(test_copies), images=(paths, test_paths))
-        kept = np.setdiff1d(np.arange(len(y_test)), leaks.leaked)
-        accuracy = float(np.mean(test_correct[kept])) if len(kept) else None
+        kept = np.setdiff1d(np.arange(len(test_paths)), leaks.leaked)
+        if test_correct is not None and len(kept):
+            accuracy = float(np.mean(test_correct[kept]))
+    outliers = outliers_of(joined(outliers), y if classes else None, X=paths)
+    if not classes:  # one group of all photos, each named by its own tags or numbers
+        outliers = replace(outliers, label=np.asarray(y)[outliers.indices])
     probe_layer, copy_layer, outlier_layers = layers
     return PhotoAudit(
-        label_issues=label_issues(y, proba, classes, X=paths),
+        label_issues=issues,
         test_label_issues=test_issues,
         duplicates=duplicates_of(copies, y=y, images=(paths, paths)),
         leaks=leaks,
-        outliers=outliers_of(joined(outliers), y, X=paths),
+        outliers=outliers,
         train_paths=list(paths), test_paths=list(test_paths), labels=np.asarray(y),
-        test_accuracy_without_leaks=accuracy, probe_layer=probe_layer, copy_layer=copy_layer,
-        outlier_layers=list(outlier_layers), C=C,
+        test_accuracy_without_leaks=accuracy, probe_layer=probe_layer if classes else None,
+        copy_layer=copy_layer, outlier_layers=list(outlier_layers), C=C,
         seconds=round(time.perf_counter() - started, 1),
+        label_issues_skipped=None if classes else NO_CLASSES.format(kind=kind),
     )
 
 

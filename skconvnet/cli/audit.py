@@ -1,10 +1,10 @@
-"""``python -m skconvnet audit``: photos of a folder of class folders that are probably
-mislabelled, copies of one another, or unlike their class."""
+"""``python -m skconvnet audit``: labelled photos (a folder of class folders, or a CSV file)
+that are probably mislabelled, copies of one another, or unlike their class."""
 
 import os
 import time
 
-from .evaluate import _candidates, audit_layers, check_photos, search_layers
+from .evaluate import _candidates, audit_layers, best_layer, check_photos, search_layers
 from .options import PhotoOptions, check_output
 
 
@@ -19,12 +19,13 @@ def audit_command(args):
             check_output(getattr(args, option), f"--{option}")
     photos = PhotoOptions.from_args(args)
     started = time.perf_counter()
-    paths, labels = photos.load_labelled(args.train_dir)
+    read = photos.load_labelled(args.train_dir)
     weights = photos.resolve_weights(list(candidates))
-    scores, features, folds = search_layers(photos, candidates, weights, args.cv, paths, labels)
-    best = max(scores, key=lambda score: score.cv_accuracy)
+    scores, features, folds = search_layers(photos, candidates, weights, args.cv, *read,
+                                            kind=read.kind)
+    best = best_layer(scores)
     copies, searched = audit_layers(scores, best)
-    audit = check_photos(features, labels, paths, folds, best, copies, searched)
+    audit = check_photos(features, read, folds, best, copies, searched)
     print(audit_summary(audit))
     print(f"{time.perf_counter() - started:.0f} s")
     if args.report:

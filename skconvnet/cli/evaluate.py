@@ -1,10 +1,11 @@
-"""``python -m skconvnet evaluate``: which backbone and layer give the best features for a
-folder of labelled photos, and how accurate a classifier on them is.
+"""``python -m skconvnet evaluate``: which backbone and layer give the best features for
+labelled photos (classes, tags or numbers), and how good a model on them is.
 
 :func:`parse_evaluate` turns the parsed arguments into a job and its outputs (checking what
 can be checked before any photo is read), :func:`run_evaluation` runs the job and returns an
-:class:`~skconvnet.report.evaluation.EvaluationReport`, and :func:`write_outputs` writes
-what the options ask for from that report.
+:class:`~skconvnet.report.evaluation.EvaluationReport` (classes) or a
+:class:`~skconvnet.report.targets.TargetReport` (tags, numbers), and :func:`write_outputs`
+writes what the options ask for from that report.
 """
 
 import os
@@ -24,9 +25,16 @@ from ..report.evaluation import (
     LayerScore,
     Predictions,
     Settings,
-    format_table,
     layer_figure,
     write_json,
+)
+from ..report.targets import (
+    FineTunedScores,
+    TargetPredictions,
+    TargetReport,
+    mean_average_precision,
+    number_scores,
+    tag_scores,
 )
 from .options import PhotoOptions, check_output, same_targets
 
@@ -38,7 +46,7 @@ class EvaluationJob:
     Attributes
     ----------
     train_dir, test_dir : str
-        The folders of training and test photos, one sub-folder per class.
+        The training and test photos: folders of one sub-folder per class, or CSV files.
     candidates : dict of str to list of str
         The layers to compare, by backbone.
     photos : PhotoOptions
@@ -133,8 +141,9 @@ def parse_evaluate(args):
 
 
 def run_evaluation(job):
-    """Cross-validate a logistic regression on each candidate layer's features, refit it on
-    the best layer, score it on the test photos, check the photos themselves (unless
+    """Cross-validate a linear model on each candidate layer's features (a logistic
+    regression for classes, one per tag for tags, a ridge regression for numbers), refit it
+    on the best layer, score it on the test photos, check the photos themselves (unless
     ``job.audit`` is false) and, if asked, fine-tune on that layer.
 
     Prints a line as each stage starts; the extractors show progress bars.
@@ -145,22 +154,25 @@ def run_evaluation(job):
 
     Returns
     -------
-    report : EvaluationReport
+    report : EvaluationReport or TargetReport
+        :class:`~skconvnet.report.evaluation.EvaluationReport` for classes,
+        :class:`~skconvnet.report.targets.TargetReport` for tags and numbers.
     """
     from sklearn.pipeline import Pipeline
 
     photos, candidates = job.photos, job.candidates
     start = time.perf_counter()
-    train_paths, train_labels = train = photos.load_labelled(job.train_dir)
-    test_paths, test_labels = same_targets(train, photos.load_labelled(job.test_dir),
-                                           job.train_dir, job.test_dir)
+    train = photos.load_labelled(job.train_dir)
+    test = same_targets(train, photos.load_labelled(job.test_dir), job.train_dir,
+                        job.test_dir)
+    (train_paths, train_y), (test_paths, test_y), kind = train, test, train.kind
     weights = photos.resolve_weights(list(candidates))
     scores, features, folds = search_layers(photos, candidates, weights, job.cv, train_paths,
-                                            train_labels)
-    best_score = max(scores, key=lambda score: score.cv_accuracy)
+                                            train_y, kind=kind)
+    best_score = best_layer(scores)
 
     print(f"Scoring {best_score.label} on {len(test_paths)} test images")
-    best = _head().fit(features[best_score.label], train_labels)
+    best = head(kind).fit(features[best_score.label], train_y)
     backbone = best_score.backbone
     test_extractor = photos.extractor(backbone, best_score.layer, weights[backbone])
     copies, searched = audit_layers(scores, best_score)
@@ -170,23 +182,27 @@ def run_evaluation(job):
     test_layers = {layer: test_features[:, columns]
                    for layer, columns in layer_columns(both).items()}
     test_extractor.fit(test_paths)
-    test_proba = best.predict_proba(test_layers[best_score.layer])
-    test_correct = best.classes_[test_proba.argmax(axis=1)] == test_labels
-    test_accuracy = np.mean(test_correct)
+    test_X = test_layers[best_score.layer]
+    if kind == "numbers":
+        test_values = test_predicted = best.predict(test_X)
+        test_correct = None  # no photo is right or wrong
+    else:
+        test_values = best.predict_proba(test_X)
+        test_predicted = (best.classes_[test_values.argmax(axis=1)] if kind == "class"
+                          else best.predict(test_X))
+        test_correct = test_predicted == test_y
+        test_correct = test_correct if kind == "class" else test_correct.all(axis=1)
 
     audit = None
     if job.audit:
-        audit = check_photos(features, train_labels, train_paths, folds, best_score, copies,
-                             searched, test_probe=test_layers[best_score.layer],
-                             test_copies=test_layers[copies.layer], y_test=test_labels,
-                             test_paths=test_paths, test_correct=test_correct)
+        audit = check_photos(features, train, folds, best_score, copies, searched, test=test,
+                             test_probe=test_X, test_copies=test_layers[copies.layer],
+                             test_correct=test_correct)
 
-    fine_tuning = None
+    fine_tuned = None
     if job.finetune:
-        classifier = _finetune(job, best_score.backbone, best_score.layer,
-                               weights[best_score.backbone], train_paths, train_labels)
-        fine_tuning = FineTuning(test_accuracy=float(classifier.score(test_paths, test_labels)),
-                                 classifier=classifier)
+        fine_tuned = _finetune(job, best_score.backbone, best_score.layer,
+                               weights[best_score.backbone], train_paths, train_y, kind)
     seconds = round(time.perf_counter() - start, 1)
 
     settings = Settings(
@@ -202,26 +218,38 @@ def run_evaluation(job):
         precision=photos.precision,
         cv_folds=job.cv,
     )
+    common = dict(
+        layers=scores, best_layer=best_score.label, n_train=len(train_paths),
+        n_test=len(test_paths), settings=settings, seconds=seconds,
+        pipeline=Pipeline([("features", test_extractor), *best.steps]), audit=audit,
+    )
+    if kind != "class":
+        return TargetReport(
+            kind=kind, targets=list(train.target_names),
+            test=_test_scores(train, test_y, test_values, test_predicted),
+            summary=_summary(train, test),
+            predictions=TargetPredictions(paths=test_paths, y=test_y, values=test_values,
+                                          predicted=test_predicted),
+            fine_tuning=fine_tuned and FineTunedScores(
+                test=_test_scores(train, test_y, *_fine_tuned_predictions(fine_tuned, test_paths)),
+                estimator=fine_tuned),
+            **common,
+        )
     return EvaluationReport(
-        layers=scores,
-        best_layer=best_score.label,
-        test_accuracy=float(test_accuracy),
-        n_train=len(train_paths),
-        n_test=len(test_paths),
+        test_accuracy=float(np.mean(test_correct)),
         classes=best.classes_.tolist(),
-        train_counts=_counts(train_labels),
-        test_counts=_counts(test_labels),
-        settings=settings,
-        seconds=seconds,
-        predictions=Predictions(paths=test_paths, labels=test_labels, proba=test_proba),
-        pipeline=Pipeline([("features", test_extractor), *best.steps]),
-        fine_tuning=fine_tuning,
-        audit=audit,
+        train_counts=_counts(train_y),
+        test_counts=_counts(test_y),
+        predictions=Predictions(paths=test_paths, labels=test_y, proba=test_values),
+        fine_tuning=fine_tuned and FineTuning(
+            test_accuracy=float(fine_tuned.score(test_paths, test_y)), classifier=fine_tuned),
+        **common,
     )
 
 
-def search_layers(photos, candidates, weights, cv, paths, labels):
-    """Cross-validate a logistic regression on each candidate layer's features.
+def search_layers(photos, candidates, weights, cv, paths, labels, *, kind="class"):
+    """Cross-validate the kind's linear model (:func:`head`) on each candidate layer's
+    features.
 
     Parameters
     ----------
@@ -233,37 +261,76 @@ def search_layers(photos, candidates, weights, cv, paths, labels):
     cv : int
         Folds.
     paths, labels
-        The training photos and their classes.
+        The training photos and their targets.
+    kind : {"class", "tags", "numbers"}, default="class"
+        The kind of target: classes are scored by accuracy, tags by mean average precision
+        and micro-F1, numbers by R² and mean absolute error.
 
     Returns
     -------
     scores : list of LayerScore
     features : dict of str to ndarray
         Each layer's features, by the label of its score.
-    folds : StratifiedKFold
-        The folds, shuffled by ``photos.random_state``.
+    folds : StratifiedKFold or KFold
+        The folds (stratified by class for classes), shuffled by ``photos.random_state``.
     """
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
 
     several = len(candidates) > 1
-    folds = StratifiedKFold(cv, shuffle=True, random_state=photos.random_state)
+    splitter = StratifiedKFold if kind == "class" else KFold
+    folds = splitter(cv, shuffle=True, random_state=photos.random_state)
+    scoring, signs = _scoring(kind)
+    width = 1 if np.ndim(labels) == 1 else np.shape(labels)[1]
+    counted = (f"{len(np.unique(labels))} classes" if kind == "class"
+               else f"{width} {'tags' if kind == 'tags' else 'targets'}")
     scores, features = [], {}
     for backbone, layers in candidates.items():
         print(f"Extracting {', '.join(layers)} of {backbone} from {len(paths)} training "
-              f"images ({len(set(labels))} classes) in one pass")
+              f"images ({counted}) in one pass")
         extractor = photos.extractor(backbone, layers, weights[backbone])
         all_layers = extractor.fit_transform(paths)
         for layer, columns in layer_columns(extractor).items():
             label = f"{backbone}/{layer}" if several else layer
             features[label] = all_layers[:, columns]
-            folds_scores = cross_val_score(_head(), features[label], labels, cv=folds)
+            folds_scores = cross_validate(head(kind), features[label], labels, cv=folds,
+                                          scoring=scoring)
+            metrics = {name: (float(np.mean(sign * folds_scores[f"test_{name}"])),
+                              float(np.std(folds_scores[f"test_{name}"])))
+                       for name, sign in signs.items()}
+            (cv_score, cv_score_std), *_ = metrics.values()
             scores.append(LayerScore(
                 label=label, backbone=backbone, layer=layer,
-                depth=specs.get(backbone).depth(layer),
-                cv_accuracy=float(folds_scores.mean()),
-                cv_accuracy_std=float(folds_scores.std()),
+                depth=specs.get(backbone).depth(layer), cv_score=cv_score,
+                cv_score_std=cv_score_std, cv_metrics=None if kind == "class" else metrics,
             ))
     return scores, features, folds
+
+
+def best_layer(scores):
+    """The :class:`LayerScore` of the best layer: the highest ``cv_score`` (accuracy, mean
+    average precision, R²); equals are told apart by the other score (a higher micro-F1, a
+    lower mean absolute error), then the first searched wins."""
+    def rank(score):
+        others = list((score.cv_metrics or {}).items())[1:]
+        return (score.cv_score, *(-mean if name == "mae" else mean
+                                  for name, (mean, _) in others))
+
+    return max(scores, key=rank)
+
+
+def _scoring(kind):
+    """The scorers of a layer search of ``kind``, by name, and the sign that makes each a
+    score in its own units (scikit-learn negates errors)."""
+    from sklearn.metrics import f1_score, make_scorer
+
+    if kind == "class":
+        return {"accuracy": "accuracy"}, {"accuracy": 1}
+    if kind == "tags":
+        return ({"mean_average_precision": make_scorer(mean_average_precision,
+                                                       response_method="predict_proba"),
+                 "micro_f1": make_scorer(f1_score, average="micro", zero_division=0)},
+                {"mean_average_precision": 1, "micro_f1": 1})
+    return {"r2": "r2", "mae": "neg_mean_absolute_error"}, {"r2": 1, "mae": -1}
 
 
 def audit_layers(scores, best):
@@ -275,28 +342,91 @@ def audit_layers(scores, best):
     return next(score for score in searched if score.layer == layer), searched
 
 
-def check_photos(features, labels, paths, folds, best, copies, searched, **test):
-    """The audit of the photos on the features of a layer search (and of the test photos)."""
-    print(f"Checking the photos: label issues on {best.label}, copies on {copies.label}, "
+def check_photos(features, train, folds, best, copies, searched, *, test=None, **given):
+    """The audit of the photos (``train``, :class:`~skconvnet.datasets.LabelledImages`) on
+    the features of a layer search, and of the ``test`` photos, whose features and
+    correctness ``given`` holds (``test_probe``, ``test_copies``, ``test_correct``)."""
+    kind = train.kind
+    issues = f"label issues on {best.label}, " if kind == "class" else ""
+    print(f"Checking the photos: {issues}copies on {copies.label}, "
           f"outliers on {', '.join(score.label for score in searched)}")
+    if test is not None:
+        given.update(y_test=audit_labels(test), test_paths=test.paths)
     return audit_collection(
-        labels, probe=features[best.label], copies=features[copies.label],
-        outliers=[features[score.label] for score in searched], folds=folds, paths=paths,
-        layers=(best.label, copies.label, [score.label for score in searched]), **test,
+        audit_labels(train), probe=features[best.label], copies=features[copies.label],
+        outliers=[features[score.label] for score in searched], folds=folds,
+        paths=train.paths, kind=kind,
+        layers=(best.label, copies.label, [score.label for score in searched]), **given,
     )
 
 
-def _head():
-    from sklearn.linear_model import LogisticRegression
+def audit_labels(labelled):
+    """What the audit calls the photos of ``labelled``: their classes; their tags joined by
+    ``|`` (``(none)`` without); their numbers, comma-separated."""
+    y, names = labelled.y, labelled.target_names
+    if labelled.kind == "class":
+        return y
+    if labelled.kind == "tags":
+        return np.array(["|".join(str(name) for name, on in zip(names, row) if on) or "(none)"
+                         for row in y])
+    return np.array([", ".join(f"{value:g}" for value in np.atleast_1d(row)) for row in y])
+
+
+def head(kind="class"):
+    """The model the layer search fits on the features, standardised: a logistic regression
+    for classes, one per tag for tags, a ridge regression for numbers (its penalty chosen
+    per target by efficient leave-one-out cross-validation)."""
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    if kind == "numbers":
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS,
+                                                       alpha_per_target=True))
+    logistic = LogisticRegression(max_iter=2000)
+    return make_pipeline(StandardScaler(),
+                         OneVsRestClassifier(logistic) if kind == "tags" else logistic)
+
+
+#: The penalties the ridge regression of numbers chooses from.
+RIDGE_ALPHAS = np.logspace(-2, 6, 9)
+
+
+def _test_scores(train, y, values, predicted):
+    """The :class:`TestScores` of tags or numbers."""
+    if train.kind == "tags":
+        return tag_scores(y, values, predicted, train.target_names)
+    return number_scores(y, predicted, np.mean(train.y, axis=0), train.target_names)
+
+
+def _fine_tuned_predictions(estimator, paths):
+    """``(values, predicted)`` of a fine-tuned estimator, as :class:`TargetPredictions`
+    holds them."""
+    if getattr(estimator, "multilabel_", False):
+        values = estimator.predict_proba(paths)
+        return values, (values > 0.5).astype(np.int64)  # as its predict does
+    predicted = estimator.predict(paths)
+    return predicted, predicted
+
+
+def _summary(train, test):
+    """Photos per tag, or each target's mean and standard deviation, of both sets."""
+    names = [str(name) for name in train.target_names]
+    if train.kind == "tags":
+        return {f"{split}_counts": dict(zip(names, np.asarray(y).sum(axis=0).tolist()))
+                for split, y in (("train", train.y), ("test", test.y))}
+    summary = {}
+    for split, y in (("train", train.y), ("test", test.y)):
+        y = np.asarray(y, dtype=float).reshape(len(y), -1)
+        summary[f"{split}_mean"] = dict(zip(names, y.mean(axis=0).tolist()))
+        summary[f"{split}_std"] = dict(zip(names, y.std(axis=0).tolist()))
+    return summary
 
 
 def write_outputs(report, outputs):
     """Print the table, then write what ``outputs`` asks for, each with a line saying so."""
-    print(format_table(report))
+    print(report.table())
     if outputs.report:
         write_json(outputs.report, report)
         print(f"Report written to {outputs.report}")
@@ -307,23 +437,27 @@ def write_outputs(report, outputs):
         _export(outputs.export, report)
     if outputs.html:
         from ..report.page import write_report_page
+        from ..report.targets_page import write_target_page
 
         started = time.perf_counter()
-        write_report_page(outputs.html, report, n_errors=outputs.errors)
+        write = write_report_page if report.kind == "class" else write_target_page
+        write(outputs.html, report, n_errors=outputs.errors)
         print(f"Page written to {outputs.html} ({os.path.getsize(outputs.html) / 1e6:.2f} MB "
               f"in {time.perf_counter() - started:.1f} s)")
 
 
 def _export(path, report):
-    """Write the best pipeline (and the fine-tuned classifier) as ONNX graphs."""
+    """Write the best pipeline (and the fine-tuned estimator) as ONNX graphs."""
     from ..export.converters import to_onnx
 
     to_onnx(report.pipeline, path)
     print(f"Model written to {path}")
     if report.fine_tuning is not None:
         stem, suffix = os.path.splitext(path)
-        to_onnx(report.fine_tuning.classifier, f"{stem}.finetuned{suffix or '.onnx'}")
-        print(f"Fine-tuned classifier written to {stem}.finetuned{suffix or '.onnx'}")
+        estimator = report.fine_tuning.estimator
+        to_onnx(estimator, f"{stem}.finetuned{suffix or '.onnx'}")
+        what = "regressor" if report.kind == "numbers" else "classifier"
+        print(f"Fine-tuned {what} written to {stem}.finetuned{suffix or '.onnx'}")
 
 
 def _candidates(backbone_text, layers_text):
@@ -358,11 +492,14 @@ def _names(text, option, what):
     return names
 
 
-def _finetune(job, backbone, layer, weights, train_paths, train_labels):
-    from .. import FineTunedConvNetClassifier
+def _finetune(job, backbone, layer, weights, train_paths, train_y, kind="class"):
+    """The fine-tuned estimator of ``kind`` on ``layer``, fitted: a classifier of classes or
+    tags, a regressor of numbers."""
+    from .. import FineTunedConvNetClassifier, FineTunedConvNetRegressor
 
     photos = job.photos
-    classifier = FineTunedConvNetClassifier(
+    estimator = FineTunedConvNetRegressor if kind == "numbers" else FineTunedConvNetClassifier
+    classifier = estimator(
         backbone=backbone, layer=layer, weights=weights, image_size=photos.image_size,
         pooling=photos.extractor_pooling, precision=photos.precision,
         random_state=photos.random_state, verbose=1,
@@ -373,7 +510,7 @@ def _finetune(job, backbone, layer, weights, train_paths, train_labels):
     print(f"Fine-tuning {specs.get(backbone).title} on {layer} (head: "
           f"{classifier.head_epochs}, then "
           f"{classifier.fine_tune_epochs} fine-tuning epochs)")
-    return classifier.fit(train_paths, train_labels)
+    return classifier.fit(train_paths, train_y)
 
 
 def _counts(labels):

@@ -6,18 +6,24 @@ from .._optional import require
 from ..inputs.decoding import open_image
 
 PHASES = {"head": "head", "fine_tune": "fine-tuning"}
+#: The second curve of each kind of history, with its axis' label: the accuracy of classes,
+#: of each tag (Keras' binary accuracy; a logistic head records its mean over tags as
+#: ``accuracy``), the mean absolute error of standardised numbers.
+SECOND_METRICS = {"accuracy": "accuracy", "binary_accuracy": "accuracy (of each tag)",
+                  "mean_absolute_error": "mean absolute error (standardised)"}
 
 
 def plot_training_curves(history, axes=None):
-    """Plot loss and accuracy per epoch of both phases of a fitted classifier.
+    """Plot loss and accuracy (mean absolute error for numbers) per epoch of both phases of
+    a fitted classifier or regressor.
 
     Parameters
     ----------
-    history : FineTunedConvNetClassifier or dict
-        A fitted classifier, or its ``history_``. Epochs of the head, then of fine-tuning,
+    history : FineTunedConvNetClassifier, FineTunedConvNetRegressor or dict
+        A fitted estimator, or its ``history_``. Epochs of the head, then of fine-tuning,
         are numbered on; validation curves are drawn where there are some (early stopping).
-        A head fit as a logistic regression has no epochs: its final training loss and
-        accuracy are one point at epoch 0.
+        A head fit as a logistic (or ridge) regression has no epochs: its final training
+        loss and accuracy (mean absolute error) are one point at epoch 0.
     axes : pair of matplotlib Axes, default=None
         Where to draw loss and accuracy; a new figure by default.
 
@@ -34,18 +40,20 @@ def plot_training_curves(history, axes=None):
         _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     axes = np.asarray(axes)
     first_epoch = 1
+    seconds = []
     for phase, title in PHASES.items():
         record = history.get(phase) or {}
-        if "C" in record:  # the logistic probe: one fit, no epochs
-            for ax, metric in zip(axes, ("loss", "accuracy")):
-                ax.plot([0], record[metric], "D", color="tab:green",
-                        label=f"logistic head (C={record['C'][0]:g})")
+        second = next((metric for metric in SECOND_METRICS if metric in record), "accuracy")
+        seconds.append(second)
+        if "C" in record or "alpha" in record:  # the linear probe: one fit, no epochs
+            for ax, metric in zip(axes, ("loss", second)):
+                ax.plot([0], record[metric], "D", color="tab:green", label=_probe_label(record))
             continue
         n_epochs = len(record.get("loss", []))
         if not n_epochs:
             continue
         epochs = np.arange(first_epoch, first_epoch + n_epochs)
-        for ax, metric in zip(axes, ("loss", "accuracy")):
+        for ax, metric in zip(axes, ("loss", second)):
             line, = ax.plot(epochs, record[metric], marker=".", label=f"{title}, training")
             if f"val_{metric}" in record:
                 ax.plot(epochs, record[f"val_{metric}"], marker=".", linestyle="--",
@@ -53,13 +61,25 @@ def plot_training_curves(history, axes=None):
             if first_epoch > 1:
                 ax.axvline(first_epoch - 0.5, color="gray", linewidth=1, linestyle=":")
         first_epoch += n_epochs
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", SECOND_METRICS[seconds[-1]])):
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     axes[0].figure.tight_layout()
     return axes
+
+
+def _probe_label(record):
+    """The legend of a linear probe's point: its penalty, or how it was chosen."""
+    if "alpha" in record:
+        alphas = record["alpha"]
+        return (f"ridge head (alpha={alphas[0]:g})" if len(alphas) == 1
+                else "ridge head (alpha per target)")
+    penalties = record["C"]
+    if len(penalties) == 1 and penalties[0] is not None:
+        return f"logistic head (C={penalties[0]:g})"
+    return "logistic heads (C per tag)"
 
 
 def confident_errors(estimator, X, y, *, n=24):

@@ -12,7 +12,7 @@ from .layers import draw_layer_table, ordered_table
 
 @dataclass(frozen=True)
 class LayerScore:
-    """One candidate layer's cross-validated accuracy.
+    """One candidate layer's cross-validated scores.
 
     Attributes
     ----------
@@ -22,16 +22,32 @@ class LayerScore:
         The backbone and its layer.
     depth : int
         Position of the layer among the backbone's cut points, 1 for the shallowest.
-    cv_accuracy, cv_accuracy_std : float
-        Mean and standard deviation of the accuracy over the folds.
+    cv_score, cv_score_std : float
+        Mean and standard deviation over the folds of the score the best layer is chosen
+        by: the accuracy of classes, the mean average precision of tags, the R² of numbers.
+    cv_metrics : dict of str to (float, float), default=None
+        With tags and numbers: the mean and standard deviation of each score by its name
+        in the JSON (``mean_average_precision`` and ``micro_f1``; ``r2`` and ``mae``), the
+        one of ``cv_score`` first.
     """
 
     label: str
     backbone: str
     layer: str
     depth: int
-    cv_accuracy: float
-    cv_accuracy_std: float
+    cv_score: float
+    cv_score_std: float
+    cv_metrics: dict | None = None
+
+    @property
+    def cv_accuracy(self):
+        """``cv_score``, by its name for classes."""
+        return self.cv_score
+
+    @property
+    def cv_accuracy_std(self):
+        """``cv_score_std``, by its name for classes."""
+        return self.cv_score_std
 
 
 @dataclass(frozen=True)
@@ -101,9 +117,23 @@ class FineTuning:
     test_accuracy: float
     classifier: object
 
+    @property
+    def estimator(self):
+        """The fine-tuned estimator: ``classifier``."""
+        return self.classifier
+
+
+class LayerSearch:
+    """What the reports of every kind of target share: the layer search's scores."""
+
+    @property
+    def best(self):
+        """The :class:`LayerScore` of the best layer."""
+        return next(score for score in self.layers if score.label == self.best_layer)
+
 
 @dataclass(frozen=True)
-class EvaluationReport:
+class EvaluationReport(LayerSearch):
     """What an ``evaluate`` run found.
 
     Attributes
@@ -150,10 +180,19 @@ class EvaluationReport:
     fine_tuning: FineTuning | None = None
     audit: object = None
 
+    #: The kind of target: classes.
+    kind = "class"
+    #: What ``test_score`` and the layers' ``cv_score`` are.
+    score_name = "accuracy"
+
     @property
-    def best(self):
-        """The :class:`LayerScore` of the best layer."""
-        return next(score for score in self.layers if score.label == self.best_layer)
+    def test_score(self):
+        """The test score of the chosen pipeline: its accuracy."""
+        return self.test_accuracy
+
+    def table(self):
+        """The table the command prints (:func:`format_table`)."""
+        return format_table(self)
 
     def to_dict(self):
         """The report as the JSON of ``--report`` holds it (predictions and fitted models
@@ -162,14 +201,15 @@ class EvaluationReport:
         Returns
         -------
         report : dict
-            ``cv_accuracy``, ``cv_accuracy_std`` and ``depth`` by layer label, the best
-            layer, accuracies, photo counts and settings, ``finetune_test_accuracy`` with
-            fine-tuning, and ``audit`` (:meth:`PhotoAudit.to_dict`) unless left out.
+            ``kind`` (``"class"``), ``cv_accuracy``, ``cv_accuracy_std`` and ``depth`` by
+            layer label, the best layer, accuracies, photo counts and settings,
+            ``finetune_test_accuracy`` with fine-tuning, and ``audit``
+            (:meth:`PhotoAudit.to_dict`) unless left out.
         """
-        settings = self.settings
         report = {
-            "cv_accuracy": {score.label: score.cv_accuracy for score in self.layers},
-            "cv_accuracy_std": {score.label: score.cv_accuracy_std for score in self.layers},
+            "kind": self.kind,
+            "cv_accuracy": {score.label: score.cv_score for score in self.layers},
+            "cv_accuracy_std": {score.label: score.cv_score_std for score in self.layers},
             "best_layer": self.best_layer,
             "test_accuracy": self.test_accuracy,
             "n_train": self.n_train,
@@ -177,17 +217,7 @@ class EvaluationReport:
             "classes": list(self.classes),
             "train_counts": dict(self.train_counts),
             "test_counts": dict(self.test_counts),
-            "train_dir": settings.train_dir,
-            "test_dir": settings.test_dir,
-            "backbones": list(settings.backbones),
-            "depth": {score.label: score.depth for score in self.layers},
-            "weights": settings.weights,
-            "image_size": settings.image_size,
-            "image_sizes": {backbone: list(size)
-                            for backbone, size in settings.image_sizes.items()},
-            "pooling": settings.pooling,
-            "precision": settings.precision,
-            "cv_folds": settings.cv_folds,
+            **settings_dict(self.settings, self.layers),
         }
         if self.fine_tuning is not None:
             report["finetune_test_accuracy"] = self.fine_tuning.test_accuracy
@@ -195,6 +225,22 @@ class EvaluationReport:
             report["audit"] = self.audit.to_dict()
         report["seconds"] = self.seconds
         return report
+
+
+def settings_dict(settings, layers):
+    """The settings of a run as its JSON holds them, with each layer's depth."""
+    return {
+        "train_dir": settings.train_dir,
+        "test_dir": settings.test_dir,
+        "backbones": list(settings.backbones),
+        "depth": {score.label: score.depth for score in layers},
+        "weights": settings.weights,
+        "image_size": settings.image_size,
+        "image_sizes": {backbone: list(size) for backbone, size in settings.image_sizes.items()},
+        "pooling": settings.pooling,
+        "precision": settings.precision,
+        "cv_folds": settings.cv_folds,
+    }
 
 
 def write_json(path, report):
@@ -206,13 +252,7 @@ def write_json(path, report):
 def format_table(report):
     """The table the command prints: each layer's depth and cross-validated accuracy, the
     best marked, then the test accuracies and the wall time."""
-    width = max(14, *(len(score.label) for score in report.layers))
-    rows = ["", f"{'layer':{width}s} {'depth':>5s}  {'cv accuracy':>14s}"]
-    for score in report.layers:
-        mark = "  <- best" if score.label == report.best_layer else ""
-        rows.append(f"{score.label:{width}s} {score.depth:5d}  {score.cv_accuracy:7.3f} ± "
-                    f"{score.cv_accuracy_std:.3f}{mark}")
-    rows.append("")
+    rows = ["", *layer_rows(report, {"cv accuracy": "accuracy"}), ""]
     rows.append(f"test accuracy, logistic regression on {report.best_layer}: "
                 f"{report.test_accuracy:.3f} ({report.n_train} training, "
                 f"{report.n_test} test images)")
@@ -225,14 +265,37 @@ def format_table(report):
     return "\n".join(rows)
 
 
+def layer_rows(report, columns):
+    """The lines of the layer table: a header, then each layer's depth and the mean ± the
+    standard deviation of each score of ``columns`` (``{title: metric}``, ``"accuracy"``
+    being a layer's ``cv_score``), the best marked."""
+    width = max(14, *(len(score.label) for score in report.layers))
+    titles = list(columns)
+    rows = [f"{'layer':{width}s} {'depth':>5s}  {titles[0]:>14s}"
+            + "".join(f"   {title:>15s}" for title in titles[1:])]
+    for score in report.layers:
+        mark = "  <- best" if score.label == report.best_layer else ""
+        cells = [(score.cv_score, score.cv_score_std) if metric == "accuracy"
+                 else score.cv_metrics[metric] for metric in columns.values()]
+        rows.append(f"{score.label:{width}s} {score.depth:5d}  "
+                    + "  ".join(f"{mean:7.3f} ± {std:.3f}" for mean, std in cells) + mark)
+    return rows
+
+
 def audit_summary(audit):
     """One line of what checking the photos found."""
-    found = [f"label issues: {len(audit.label_issues)} training photos"]
+    if audit.label_issues is None:
+        found = [f"label issues: not sought ({audit.label_issues_skipped})"]
+    else:
+        found = [f"label issues: {len(audit.label_issues)} training photos"]
     if audit.leaks is not None:
-        found[0] += f", {len(audit.test_label_issues)} test photos"
+        if audit.label_issues is not None:
+            found[0] += f", {len(audit.test_label_issues)} test photos"
         leaked = f"test photos copying a training photo: {len(audit.leaks.leaked)}"
         if len(audit.leaks.leaked) and audit.test_accuracy_without_leaks is not None:
-            leaked += f" (test accuracy without them: {audit.test_accuracy_without_leaks:.3f})"
+            accuracy = "accuracy" if audit.label_issues is not None else "subset accuracy"
+            leaked += (f" (test {accuracy} without them: "
+                       f"{audit.test_accuracy_without_leaks:.3f})")
         found.append(leaked)
     found.append(f"groups of copies among the training photos: {len(audit.duplicates.groups)} "
                  f"({len(audit.duplicates.conflicting)} labelled differently)")
@@ -253,13 +316,14 @@ def layer_table(report):
     pd = require("pandas", extra="plot", purpose="layer_table")
     return ordered_table(pd, [
         {"layer": score.label, "backbone": score.backbone, "depth": score.depth,
-         "mean_test_score": score.cv_accuracy, "std_test_score": score.cv_accuracy_std}
+         "mean_test_score": score.cv_score, "std_test_score": score.cv_score_std}
         for score in report.layers
     ])
 
 
 def layer_figure(report):
-    """Cross-validated accuracy against depth, the best layer's test accuracy marked.
+    """Cross-validated score (accuracy, mean average precision or R²) against depth, the
+    best layer's test score marked.
 
     Returns
     -------
@@ -269,11 +333,11 @@ def layer_figure(report):
 
     matplotlib.use("Agg")  # files only: no window, whatever the environment's backend
     ax = draw_layer_table(layer_table(report))
-    ax.set_ylabel(f"{report.settings.cv_folds}-fold cross-validated accuracy")
+    ax.set_ylabel(f"{report.settings.cv_folds}-fold cross-validated {report.score_name}")
     ticks = {layer: x for label, x in zip(ax.get_xticklabels(), ax.get_xticks())
              for layer in label.get_text().split("\n")}  # layers sharing a tick: a line each
-    ax.plot([ticks[report.best_layer]], [report.test_accuracy], "*", markersize=14,
-            color="tab:red", label=f"test accuracy of {report.best_layer}")
+    ax.plot([ticks[report.best_layer]], [report.test_score], "*", markersize=14,
+            color="tab:red", label=f"test {report.score_name} of {report.best_layer}")
     ax.legend()
     ax.figure.tight_layout()
     return ax.figure

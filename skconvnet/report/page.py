@@ -57,6 +57,12 @@ def write_report_page(path, report, *, n_errors=24, n_per_class=3):
         sections.append(photos_section(report.audit, n=n_errors))
     if report.fine_tuning is not None:
         sections.append(section("Fine-tuning", _fine_tuning(report)))
+    write_page(path, report, sections)
+
+
+def write_page(path, report, sections):
+    """Write the page of an ``evaluate`` run: its sections (HTML), titled by the run's
+    training photos."""
     page = (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>skconvnet evaluate: {escape(report.settings.train_dir)}</title>"
@@ -67,11 +73,28 @@ def write_report_page(path, report, *, n_errors=24, n_per_class=3):
 
 
 def _settings(report):
-    settings = report.settings
     headline = (f"Test accuracy <strong>{report.test_accuracy:.3f}</strong> "
                 f"(logistic regression on {escape(report.best_layer)})")
     if report.fine_tuning is not None:
         headline += f", fine-tuned <strong>{report.fine_tuning.test_accuracy:.3f}</strong>"
+    counts = "".join(
+        f"<tr><td>{escape(label)}</td><td class='number'>{report.train_counts[label]}</td>"
+        f"<td class='number'>{report.test_counts.get(label, 0)}</td></tr>"
+        for label in report.classes
+    )
+    return (
+        f"<h1>skconvnet evaluate</h1><p class='headline'>{headline}</p>"
+        f"{settings_table(report)}"
+        "<table><tr><th>class</th><th class='number'>training</th>"
+        f"<th class='number'>test</th></tr>{counts}"
+        f"<tr><th>all</th><th class='number'>{report.n_train}</th>"
+        f"<th class='number'>{report.n_test}</th></tr></table>"
+    )
+
+
+def settings_table(report):
+    """The run's settings as a table (HTML)."""
+    settings = report.settings
     rows = [
         ("training photos", settings.train_dir),
         ("test photos", settings.test_dir),
@@ -86,19 +109,7 @@ def _settings(report):
     ]
     table = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td></tr>"
                     for name, value in rows)
-    counts = "".join(
-        f"<tr><td>{escape(label)}</td><td class='number'>{report.train_counts[label]}</td>"
-        f"<td class='number'>{report.test_counts.get(label, 0)}</td></tr>"
-        for label in report.classes
-    )
-    return (
-        f"<h1>skconvnet evaluate</h1><p class='headline'>{headline}</p>"
-        f"<table>{table}</table>"
-        "<table><tr><th>class</th><th class='number'>training</th>"
-        f"<th class='number'>test</th></tr>{counts}"
-        f"<tr><th>all</th><th class='number'>{report.n_train}</th>"
-        f"<th class='number'>{report.n_test}</th></tr></table>"
-    )
+    return f"<table>{table}</table>"
 
 
 def _confusion(y_test, predicted, classes):
@@ -147,11 +158,20 @@ def _overlays(report, indices):
     heatmap of the predicted class drawn over them, as small JPEGs."""
     if not indices:
         return {}
-    paths = [report.predictions.paths[i] for i in indices]
     predicted = np.asarray(report.classes)[np.asarray(report.predictions.proba)[indices]
                                            .argmax(axis=1)]
-    heatmaps = explain(report.pipeline, paths, target=predicted)
-    pictures = as_seen(report.pipeline, paths)
+    return heatmap_overlays(report.pipeline, report.predictions.paths, indices, predicted)
+
+
+def heatmap_overlays(model, paths, indices, targets):
+    """``{index: data URI}``: the photos of ``paths`` at ``indices`` as ``model`` saw them,
+    the heatmap of each one's target (:func:`skconvnet.explain`) drawn over them, as small
+    JPEGs."""
+    if not len(indices):
+        return {}
+    chosen = [paths[i] for i in indices]
+    heatmaps = explain(model, chosen, target=targets)
+    pictures = as_seen(model, chosen)
     return {index: data_uri(thumbnail(overlay(picture, heatmap)), "JPEG")
             for index, picture, heatmap in zip(indices, pictures, heatmaps)}
 
@@ -172,20 +192,20 @@ def _mistakes(table, test_paths, overlays):
         return "<p>None: every test photo is classified correctly.</p>"
     captioned = ((row.index, f"true {escape(row.true)}, predicted {escape(row.predicted)} "
                              f"({row.probability:.2f})") for row in table.itertuples())
-    return _photos(captioned, test_paths, overlays)
+    return photos_with_heatmaps(captioned, test_paths, overlays)
 
 
 def _hits(right, classes, proba, test_paths, overlays):
     sections = []
     for column, (label, indices) in enumerate(zip(classes.tolist(), right)):
-        body = (_photos(((i, f"{escape(label)} ({proba[i, column]:.2f})") for i in indices),
+        body = (photos_with_heatmaps(((i, f"{escape(label)} ({proba[i, column]:.2f})") for i in indices),
                         test_paths, overlays)
                 if indices else "<p>No test photo of this class is predicted right.</p>")
         sections.append(f"<h3>{escape(label)}</h3>{body}")
     return "".join(sections)
 
 
-def _photos(captioned, test_paths, overlays):
+def photos_with_heatmaps(captioned, test_paths, overlays):
     """Figures of test photos, each beside its heatmap overlay, with a caption (HTML)."""
     figures = []
     for index, caption in captioned:
@@ -199,9 +219,15 @@ def _photos(captioned, test_paths, overlays):
 
 
 def _fine_tuning(report):
-    accuracy = (f"<p>Test accuracy fine-tuned on {escape(report.best_layer)}: "
+    return fine_tuning_section(
+        report, f"Test accuracy fine-tuned on {escape(report.best_layer)}: "
                 f"<strong>{report.fine_tuning.test_accuracy:.3f}</strong>, against "
                 f"{report.test_accuracy:.3f} for the logistic regression on frozen "
-                "features.</p>")
-    axes = plot_training_curves(report.fine_tuning.classifier)
-    return accuracy + figure(axes[0].figure)
+                "features.")
+
+
+def fine_tuning_section(report, scores):
+    """The fine-tuning section's body: ``scores`` (HTML), then the fine-tuned estimator's
+    training curves."""
+    axes = plot_training_curves(report.fine_tuning.estimator)
+    return f"<p>{scores}</p>" + figure(axes[0].figure)

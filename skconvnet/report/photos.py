@@ -15,20 +15,28 @@ TITLE = "The photos themselves"
 def photos_section(audit, *, n=24):
     """The section of ``audit`` (HTML), at most ``n`` photos or pairs per list."""
     issues = audit.label_issues
-    parts = [
-        f"<p>Photos probably mislabelled: confident learning on out-of-fold probabilities of "
+    classes = issues is not None
+    mislabelled = (
+        f"Photos probably mislabelled: confident learning on out-of-fold probabilities of "
         f"a logistic regression on {escape(audit.probe_layer)} (C={audit.C:.2g}, chosen by "
         f"log loss): another class clears the mean probability its own photos get, the "
-        f"photo's label does not. Copies: cosine similarity of features ≥ {THRESHOLD} (a "
-        f"threshold measured on VGG16's block4_pool) on {escape(audit.copy_layer)}. Outliers: far from their {N_NEIGHBORS} nearest photos of "
-        f"the same class on {escape(', '.join(audit.outlier_layers))} (modified z-score "
-        f"above {CUTOFF}). The audit took {audit.seconds:.0f} s.</p>",
-        "<h3>Training photos probably mislabelled</h3>"
-        + _issues(issues, audit.train_paths, n),
+        f"photo's label does not." if classes else
+        f"Photos probably mislabelled: not sought ({escape(audit.label_issues_skipped)}).")
+    parts = [
+        f"<p>{mislabelled} Copies: cosine similarity of features ≥ {THRESHOLD} (a "
+        f"threshold measured on VGG16's block4_pool) on {escape(audit.copy_layer)}. "
+        f"Outliers: far from their {N_NEIGHBORS} nearest photos"
+        f"{' of the same class' if classes else ''} on "
+        f"{escape(', '.join(audit.outlier_layers))} (modified z-score above {CUTOFF}). The "
+        f"audit took {audit.seconds:.0f} s.</p>",
     ]
+    if classes:
+        parts.append("<h3>Training photos probably mislabelled</h3>"
+                     + _issues(issues, audit.train_paths, n))
     if audit.leaks is not None:
-        parts.append("<h3>Test photos probably mislabelled</h3>"
-                     + _issues(audit.test_label_issues, audit.test_paths, n))
+        if classes:
+            parts.append("<h3>Test photos probably mislabelled</h3>"
+                         + _issues(audit.test_label_issues, audit.test_paths, n))
         parts.append("<h3>Test photos that copy a training photo</h3>"
                      + _leaks(audit, n))
     conflicting = audit.duplicates.conflicting
@@ -62,7 +70,7 @@ def _issues(issues, paths, n):
         for i, given, suggested, probability in zip(issues.indices[:n], issues.given,
                                                     issues.suggested, issues.probability)
     ]
-    return _more(len(issues), n) + _figures([[photo] for photo, _ in captioned],
+    return _more(len(issues), n) + figures([[photo] for photo, _ in captioned],
                                             [caption for _, caption in captioned])
 
 
@@ -70,14 +78,16 @@ def _leaks(audit, n):
     leaks = audit.leaks
     if not len(leaks):
         return "<p>None found.</p>"
-    note = (f"<p>{len(leaks.leaked)} test photos copy a training photo: the test accuracy "
-            f"of the logistic regression without them is "
+    accuracy = ("accuracy of the logistic regression" if audit.label_issues is not None
+                else "subset accuracy of the logistic regressions")  # tags
+    note = (f"<p>{len(leaks.leaked)} test photos copy a training photo: the test {accuracy} "
+            f"without them is "
             f"<strong>{audit.test_accuracy_without_leaks:.3f}</strong>.</p>"
             if audit.test_accuracy_without_leaks is not None else "")
     pairs = leaks.pairs[:n]
     captions = [f"similarity {similarity:.3f}{', exact copy' if exact else ''}"
                 for similarity, exact in zip(leaks.similarity, leaks.exact)]
-    return note + _more(len(leaks), n) + _figures(
+    return note + _more(len(leaks), n) + figures(
         [[audit.train_paths[i], audit.test_paths[j]] for i, j in pairs], captions,
         kind="pair")
 
@@ -87,7 +97,7 @@ def _groups(groups, audit, n):
         return "<p>None found.</p>"
     captions = [f"{len(group)} copies, labelled "
                 + escape(", ".join(str(audit.labels[i]) for i in group)) for group in groups]
-    return _more(len(groups), n) + _figures(
+    return _more(len(groups), n) + figures(
         [[audit.train_paths[i] for i in group] for group in groups[:n]], captions, kind="pair")
 
 
@@ -96,7 +106,7 @@ def _outliers(outliers, paths, n):
         return "<p>None found.</p>"
     captions = [f"{escape(label)}, z = {z:.1f}"
                 for label, z in zip(outliers.label, outliers.z_score)]
-    return _more(len(outliers), n) + _figures([[paths[i]] for i in outliers.indices[:n]],
+    return _more(len(outliers), n) + figures([[paths[i]] for i in outliers.indices[:n]],
                                               captions)
 
 
@@ -104,7 +114,7 @@ def _more(count, n):
     return f"<p>{count} found; the first {n} shown.</p>" if count > n else ""
 
 
-def _figures(photo_lists, captions, kind=""):
+def figures(photo_lists, captions, kind=""):
     """Figures of one or more photos each, named and captioned (HTML)."""
     figures = []
     for photos, caption in zip(photo_lists, captions):

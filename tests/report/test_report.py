@@ -195,7 +195,7 @@ def test_page_without_finetune_has_no_training_curves(tmp_path):
 
 def test_report_json_keys_in_order(run):
     assert list(run[3]) == [
-        "cv_accuracy", "cv_accuracy_std", "best_layer", "test_accuracy", "n_train", "n_test",
+        "kind", "cv_accuracy", "cv_accuracy_std", "best_layer", "test_accuracy", "n_train", "n_test",
         "classes", "train_counts", "test_counts", "train_dir", "test_dir", "backbones",
         "depth", "weights", "image_size", "image_sizes", "pooling", "precision", "cv_folds",
         "finetune_test_accuracy", "audit", "seconds",
