@@ -102,18 +102,23 @@ def _parser():
                           help="with --finetune: fine-tuning epochs (default: the classifier's)")
     evaluate.add_argument("--report", metavar="FILE.json", help="write the results as JSON")
     evaluate.add_argument("--plot", metavar="FILE.png",
-                          help="plot accuracy against layer depth (needs matplotlib)")
+                          help="plot the cross-validated score (accuracy, mean average "
+                          "precision of tags, R² of numbers) against layer depth (needs "
+                          "matplotlib)")
     evaluate.add_argument("--html", metavar="FILE.html",
                           help="write a self-contained page to look at: settings, layer curve, "
                           "confusion matrix, the most confident mistakes, training curves "
-                          "(needs matplotlib)")
+                          "(tags: scores per tag, the most confident wrong tags; numbers: "
+                          "predicted against true, residuals, the largest errors) (needs "
+                          "matplotlib)")
     evaluate.add_argument("--export", metavar="MODEL.onnx",
                           help="write the refit best pipeline as one ONNX graph for "
                           "'skconvnet predict' or ONNX Runtime (with --finetune, the "
-                          "fine-tuned classifier too, as MODEL.finetuned.onnx; needs the "
+                          "fine-tuned classifier or regressor too, as MODEL.finetuned.onnx; needs the "
                           "onnx extra)")
     evaluate.add_argument("--errors", type=int, default=24, metavar="N",
-                          help="with --html: show at most N mistakes (default: 24)")
+                          help="with --html: show at most N mistakes (photos with wrong "
+                          "tags; of each target, the largest errors) (default: 24)")
     evaluate.add_argument("--no-audit", action="store_true",
                           help="do not check the photos themselves (label issues, copies "
                           "leaked into the test photos, outliers), which costs the test "
