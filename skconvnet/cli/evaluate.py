@@ -448,16 +448,26 @@ def write_outputs(report, outputs):
 
 def _export(path, report):
     """Write the best pipeline (and the fine-tuned estimator) as ONNX graphs."""
-    from ..export.converters import to_onnx
-
-    to_onnx(report.pipeline, path)
+    _write_onnx(report.pipeline, path, report)
     print(f"Model written to {path}")
     if report.fine_tuning is not None:
         stem, suffix = os.path.splitext(path)
         estimator = report.fine_tuning.estimator
-        to_onnx(estimator, f"{stem}.finetuned{suffix or '.onnx'}")
+        _write_onnx(estimator, f"{stem}.finetuned{suffix or '.onnx'}", report)
         what = "regressor" if report.kind == "numbers" else "classifier"
         print(f"Fine-tuned {what} written to {stem}.finetuned{suffix or '.onnx'}")
+
+
+def _write_onnx(model, path, report):
+    """``model`` as an ONNX graph at ``path``; tags and numbers named as the CSV names them
+    (models fitted on an indicator or a matrix number their columns), for ``predict``."""
+    from ..export.converters import name_outputs, to_onnx
+
+    graph = to_onnx(model)
+    if report.kind in ("tags", "numbers"):
+        name_outputs(graph, report.kind, report.targets)
+    with open(path, "wb") as file:
+        file.write(graph.SerializeToString())
 
 
 def _candidates(backbone_text, layers_text):

@@ -193,7 +193,7 @@ class OnnxModel:
         if self.kind in LABEL_COLUMNS:
             self.names = metadata.get("classes") or list(range(self.width or 0))
         else:
-            self.names = metadata.get("feature_names")
+            self.names = metadata.get("feature_names") or metadata.get("target_names")
 
     def predict(self, files):
         outputs = self.session.run(None, {self.input: load_images(files, self.image_size)})

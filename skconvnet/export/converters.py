@@ -221,6 +221,18 @@ def output_kind(estimator):
     return "features"
 
 
+def name_outputs(graph, kind, names):
+    """Name the tags (``kind="tags"``) or the targets (``"numbers"``) of ``graph``, written
+    by :func:`to_onnx`, in the metadata the ``predict`` command reads."""
+
+    from onnx import helper
+
+    key = "skconvnet.classes" if kind == "tags" else "skconvnet.target_names"
+    entries = {entry.key: entry.value for entry in graph.metadata_props}
+    entries[key] = json.dumps([str(name) for name in names])
+    helper.set_model_props(graph, entries)
+
+
 def register_converters():
     """Register every estimator class that is an :class:`OnnxOperator` with skl2onnx, with
     its options (skl2onnx accepts options only for registered converters)."""

@@ -399,6 +399,9 @@ def test_evaluate_finetune_fits_the_regressor_of_one_number_and_exports_both(
     assert "Fine-tuned regressor written to" in out
     for path in (model, tmp_path / "model.finetuned.onnx"):
         assert [output.name for output in onnx.load(path).graph.output] == ["variable"]
+        predictions = tmp_path / f"{path.stem}.csv"  # named as the CSV names the target
+        _captured(lambda: main(["predict", str(path), str(test), "--output", str(predictions)]))
+        assert predictions.read_text().splitlines()[0] == "path,half"
     page = (tmp_path / "page.html").read_text()
     curves = _between(page, "<h2>Fine-tuning</h2>", "</body>")
     assert "Test scores fine-tuned on" in _text(curves) and "data:image/png" in curves
@@ -417,10 +420,15 @@ def test_evaluate_finetune_fits_a_classifier_of_tags(tmp_path, monkeypatch):
     fit = FineTunedConvNetClassifier.fit
     monkeypatch.setattr(FineTunedConvNetClassifier, "fit",
                         lambda self, X, y: fitted.append((self, y)) or fit(self, X, y))
-    report = tmp_path / "report.json"
+    report, model = tmp_path / "report.json", tmp_path / "model.onnx"
     _captured(lambda: main(["evaluate", str(train), "--test", str(test), *FAST, "--no-audit",
                             "--finetune", "--fine-tune-epochs", "1", "--report", str(report),
-                            "--html", str(tmp_path / "page.html")]))
+                            "--html", str(tmp_path / "page.html"), "--export", str(model)]))
+    for path in (model, tmp_path / "model.finetuned.onnx"):  # tags named as in the CSV
+        predictions = tmp_path / f"{path.stem}.csv"
+        _captured(lambda: main(["predict", str(path), str(test), "--output", str(predictions)]))
+        assert predictions.read_text().splitlines()[0] == (
+            "path,labels,probability_bright,probability_checks,probability_stripes")
     result = json.loads(report.read_text())
     ((classifier, y),) = fitted
     assert y.shape == (16, 3) and classifier.multilabel_
