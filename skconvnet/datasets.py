@@ -159,8 +159,8 @@ def load_image_csv(csv, *, path_column=None, label_columns=None, kind="auto",
     Inferred with ``kind="auto"``: several columns all of 0 and 1 are tags, several columns of
     numbers are numbers; one column of whole numbers is classes, of other numbers numbers,
     of text holding ``|``, ``;`` or ``,`` tags, of other text classes (one column of 0 and 1
-    is binary classes; pass ``kind="tags"`` for one tag). The returned pair carries the kind in
-    its ``kind`` attribute: print it to see what was inferred.
+    is binary classes, as scikit-learn reads it). The returned pair carries the kind in its
+    ``kind`` attribute: print it to see what was inferred.
 
     Parameters
     ----------

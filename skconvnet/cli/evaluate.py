@@ -326,8 +326,10 @@ def _scoring(kind):
     if kind == "class":
         return {"accuracy": "accuracy"}, {"accuracy": 1}
     if kind == "tags":
-        return ({"mean_average_precision": make_scorer(mean_average_precision,
-                                                       response_method="predict_proba"),
+        # called on the model: make_scorer would take two tags ([0, 1]) for a binary model
+        # and keep one column of probabilities
+        return ({"mean_average_precision": lambda model, X, y: mean_average_precision(
+                    y, model.predict_proba(X)),
                  "micro_f1": make_scorer(f1_score, average="micro", zero_division=0)},
                 {"mean_average_precision": 1, "micro_f1": 1})
     return {"r2": "r2", "mae": "neg_mean_absolute_error"}, {"r2": 1, "mae": -1}

@@ -108,6 +108,12 @@ class PhotoOptions:
                 column.strip() for column in columns.split(",") if column.strip()],
             delimiter="\t" if path.suffix.lower() == ".tsv" else ",",
         )
+        if read.kind == "tags" and len(read.target_names) < 2:
+            raise ValueError(
+                f"{name} holds one tag ({read.target_names[0]!r}): with or without it are two "
+                "classes. Give --kind class (a 0/1 column is read as two classes), or "
+                "photos with at least two tags."
+            )
         if self.max_per_class is not None:
             read = self._draw_per_class(read, name)
         names = ", ".join(map(str, read.target_names[:_NAMES_SHOWN]))
@@ -185,12 +191,16 @@ def same_targets(train, test, train_name, test_name):
         )
     known, given = list(train.target_names), list(test.target_names)
     if test.kind == "class":
-        unknown = sorted(set(np.asarray(test.y).tolist()) - set(np.asarray(train.y).tolist()))
+        # by their text: a folder's classes are names, a CSV's may be whole numbers
+        classes = {str(label): label for label in np.unique(train.y).tolist()}
+        given = [str(label) for label in np.asarray(test.y).tolist()]
+        unknown = sorted(set(given) - set(classes))
         if unknown:
             raise ValueError(f"--test {test_name} has classes that {train_name} lacks: "
-                             f"{', '.join(map(str, unknown))}; a classifier cannot predict "
+                             f"{', '.join(unknown)}; a classifier cannot predict "
                              "them. Give both the same classes.")
-        return test
+        y = np.array([classes[label] for label in given], dtype=np.asarray(train.y).dtype)
+        return LabelledImages(test.paths, y, test.kind, np.unique(y).tolist())
     if test.kind == "numbers":
         if given != known:
             raise ValueError(

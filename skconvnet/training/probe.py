@@ -11,6 +11,7 @@ Kumar et al., ICLR 2022).
 import warnings
 
 import numpy as np
+from scipy.linalg import LinAlgWarning
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import log_loss
@@ -130,7 +131,7 @@ def ridge_probe(features, targets, sample_weight, seed):
     scaler = StandardScaler().fit(X)
     X = scaler.transform(X)
     alpha = _choose_alpha(X, y, weight, n_images, n_views, seed)
-    model = Ridge(alpha=alpha).fit(X, y, sample_weight=weight)
+    model = _ridge(X, y, weight, alpha)
     kernel = (model.coef_.reshape(y.shape[1], -1) / scaler.scale_).T
     bias = np.reshape(model.intercept_, -1) - scaler.mean_ @ kernel
     errors = model.predict(X).reshape(y.shape) - y
@@ -141,6 +142,12 @@ def ridge_probe(features, targets, sample_weight, seed):
                                                  axis=0).mean())],
     }
     return kernel.astype(np.float32), bias.astype(np.float32), history
+
+
+def _ridge(X, y, sample_weight, alpha):
+    with warnings.catch_warnings():  # the weakest penalties solve ill-conditioned systems
+        warnings.simplefilter("ignore", LinAlgWarning)
+        return Ridge(alpha=alpha).fit(X, y, sample_weight=sample_weight)
 
 
 def _choose_alpha(X, y, sample_weight, n_images, n_views, seed):
@@ -155,7 +162,7 @@ def _choose_alpha(X, y, sample_weight, n_images, n_views, seed):
         train = (train_images[:, None] * n_views + np.arange(n_views)).ravel()
         test = test_images * n_views  # view 0: the originals
         for index, alpha in enumerate(ALPHAS):
-            model = Ridge(alpha=alpha).fit(X[train], y[train], sample_weight=sample_weight[train])
+            model = _ridge(X[train], y[train], sample_weight[train], alpha)
             residuals = model.predict(X[test]).reshape(y[test].shape) - y[test]
             errors[index] += (sample_weight[test, None] * residuals ** 2).sum(axis=0)
     return ALPHAS[np.argmin(errors, axis=0)]

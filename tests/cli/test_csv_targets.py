@@ -555,3 +555,57 @@ def _image(data):
     import io
 
     return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def _two_tags_csv(folder, n, seed):
+    """A CSV of two tags, ``checks`` and ``bright``: none, either or both per photo."""
+    names, checks, bright, _ = write_photos(folder, n, seed)
+    return write_csv(folder / "tags.csv", ["path", "checks", "bright"],
+                     [[name, c, b] for name, c, b in zip(names, checks, bright)])
+
+
+def test_two_tags_are_scored_as_tags_not_as_two_classes(tmp_path):
+    """scikit-learn's scorers take a model of the tags [0, 1] for a binary classifier."""
+    import json
+
+    from skconvnet.cli.commands import main
+
+    train = _two_tags_csv(tmp_path / "train", 24, seed=1)
+    test = _two_tags_csv(tmp_path / "test", 8, seed=2)
+    report = tmp_path / "report.json"
+    _captured(lambda: main(["evaluate", str(train), "--test", str(test), *FAST, "--no-audit",
+                            "--kind", "tags", "--report", str(report)]))
+    result = json.loads(report.read_text())
+    assert result["tags"] == ["checks", "bright"]
+    scores = result["cv_mean_average_precision"]
+    assert all(0 < score <= 1 for score in scores.values())  # a failing scorer gives NaN
+    assert result["best_layer"] == max(scores, key=lambda layer: (
+        scores[layer], result["cv_micro_f1"][layer]))
+
+
+def test_one_tag_is_refused_as_two_classes(tmp_path, capsys):
+    from helpers import error_line
+
+    from skconvnet.cli.commands import main
+
+    names, checks, _, _ = write_photos(tmp_path, 8)
+    train = write_csv(tmp_path / "one.csv", ["path", "checks"],
+                      [[name, c] for name, c in zip(names, checks)])
+    assert main(["evaluate", str(train), "--test", str(train), *FAST, "--kind", "tags"]) != 0
+    assert re.search(r"one\.csv holds one tag \('checks'\): with or without it are two "
+                     r"classes\. Give --kind class", error_line(capsys))
+
+
+def test_a_folder_of_classes_named_by_numbers_beside_a_csv_of_them(tmp_path):
+    """A folder's classes are names ('0', '1'), a CSV's whole numbers (0, 1): the same."""
+    options_ = options()
+    folder = tmp_path / "train"
+    for label in ("0", "1"):
+        names, _, _, _ = write_photos(folder / label, 3, seed=int(label))
+    names, _, _, _ = write_photos(tmp_path / "test", 4)
+    test_csv = write_csv(tmp_path / "test" / "test.csv", ["path", "class"],
+                         [[name, index % 2] for index, name in enumerate(names)])
+    train, test = options_.load_labelled(folder), options_.load_labelled(test_csv)
+    assert test.y.dtype.kind == "i"
+    checked = same_targets(train, test, "train", "test.csv")
+    assert checked.y.tolist() == ["0", "1", "0", "1"]
