@@ -338,10 +338,14 @@ def _constants_as_initializers(proto, concrete, keep):
     return proto
 
 
-def quantize(proto, batches, transformer=False):
+def quantize(proto, batches, transformer=False, head=False):
     """``proto`` with its weights in int8 and its activations in uint8 (static QDQ,
     per-channel weights; :func:`quantization_options`), the ranges calibrated on
-    ``batches`` of ``uint8`` images."""
+    ``batches`` of ``uint8`` images.
+
+    ``head``: the graph ends in an estimator's output layer, which stays float32. Quantized,
+    its outputs would be clipped to the range the calibration images gave (a regressor's
+    numbers beyond it, a probability above the highest seen)."""
     import onnx
     from onnxruntime.quantization import quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -352,9 +356,19 @@ def quantize(proto, batches, transformer=False):
                                       ("plain.onnx", "prepared.onnx", "int8.onnx"))
         onnx.save(proto, plain)
         quant_pre_process(plain, prepared, skip_symbolic_shape=True)
-        quantize_static(prepared, quantized, calibration_reader(batches, INPUT),
-                        **quantization_options(transformer))
+        options = quantization_options(transformer)
+        if head:
+            options["nodes_to_exclude"] = _output_layer(onnx.load(prepared))
+        quantize_static(prepared, quantized, calibration_reader(batches, INPUT), **options)
         return onnx.load(quantized)
+
+
+def _output_layer(proto):
+    """The names of the nodes from the last product (``Gemm``, ``MatMul``) to the end."""
+    nodes = list(proto.graph.node)
+    last = max(index for index, node in enumerate(nodes)
+               if node.op_type in ("Gemm", "MatMul"))
+    return [node.name for node in nodes[last:]]
 
 
 def calibration_reader(batches, input_name):

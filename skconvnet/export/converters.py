@@ -106,8 +106,9 @@ def to_onnx(estimator, path=None, *, quantize=None, calibration=None, opset=17):
             )
         for network in ours:
             batches = list(_calibration_batches(network, calibration))
-            prepared[id(network)] = graphs.quantize(network._onnx_graph(opset), batches,
-                                                    network._spec().transformer)
+            prepared[id(network)] = graphs.quantize(
+                network._onnx_graph(opset), batches, network._spec().transformer,
+                head=hasattr(network, "predict"))  # a fine-tuned estimator's output layer
     elif quantize is not None:
         raise ValueError(f"quantize={quantize!r}: use None (float32) or 'int8'.")
     classifier = hasattr(estimator, "predict_proba") or hasattr(estimator, "predict")

@@ -407,3 +407,17 @@ def test_skl2onnx_converts_the_regressor_as_a_pipeline_step():
     graph = skl2onnx.to_onnx(model, initial_types=[("images", UInt8TensorType([None, 32, 32,
                                                                                3]))])
     np.testing.assert_allclose(run(graph, X)["variable"].ravel(), model.predict(X), atol=1e-5)
+
+
+def test_int8_keeps_the_output_layer_in_float():
+    """Numbers beyond those of the calibration images are not clipped to their range."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, size=(40, 32, 32, 3), dtype=np.uint8)
+    y = X.mean(axis=(1, 2, 3))
+    reg = small_regressor(fine_tune_epochs=0).fit(X, y)
+    middle = np.argsort(y)[15:25]
+    outputs = run(to_onnx(reg, quantize="int8", calibration=X[middle]), X)["variable"].ravel()
+    predicted = reg.predict(X)
+    assert predicted.max() > y[middle].max() + 1  # predictions beyond the calibrated range
+    assert outputs.max() > y[middle].max() + 1
+    assert np.corrcoef(outputs, predicted)[0, 1] > 0.95
