@@ -264,8 +264,8 @@ class FineTunedConvNetClassifier(ClassifierMixin, FineTunedConvNet):
         if self.class_weight is not None:
             weight = weight * compute_sample_weight(self.class_weight, y).astype(np.float32)
         if y.ndim == 2:
-            _warn_constant_labels(y)
             labels = np.arange(y.shape[1]) if columns is None else np.asarray(list(columns))
+            _warn_constant_labels(y, labels)
             return label_targets(y, labels, weight)
         classes, y_index = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -294,6 +294,12 @@ class FineTunedConvNetClassifier(ClassifierMixin, FineTunedConvNet):
                     "y.argmax(axis=1)), or tags as a 0/1 matrix with one column per label "
                     "(sklearn.preprocessing.MultiLabelBinarizer makes one from lists of tags)."
                 )
+            if (y.sum(axis=1) == 1).all():
+                warn_at_caller(
+                    f"y has shape {y.shape} with exactly one 1 in every row, as one-hot classes "
+                    "have: it is read as tags (scikit-learn's multilabel indicator), each "
+                    "column its own yes or no. For one class per sample pass y.argmax(axis=1).",
+                    UserWarning)
             return y.astype(np.int64)
         y = column_or_1d(y, warn=True)
         if type_of_target(y) == "unknown":
@@ -306,13 +312,13 @@ class FineTunedConvNetClassifier(ClassifierMixin, FineTunedConvNet):
         return y
 
 
-def _warn_constant_labels(indicator):
+def _warn_constant_labels(indicator, labels):
     """Warn of labels that every image has, or none: nothing to learn, a constant is
     predicted (as :class:`~sklearn.multiclass.OneVsRestClassifier` warns)."""
-    counts = indicator.sum(axis=0)
-    for label in np.flatnonzero((counts == 0) | (counts == len(indicator))):
-        state = "never present" if counts[label] == 0 else "present in every sample"
+    counts, labels = indicator.sum(axis=0), np.asarray(labels).tolist()
+    for index in np.flatnonzero((counts == 0) | (counts == len(indicator))):
+        state = "never present" if counts[index] == 0 else "present in every sample"
         warn_at_caller(
-            f"Label {label} is {state} in y: it is predicted "
-            f"{'absent' if counts[label] == 0 else 'present'} for every image. Give samples "
+            f"Label {labels[index]!r} is {state} in y: it is predicted "
+            f"{'absent' if counts[index] == 0 else 'present'} for every image. Give samples "
             "with and without it to learn it.", UserWarning)

@@ -243,9 +243,9 @@ def photo_files(photos, path_column=None):
     (one per line, relative to the list's folder), a CSV file with a header (its column of
     paths, as :func:`skconvnet.load_image_csv` finds it), or image files.
 
-    A ``.csv`` file is a plain list of paths when its first line names an image file (one
-    that exists, or a name ending in an image extension), else a CSV with a header, whose
-    column ``path_column`` (None: found by its name) holds the paths.
+    A ``.csv`` file without a header (its first cell names an image file: one that exists,
+    or a name ending in an image extension) lists the paths in its first column; with a
+    header (or a ``path_column``), in its column ``path_column`` (None: found by its name).
     """
     extensions = set(_registered_extensions())
     files = []
@@ -266,8 +266,12 @@ def photo_files(photos, path_column=None):
                       if line and not line.startswith("#")]
             if not listed:
                 raise ValueError(f"PHOTOS {entry}: the list of paths names no image files.")
-            if entry.suffix.lower() == ".csv" and _names_a_column(listed[0], extensions):
-                listed = _csv_paths(entry, path_column)
+            if entry.suffix.lower() == ".csv":  # its first column, or a header's path column
+                first = entry.parent / next(csv.reader([lines[0]]))[0].strip()
+                listed = (_csv_paths(entry, path_column)
+                          if path_column or _names_a_column(first, extensions)
+                          else [entry.parent / row[0].strip() for row in csv.reader(
+                              line for line in lines if line and not line.startswith("#"))])
             files += listed
         else:
             files.append(entry)

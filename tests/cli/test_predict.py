@@ -266,14 +266,17 @@ def test_a_csv_with_a_header_gives_its_column_of_paths(train, pipeline, tmp_path
     other = train / "other.csv"  # the paths in a column found by --path-column
     other.write_text("label,photo\n" + "".join(
         f"{labels[i]},{paths[i].relative_to(train)}\n" for i in chosen))
+    bare = train / "bare.csv"  # no header, the paths first: every row a photo
+    bare.write_text("".join(f"{paths[i].relative_to(train)},{labels[i]}\n" for i in chosen))
     try:
-        for listing, options in [(headed, []), (plain, []), (other, ["--path-column", "photo"])]:
+        for listing, options in [(headed, []), (plain, []), (other, ["--path-column", "photo"]),
+                                 (bare, [])]:
             output = tmp_path / f"{listing.stem}.csv"
             assert main(["predict", str(tmp_path / "model.onnx"), str(listing), *options,
                          "--output", str(output)]) == 0
             check_predictions(output, pipeline, [paths[i] for i in chosen])
     finally:
-        for listing in (headed, plain, other):
+        for listing in (headed, plain, other, bare):
             listing.unlink()
 
 

@@ -67,6 +67,15 @@ def test_string_and_integer_classes_stay_single_label(looks):
         assert set(clf.predict(X).tolist()) <= set(labels.tolist())
 
 
+def test_one_hot_classes_are_read_as_tags_with_a_warning(looks):
+    X, y, _ = looks
+    one_hot = np.column_stack([y == "dark", y == "bright"]).astype(int)
+    with pytest.warns(UserWarning, match=r"y has shape \(24, 2\) with exactly one 1 in every "
+                                         r"row.*read as tags.*pass y.argmax\(axis=1\)"):
+        clf = small_classifier(fine_tune_epochs=0).fit(X, one_hot)
+    assert clf.multilabel_
+
+
 def test_2d_labels_that_are_not_an_indicator_are_refused(looks):
     X, _, _ = looks
     y = np.tile([[0, 2], [1, 0], [2, 1]], (8, 1))
