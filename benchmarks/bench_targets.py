@@ -149,9 +149,6 @@ def multilabel(train_csv, test_csv, weights):
         _frozen_model(head, weights), train, y_train, test, "predict predict_proba")
     row("frozen block5_pool + logistic per tag", predicted, scores, frozen_fit, predict_s)
     model = FineTunedConvNetClassifier(weights=weights, random_state=0)
-    if not model.__sklearn_tags__().classifier_tags.multi_label:
-        print(f"{'FineTunedConvNetClassifier defaults':44s} not available (no multi-label y yet)")
-        return
     fit_s, predict_s, (predicted, scores) = fitted(model, train, y_train, test,
                                                    "predict predict_proba")
     row("FineTunedConvNetClassifier defaults", predicted, scores, fit_s, predict_s)
@@ -196,11 +193,8 @@ def regression(train_csv, test_csv, weights, columns):
     frozen_fit, predict_s, (predicted,) = fitted(
         _frozen_model(RidgeCV(alphas=np.logspace(-2, 5, 8)), weights), train, y_train, test)
     row("frozen block5_pool + RidgeCV", predicted, frozen_fit, predict_s)
-    try:
-        from skconvnet import FineTunedConvNetRegressor
-    except ImportError:
-        print(f"{'FineTunedConvNetRegressor':44s} not available")
-        return
+    from skconvnet import FineTunedConvNetRegressor
+
     default = FineTunedConvNetRegressor().augmentation
     for name, augmentation in [("defaults", None), *_augmentations(len(columns) > 1)]:
         if augmentation is not None and augmentation is default:

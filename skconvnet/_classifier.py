@@ -277,7 +277,7 @@ class FineTunedConvNetClassifier(ClassifierMixin, FineTunedConvNet):
 
     def _fitted(self, targets, model):
         self.classes_ = targets.names
-        self.multilabel_ = targets.kind == "labels"
+        self.multilabel_ = targets.kind == "tags"
         self.model_ = model
 
     def _check_y(self, y):

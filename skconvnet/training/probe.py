@@ -28,7 +28,7 @@ def fit_probe(features, targets, seed):
     ``(n_images, n_views, n_features)``: ``(kernel, bias, history)`` of the output layer."""
     if targets.kind == "numbers":
         return ridge_probe(features, targets.values, targets.sample_weight, seed)
-    if targets.kind == "labels":
+    if targets.kind == "tags":
         return label_probe(features, targets.values, targets.sample_weight, seed)
     return logistic_probe(features, targets.values, targets.sample_weight, seed)
 

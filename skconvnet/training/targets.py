@@ -3,7 +3,7 @@ the loss takes it.
 
 - ``"classes"``, one class per image: a sigmoid for two classes (binary cross-entropy), a
   softmax over three or more (categorical cross-entropy of the class index);
-- ``"labels"``, any number of tags per image (scikit-learn's multilabel indicator): one
+- ``"tags"``, any number of labels per image (scikit-learn's multilabel indicator): one
   sigmoid per label, binary cross-entropy averaged over the labels;
 - ``"numbers"``, one or several numbers per image: linear outputs of the standardised
   targets, squared error — the loss the ridge probe minimises, so fine-tuning goes on from
@@ -15,15 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-KINDS = ("classes", "labels", "numbers")
-
 
 @dataclass(frozen=True)
 class Targets:
     """``y`` of a fit, as the network learns it.
 
     ``values``: the class index of each image (``"classes"``), its 0/1 row of labels
-    (``"labels"``), or its standardised numbers ``(y - mean) / scale`` (``"numbers"``, 2-D).
+    (``"tags"``), or its standardised numbers ``(y - mean) / scale`` (``"numbers"``, 2-D).
     """
 
     kind: str
@@ -38,7 +36,7 @@ class Targets:
     def activation(self):
         if self.kind == "numbers":
             return "linear"
-        return "sigmoid" if self.n_outputs == 1 or self.kind == "labels" else "softmax"
+        return "sigmoid" if self.n_outputs == 1 or self.kind == "tags" else "softmax"
 
     @property
     def loss(self):
@@ -53,7 +51,7 @@ class Targets:
         """Keras' metric in ``history_``: the accuracy of classes, of each label (``"accuracy"``
         would be Keras' categorical accuracy of the most probable label), the mean absolute
         error of standardised numbers."""
-        return {"classes": "accuracy", "labels": "binary_accuracy",
+        return {"classes": "accuracy", "tags": "binary_accuracy",
                 "numbers": "mean_absolute_error"}[self.kind]
 
     @property
@@ -77,7 +75,7 @@ def class_targets(y_index, classes, sample_weight):
 def label_targets(indicator, labels, sample_weight):
     """Targets of tags: ``indicator`` ``(n_images, n_labels)`` of 0/1, its columns
     ``labels``."""
-    return Targets("labels", indicator.astype(np.int64), sample_weight, indicator.shape[1],
+    return Targets("tags", indicator.astype(np.int64), sample_weight, indicator.shape[1],
                    names=labels)
 
 
