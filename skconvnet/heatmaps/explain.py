@@ -137,12 +137,13 @@ def _method(model, images, method):
     if method == "cam" and why_not:
         raise ValueError(
             f"method='cam' (the exact class activation map) does not apply to this "
-            f"{'pipeline' if pipeline else 'classifier'}: {why_not}. Use method='occlusion' "
+            f"{'pipeline' if pipeline else 'network'}: {why_not}. Use method='occlusion' "
             f"(any model){'' if pipeline else ' or method=' + repr('gradcam')}."
         )
     if method == "gradcam" and pipeline:
         raise ValueError(
-            "method='gradcam' needs a network trained end to end (FineTunedConvNetClassifier); "
+            "method='gradcam' needs a network trained end to end (FineTunedConvNetClassifier or "
+            "FineTunedConvNetRegressor); "
             "a pipeline's steps after the extractor have no gradient. Use method='cam' "
             "(average pooling and linear steps) or method='occlusion' (any pipeline)."
         )

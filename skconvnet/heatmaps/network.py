@@ -1,5 +1,6 @@
-"""Heatmaps of a fine-tuned network: Grad-CAM at its last convolutional layer, and the exact
-class activation map where its head is linear on average-pooled features."""
+"""Heatmaps of a fine-tuned network (a classifier's or a regressor's): Grad-CAM at its last
+convolutional layer, and the exact class activation map where its head is linear on
+average-pooled features."""
 
 import numpy as np
 from sklearn.base import is_regressor
@@ -11,12 +12,12 @@ from ..compute.activations import batches, padded, preprocessor
 from .maps import chosen, min_max, output_scores, patch_grid, positive_part, upsampled
 
 
-def why_not_linear(classifier):
-    """Why the exact map does not apply to a fitted ``classifier``'s network, or None where
+def why_not_linear(estimator):
+    """Why the exact map does not apply to a fitted ``estimator``'s network, or None where
     it does (its features averaged over positions, then only the last layer)."""
     import keras
 
-    _, head, _ = split(classifier.model_)
+    _, head, _ = split(estimator.model_)
     layers = [layer for layer in head.layers if not isinstance(layer, keras.layers.InputLayer)]
     averaged = (isinstance(layers[0], keras.layers.GlobalAveragePooling2D)
                 or isinstance(layers[0], tokens.TokenPooling) and layers[0].pooling == "avg")
@@ -30,32 +31,32 @@ def why_not_linear(classifier):
     return None
 
 
-def linear_maps(classifier, source, targets):
-    """Exact class activation maps of a classifier whose head is linear on average-pooled
+def linear_maps(estimator, source, targets):
+    """Exact class activation maps of an estimator whose head is linear on average-pooled
     features: the logits of each position's activation of the base (one forward pass)."""
-    base, head, probability = split(classifier.model_)
+    base, head, probability = split(estimator.model_)
     kernel, bias = probability.get_weights()
-    spec = classifier._spec()
+    spec = estimator._spec()
     maps = []
-    for chunk, pixels in _batches(classifier, source):
+    for chunk, pixels in _batches(estimator, source):
         activations = base(pixels, training=False)
         grid = patch_grid(activations, spec, source.image_size)
         logits = grid[:len(chunk)] @ kernel + bias
-        scores = output_scores(classifier, logits.reshape(-1, logits.shape[-1]))
+        scores = output_scores(estimator, logits.reshape(-1, logits.shape[-1]))
         classes = targets[chunk] if targets is not None else _predicted(
             probability(head(activations, training=False)))[:len(chunk)]
         maps.append(chosen(scores.reshape(*logits.shape[:3], -1), classes))
     return min_max(upsampled(np.concatenate(maps), source.image_size))
 
 
-def gradcam_maps(classifier, source, targets):
+def gradcam_maps(estimator, source, targets):
     """Grad-CAM: the activation of the base's last convolutional layer (a transformer's
     last block, as the grid of its patch tokens), its channels weighted by the mean gradient
     of the class's logit over positions; the positive part."""
     import keras
 
-    base, head, probability = split(classifier.model_)
-    spec = classifier._spec()
+    base, head, probability = split(estimator.model_)
+    spec = estimator._spec()
     layer = output_in(base, last_block(base) if spec.transformer else last_convolution(base))
     lower = keras.Model(base.input, layer)
     upper = None if layer is base.output else keras.Model(layer, base.output)
@@ -66,12 +67,12 @@ def gradcam_maps(classifier, source, targets):
         return keras.ops.matmul(features, probability.kernel) + probability.bias
 
     maps = []
-    for chunk, pixels in _batches(classifier, source):
+    for chunk, pixels in _batches(estimator, source):
         activations = lower(pixels, training=False)
         values, vjp = value_and_vjp(logits, activations)
         classes = targets[chunk] if targets is not None else _predicted(
             probability.activation(values))[:len(chunk)]
-        binary = values.shape[1] == 1 and not is_regressor(classifier)
+        binary = values.shape[1] == 1 and not is_regressor(estimator)
         gradients = patch_grid(vjp(_cotangent(values.shape, classes, binary)), spec,
                                source.image_size)
         channel_weights = gradients.mean(axis=(1, 2))
@@ -106,12 +107,12 @@ def last_block(base):
                 if not isinstance(operation, keras.layers.LayerNormalization))
 
 
-def _batches(classifier, source):
-    """``(chunk, pixels)`` of ``source``'s images, preprocessed, in the classifier's batch
+def _batches(estimator, source):
+    """``(chunk, pixels)`` of ``source``'s images, preprocessed, in the estimator's batch
     size, with a blank companion where one keeps results independent of how images are
     batched (:func:`skconvnet.compute.activations.padded`)."""
-    spec = classifier._spec()
-    for chunk, pixels in batches(source, classifier.batch_size, preprocessor(spec)):
+    spec = estimator._spec()
+    for chunk, pixels in batches(source, estimator.batch_size, preprocessor(spec)):
         yield chunk, padded(pixels, spec.transformer)
 
 

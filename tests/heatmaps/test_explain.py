@@ -357,7 +357,7 @@ def test_cam_is_refused_for_a_fine_tuned_head_with_hidden_layers(task):
     model = FineTunedConvNetClassifier(
         weights=None, image_size=(32, 32), layer="block1_pool", hidden_layer_sizes=(8,),
         head_epochs=1, fine_tune_epochs=0, random_state=0).fit(X[:20], y[:20])
-    with pytest.raises(ValueError, match=r"does not apply to this classifier: its head has 1 "
+    with pytest.raises(ValueError, match=r"does not apply to this network: its head has 1 "
                                          r"hidden layer\(s\) \(hidden_layer_sizes\)"):
         explain(model, X[:2], method="cam")
     assert explain(model, X[:2]).shape == (2, 32, 32)  # Grad-CAM applies
