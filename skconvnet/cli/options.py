@@ -99,6 +99,11 @@ class PhotoOptions:
                     f"{self.kind}: give a CSV file of paths and {self.kind}, or leave out "
                     "--kind."
                 )
+            for option, value in (("--path-column", self.path_column),
+                                  ("--label-columns", self.label_columns)):
+                if value is not None:
+                    raise ValueError(f"{option} {value}: {name} is a folder of class folders, "
+                                     f"which has no columns; {option} picks a CSV file's.")
             paths, y = self.load_folder(source)
             return LabelledImages(paths, y, "class", np.unique(y).tolist())
         columns = self.label_columns

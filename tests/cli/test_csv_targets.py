@@ -103,6 +103,9 @@ def test_a_folder_with_a_kind_other_than_classes_is_refused(photos):
     with pytest.raises(ValueError, match=r"is a folder of class folders, which holds classes, "
                                          "not tags: give a CSV file"):
         options(kind="tags").load_labelled(train)
+    with pytest.raises(ValueError, match=r"--label-columns size: .* is a folder of class "
+                                         r"folders, which has no columns"):
+        options(label_columns="size").load_labelled(train)
 
 
 @pytest.mark.no_backend
