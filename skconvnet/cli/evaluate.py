@@ -163,8 +163,8 @@ def run_evaluation(job):
     photos, candidates = job.photos, job.candidates
     start = time.perf_counter()
     train = photos.load_labelled(job.train_dir)
-    test = same_targets(train, photos.load_labelled(job.test_dir), job.train_dir,
-                        job.test_dir)
+    test = same_targets(train, photos.load_labelled(job.test_dir, training=False),
+                        job.train_dir, job.test_dir)
     (train_paths, train_y), (test_paths, test_y), kind = train, test, train.kind
     weights = photos.resolve_weights(list(candidates))
     scores, features, folds = search_layers(photos, candidates, weights, job.cv, train_paths,

@@ -77,14 +77,15 @@ class PhotoOptions:
         return load_image_folder(directory, max_per_class=self.max_per_class,
                                  random_state=self.random_state)
 
-    def load_labelled(self, source):
+    def load_labelled(self, source, *, training=True):
         """The labelled photos of ``source``: a folder of class folders, or a CSV file.
 
         A CSV file (any existing file, or a name ending in ``.csv`` or ``.tsv``) is read by
         :func:`skconvnet.load_image_csv` with ``--kind``, ``--path-column`` and
         ``--label-columns`` (tab-separated for ``.tsv``), and a line says what it holds,
         e.g. ``train.csv: 2000 photos, tags (cat, dog)``. ``--max-per-class`` draws from
-        each class of either; tags and numbers have no classes to draw from.
+        each class of either; tags and numbers have no classes to draw from. Photos to
+        train on (``training``) need two tags or more: one is two classes.
 
         Returns
         -------
@@ -113,7 +114,7 @@ class PhotoOptions:
                 column.strip() for column in columns.split(",") if column.strip()],
             delimiter="\t" if path.suffix.lower() == ".tsv" else ",",
         )
-        if read.kind == "tags" and len(read.target_names) < 2:
+        if training and read.kind == "tags" and len(read.target_names) < 2:
             raise ValueError(
                 f"{name} holds one tag ({read.target_names[0]!r}): with or without it are two "
                 "classes. Give --kind class (a 0/1 column is read as two classes), or "

@@ -117,11 +117,11 @@ def test_test_photos_must_have_the_kind_and_targets_of_the_training_photos(photo
         same_targets(train, options().load_labelled(train_folder), "A", "T")
     only = write_csv(tmp_path / "train" / "few.csv", ["path", "tags"],
                      [["00.png", "checks"], ["01.png", "checks"]])
-    aligned = same_targets(train, options(kind="tags").load_labelled(only), "A", "T")
+    aligned = same_targets(train, options(kind="tags").load_labelled(only, training=False), "A", "T")
     assert aligned.target_names == train.target_names
     assert aligned.y.tolist() == [[0, 1, 0], [0, 1, 0]]  # the tags no test photo has: zeros
     with pytest.raises(ValueError, match=r"--test A has tags that T lacks: bright, stripes"):
-        same_targets(options(kind="tags").load_labelled(only), train, "T", "A")
+        same_targets(options(kind="tags").load_labelled(only, training=False), train, "T", "A")
     numbers = options().load_labelled(numbers_csv(tmp_path / "n", 4))
     half = options(label_columns="half").load_labelled(tmp_path / "n" / "numbers.csv")
     with pytest.raises(ValueError, match=r"--test T has the target columns half but A has "
