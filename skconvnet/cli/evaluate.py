@@ -282,7 +282,7 @@ def search_layers(photos, candidates, weights, cv, paths, labels, *, kind="class
     scoring, signs = _scoring(kind)
     width = 1 if np.ndim(labels) == 1 else np.shape(labels)[1]
     counted = (f"{len(np.unique(labels))} classes" if kind == "class"
-               else f"{width} {'tags' if kind == 'tags' else 'targets'}")
+               else f"{width} {'tag' if kind == 'tags' else 'target'}{'s' * (width != 1)}")
     scores, features = [], {}
     for backbone, layers in candidates.items():
         print(f"Extracting {', '.join(layers)} of {backbone} from {len(paths)} training "

@@ -250,7 +250,7 @@ class TargetReport(LayerSearch):
         several), and the wall time."""
         from .evaluation import audit_summary
 
-        what = "tags" if self.kind == "tags" else "targets"
+        what = ("tag" if self.kind == "tags" else "target") + "s" * (len(self.targets) != 1)
         rows = ["", f"kind: {self.kind} ({len(self.targets)} {what}: "
                     f"{', '.join(map(str, self.targets))})", ""]
         rows += layer_rows(self, {title: metric for metric, title

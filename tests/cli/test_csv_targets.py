@@ -400,6 +400,7 @@ def test_evaluate_finetune_fits_the_regressor_of_one_number_and_exports_both(
     assert f"test, fine-tuned on {result['best_layer']}: R² {result['finetune_test_r2']:.3f}" \
         in out
     assert "Fine-tuned regressor written to" in out
+    assert "kind: numbers (1 target: half)" in out and "images (1 target) in one pass" in out
     for path in (model, tmp_path / "model.finetuned.onnx"):
         assert [output.name for output in onnx.load(path).graph.output] == ["variable"]
         predictions = tmp_path / f"{path.stem}.csv"  # named as the CSV names the target
