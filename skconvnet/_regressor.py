@@ -192,14 +192,7 @@ class FineTunedConvNetRegressor(RegressorMixin, FineTunedConvNet):
                 "FineTunedConvNetClassifier for classes."
             ) from None
         y = check_array(numbers, ensure_2d=False, input_name="y")  # no NaN or infinity
-        if y.ndim == 1:
-            y = y.reshape(-1, 1)
-        if y.ndim != 2:
-            raise ValueError(
-                f"y has shape {y.shape}; give one number per sample, shape (n_samples,), or "
-                "several, shape (n_samples, n_targets)."
-            )
-        return y
+        return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def _targets(self, y, sample_weight, columns):
         """The targets, standardised."""

@@ -111,10 +111,8 @@ def _with_label(proto, classes):
                          axis=0),
     ])
     kind = helper.np_dtype_to_tensor_dtype(values.dtype) if values.dtype != object else 8
-    probabilities = list(graph.output)
-    del graph.output[:]
-    graph.output.extend([helper.make_tensor_value_info("label", kind, [None]), *probabilities])
-    return proto
+    graph.output.append(helper.make_tensor_value_info("label", kind, [None]))
+    return _in_order(proto, ["label", "probabilities"])
 
 
 def class_values(classes):
