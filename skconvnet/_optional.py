@@ -5,10 +5,14 @@ import importlib
 
 #: What each extra of ``pyproject.toml`` installs, as ``pip install`` names them.
 EXTRAS = {
+    "serve": ("onnxruntime",),
+    "tensorflow": ("keras", "tensorflow"),
+    "jax": ("keras", "jax"),
+    "hub": ("keras-hub", "tensorflow-text", "tokenizers", "sentencepiece", "kagglehub"),
+    "onnx": ("onnx", "onnxruntime", "tf2onnx", "skl2onnx", "sympy"),
     "plot": ("matplotlib", "pandas"),
     "dask": ("dask[distributed]",),
-    "onnx": ("onnx", "onnxruntime", "tf2onnx", "skl2onnx", "sympy"),
-    "hub": ("keras-hub", "tensorflow-text", "tokenizers", "sentencepiece", "kagglehub"),
+    "skops": ("skops",),
 }
 
 
