@@ -4,10 +4,12 @@ Quickstart: pretrained features and a logistic regression
 
 Cats vs dogs from pretrained VGG16 features and a logistic regression, in a few lines.
 
-    python examples/quickstart.py [DATA_DIR] [--weights WEIGHTS]
+    python examples/quickstart.py [DATA_DIR] [--weights WEIGHTS] [--per-class N]
 
 DATA_DIR holds train/ and validation/ folders with one sub-folder of photos per class
-(default: ../shared/data/cats_and_dogs). WEIGHTS is "imagenet" (downloaded by Keras) or a
+(default: ../shared/data/cats_and_dogs), read with ``skconvnet.load_image_folder``: N photos
+of each class to train on and N / 2 to test on, drawn at random with a fixed seed (default
+N: 150). WEIGHTS is "imagenet" (downloaded by Keras) or a
 weights file of a Keras VGG16 conv base (default: ../shared/weights/vgg16_imagenet_notop.weights.h5
 where present, else "imagenet").
 """
@@ -19,19 +21,9 @@ from pathlib import Path
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from skconvnet import VGGFeatureExtractor
+from skconvnet import VGGFeatureExtractor, load_image_folder
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
-def photos(folder, per_class):
-    """Up to ``per_class`` image paths from each class sub-folder, and their labels."""
-    paths, labels = [], []
-    for class_folder in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
-        files = sorted(class_folder.glob("*.jpg"))[:per_class]
-        paths += files
-        labels += [class_folder.name] * len(files)
-    return paths, labels
 
 
 def main():
@@ -42,8 +34,10 @@ def main():
     parser.add_argument("--per-class", type=int, default=150)
     args = parser.parse_args()
 
-    X_train, y_train = photos(args.data / "train", args.per_class)
-    X_test, y_test = photos(args.data / "validation", args.per_class // 2)
+    # Every image file of each class sub-folder (at most --per-class, drawn at random, seeded)
+    X_train, y_train = load_image_folder(args.data / "train", max_per_class=args.per_class)
+    X_test, y_test = load_image_folder(args.data / "validation",
+                                       max_per_class=max(1, args.per_class // 2))
     model = make_pipeline(
         VGGFeatureExtractor(layer="block4_pool", pooling="avg", weights=args.weights, verbose=1),
         LogisticRegression(max_iter=2000),
