@@ -30,7 +30,7 @@ ImageFeatureExtractor = ConvNetFeatureExtractor
 FineTunedImageClassifier = FineTunedConvNetClassifier
 FineTunedImageRegressor = FineTunedConvNetRegressor
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "BOOK_RECIPE",

@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from ._fitting import unfitted_on_failure, warn_at_caller
+from ._optional import require_keras
 from ._persistence import Persistent
 from ._sklearn import _check_sample_weight, _fit_context
 from .backbones import specs
@@ -120,6 +121,7 @@ class FineTunedConvNet(Persistent, ImageInput, OnnxOperator, BaseEstimator):
             The fitted estimator.
         """
         # The Keras side of training is imported here: ``import skconvnet`` stays light.
+        require_keras(f"{type(self).__name__}.fit")
         from .training.network import build_network, inference_copy, unfreeze
 
         parameters = self._check_parameters()

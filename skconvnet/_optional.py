@@ -24,8 +24,8 @@ def require(*modules, extra, purpose, otherwise=""):
     for module in modules:
         try:
             imported.append(importlib.import_module(module))
-        except ImportError:
-            missing.append(module.split(".")[0])
+        except ImportError as error:  # the module, or a package it needs (Keras' backend)
+            missing.append((getattr(error, "name", None) or module).split(".")[0])
     if missing:
         names = " and ".join(dict.fromkeys(missing))
         raise ImportError(
@@ -33,3 +33,9 @@ def require(*modules, extra, purpose, otherwise=""):
             f"{' '.join(EXTRAS[extra])}){otherwise}."
         ) from None
     return imported[0] if len(imported) == 1 else tuple(imported)
+
+
+def require_keras(purpose):
+    """The keras module, or an ImportError naming the extras that install it with a backend."""
+    return require("keras", extra="tensorflow", purpose=purpose,
+                   otherwise=", or pip install 'skconvnet[jax]' and set KERAS_BACKEND=jax")

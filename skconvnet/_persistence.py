@@ -13,7 +13,7 @@ import tempfile
 import warnings
 import zipfile
 
-from ._optional import require
+from ._optional import require, require_keras
 
 #: The types a ``skops.io`` file of a fitted skconvnet estimator holds beyond scikit-learn's
 #: and NumPy's own: ``skops.io.load(file, trusted=skconvnet.TRUSTED_TYPES)`` loads it (a
@@ -45,7 +45,7 @@ def load_keras_archive(archive):
     module defining them is imported: loading imports it, so that a saved estimator loads in
     an interpreter that has imported nothing else.
     """
-    import keras
+    keras = require_keras("Loading a fitted network")
 
     from .backbones.graph import InferenceMode
     from .backbones.tokens import TokenPooling
@@ -121,6 +121,8 @@ class Persistent:
             )
         try:
             return load_keras_archive(archive)
+        except ImportError:  # names the extra to install
+            raise
         except Exception as error:
             raise ValueError(
                 f"{where} (a .keras archive of {len(archive)} bytes) could not be loaded: "

@@ -35,3 +35,55 @@ def test_every_missing_module_is_named_once_and_another_way_out_is_offered(monke
                                           r"--export\.$"):
         require("onnx", "tf2onnx", "tf2onnx.convert", "json", extra="onnx", purpose="--export",
                 otherwise=", or leave out --export")
+
+
+def test_a_package_that_a_module_needs_is_named_in_its_place(tmp_path, monkeypatch):
+    (tmp_path / "frontend.py").write_text("import absent_backend_of_frontend\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    with pytest.raises(ImportError, match=r"^x needs absent_backend_of_frontend: pip install "
+                                          r"'skconvnet\[tensorflow\]'"):
+        require("frontend", extra="tensorflow", purpose="x")
+
+
+@pytest.fixture
+def without_keras(monkeypatch):
+    monkeypatch.setitem(sys.modules, "keras", None)  # as if it were not installed
+
+
+KERAS_EXTRAS = (r"needs keras: pip install 'skconvnet\[tensorflow\]' \(or pip install keras "
+                r"tensorflow\), or pip install 'skconvnet\[jax\]' and set KERAS_BACKEND=jax\.$")
+
+
+@pytest.mark.parametrize("backbone", ["vgg16", "resnet50", "dinov2_small"])
+def test_an_extractor_without_keras_names_the_extras_that_install_it(backbone, without_keras):
+    import numpy as np
+
+    from skconvnet import ConvNetFeatureExtractor
+
+    images = np.zeros((2, 56, 56, 3), np.uint8)
+    extractor = ConvNetFeatureExtractor(backbone=backbone, weights=None, image_size=(56, 56))
+    with pytest.raises(ImportError, match=rf"^backbone='{backbone}' {KERAS_EXTRAS}"):
+        extractor.fit(images)
+
+
+@pytest.mark.parametrize("name", ["FineTunedConvNetClassifier", "FineTunedConvNetRegressor"])
+def test_fine_tuning_without_keras_names_the_extras_that_install_it(name, without_keras):
+    import numpy as np
+
+    import skconvnet
+
+    estimator = getattr(skconvnet, name)(weights=None, image_size=(32, 32))
+    with pytest.raises(ImportError, match=rf"^{name}\.fit {KERAS_EXTRAS}"):
+        estimator.fit(np.zeros((2, 32, 32, 3), np.uint8), [0, 1])
+
+
+def test_loading_a_fitted_network_without_keras_names_the_extras_that_install_it(without_keras):
+    import warnings
+
+    import joblib
+    from helpers import TESTS
+
+    with warnings.catch_warnings(), pytest.raises(ImportError,
+                                                  match=rf"^Loading a fitted network {KERAS_EXTRAS}"):
+        warnings.simplefilter("ignore")  # saved with another version
+        joblib.load(TESTS / "data" / "saved_before_packages" / "classifier.joblib")

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 
+from .._optional import require_keras
 from . import hub, specs
 from .hub_specs import HubBackbone
 
@@ -19,6 +20,7 @@ RANDOM_SEED = 0
 @functools.cache
 def skeleton(spec):
     """A float32 model of ``spec`` with Keras' initial weights, for shapes only."""
+    require_keras(f"backbone={spec.name!r}")
     if isinstance(spec, HubBackbone):
         return hub.skeleton(spec)
     return new_keras_model(spec, "random")
@@ -67,6 +69,7 @@ def resolve_weights(spec, weights):
     path is keyed by its size and modification time, so a rewritten file is read again.
     keras-hub backbones take a preset name or a preset folder instead of a file.
     """
+    require_keras(f"backbone={spec.name!r}")
     if isinstance(spec, HubBackbone):
         return _hub_weights(spec, weights)
     if weights is None:
