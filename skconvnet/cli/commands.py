@@ -114,8 +114,8 @@ def _parser():
     evaluate.add_argument("--export", metavar="MODEL.onnx",
                           help="write the refit best pipeline as one ONNX graph for "
                           "'skconvnet predict' or ONNX Runtime (with --finetune, the "
-                          "fine-tuned classifier or regressor too, as MODEL.finetuned.onnx; needs the "
-                          "onnx extra)")
+                          "fine-tuned classifier or regressor too, as "
+                          "MODEL.finetuned.onnx; needs the onnx extra)")
     evaluate.add_argument("--errors", type=int, default=24, metavar="N",
                           help="with --html: show at most N mistakes (photos with wrong "
                           "tags; of each target, the largest errors) (default: 24)")
@@ -135,11 +135,14 @@ def _parser():
         "outliers on all searched layers.",
     )
     audit.add_argument("train_dir", metavar="PHOTOS")
-    audit.add_argument("--backbone", default="vgg16", metavar="NAME",
-                       help=f"the backbone (default: vgg16; known: {', '.join(specs.BACKBONES)})")
+    audit.add_argument("--backbone", default="vgg16", metavar="NAME[,NAME...]",
+                       help="the backbone, or comma-separated backbones to search, the photos "
+                       "being checked on the best one's layers (default: vgg16; known: "
+                       f"{', '.join(specs.BACKBONES)})")
     audit.add_argument("--layers",
-                       help="comma-separated layers to search (default: the last cut point "
-                       "of each of the three deepest stages)")
+                       help="comma-separated layers to search, BACKBONE/LAYER to name one "
+                       "backbone's (default: the last cut point of each of the three deepest "
+                       "stages)")
     audit.add_argument("--cv", type=int, default=5, help="cross-validation folds (default: 5)")
     audit.add_argument("--report", metavar="FILE.json", help="write the findings as JSON")
     audit.add_argument("--html", metavar="FILE.html",
@@ -155,9 +158,14 @@ def _parser():
     )
     extract.add_argument("directory", metavar="PHOTOS")
     extract.add_argument("--backbone", default="vgg16", metavar="NAME",
-                         help="the backbone (default: vgg16)")
-    extract.add_argument("--layer", required=True)
-    extract.add_argument("--out", required=True, metavar="FEATURES.npz")
+                         help=f"the backbone (default: vgg16; known: {', '.join(specs.BACKBONES)})")
+    extract.add_argument("--layer", required=True, metavar="LAYER",
+                         help="the one layer of the backbone whose features are written "
+                         "(evaluate compares several)")
+    extract.add_argument("--out", required=True, metavar="FEATURES.npz",
+                         help="the NumPy file to write (.npz is added to a name without it): "
+                         "features, paths, labels, kind, target_names, feature_names, layer "
+                         "and backbone")
     label_options(extract)
     extract.set_defaults(run=extract_command)
 
@@ -178,36 +186,73 @@ def _parser():
     predict.add_argument("--path-column", metavar="NAME",
                          help="with a CSV file with a header: the column of image files "
                          "(default: the first named path, file, filename, image, id...)")
-    predict.add_argument("--output", required=True, metavar="PREDICTIONS.csv")
+    predict.add_argument("--output", required=True, metavar="PREDICTIONS.csv",
+                         help="the CSV file to write, one row per photo")
     predict.add_argument("--skip-bad", action="store_true",
                          help="skip files that cannot be decoded, and list them at the end")
     predict.add_argument("--batch-size", type=int, default=32, metavar="N",
-                         help="images per batch (default: 32)")
+                         help="images given to the model at a time, each batch kept in "
+                         "PREDICTIONS.csv.partial/ once done (default: 32; an estimator's "
+                         "forward passes keep its own batch_size)")
     predict.set_defaults(run=_predict_command)
 
-    for command in (extract, predict):
-        command.add_argument("--restart", action="store_true",
-                             help="discard the work an interrupted run kept beside the output "
-                             "(OUTPUT.partial/) instead of resuming it")
-
-    for command in (evaluate, extract, audit):
-        command.add_argument("--weights", default="imagenet",
-                             help='"imagenet" (downloaded once by Keras), a weights file of the '
-                             'backbone\'s Keras model (include_top=False), or "none" (random '
-                             'weights, a baseline); comma-separated, one per backbone')
-        command.add_argument("--pooling", choices=["avg", "max", "flatten"], default="avg")
-        command.add_argument("--image-size", type=int, metavar="N",
-                             help="images are resized to N x N (default: the backbone's "
-                             "customary size, 150 for vgg16, 224 for the others)")
-        command.add_argument("--max-per-class", type=int, metavar="N",
-                             help="use at most N images of each class, drawn at random")
-        command.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
-        command.add_argument("--batch-size", type=int, metavar="N",
-                             help="images per batch (default: 32 for extracting features, the "
-                             "classifier's 20 for fine-tuning)")
-        command.add_argument("--random-state", type=int, default=0,
-                             help="seeds the sampling, the folds and fine-tuning (default: 0)")
+    photo_options(
+        evaluate, weights=_SEVERAL_WEIGHTS,
+        batch_size="images per forward pass of feature extraction (default: 32) and, when "
+        "given, per step of fine-tuning (default: the classifier's 20)",
+        random_state="seeds the sampling of --max-per-class, the cross-validation folds and "
+        "fine-tuning (default: 0)")
+    photo_options(
+        audit, weights=_SEVERAL_WEIGHTS,
+        batch_size="images per forward pass of feature extraction (default: 32)",
+        random_state="seeds the sampling of --max-per-class and the cross-validation folds "
+        "(default: 0)")
+    photo_options(
+        extract, weights=_WEIGHTS,
+        batch_size="images per forward pass, each batch kept in FEATURES.npz.partial/ once "
+        "done (default: 32)",
+        random_state="seeds the sampling of --max-per-class (default: 0)")
+    restart_option(extract, "FEATURES.npz")
+    restart_option(predict, "PREDICTIONS.csv")
     return parser
+
+
+_WEIGHTS = ('"imagenet" (the default, downloaded once by Keras), a weights file of the '
+            'backbone\'s Keras model (include_top=False), or "none" (random weights, a '
+            'baseline)')
+_SEVERAL_WEIGHTS = (_WEIGHTS + "; with several backbones, one value for all or a "
+                    "comma-separated list, one per backbone")
+
+
+def photo_options(command, *, weights, batch_size, random_state):
+    """Add the options of how photos become features (those of :class:`PhotoOptions
+    <skconvnet.cli.options.PhotoOptions>` besides the CSV's) to the parser of ``command``,
+    with the help texts of what ``--weights``, ``--batch-size`` and ``--random-state`` do
+    there."""
+    command.add_argument("--weights", default="imagenet", metavar="W", help=weights)
+    command.add_argument("--pooling", choices=["avg", "max", "flatten"], default="avg",
+                         help="how a layer's feature maps become one vector per photo: their "
+                         "average or maximum over positions, or all of them flattened "
+                         "(default: avg)")
+    command.add_argument("--image-size", type=int, metavar="N",
+                         help="images are resized to N x N (default: the backbone's "
+                         "customary size, 150 for vgg16, 224 for the others)")
+    command.add_argument("--max-per-class", type=int, metavar="N",
+                         help="use at most N photos of each class, drawn at random (classes "
+                         "only)")
+    command.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                         help="the network's compute precision; bfloat16 is about twice as "
+                         "fast on CPUs with bfloat16 instructions and on GPUs (default: "
+                         "float32)")
+    command.add_argument("--batch-size", type=int, metavar="N", help=batch_size)
+    command.add_argument("--random-state", type=int, default=0, metavar="N", help=random_state)
+
+
+def restart_option(command, output):
+    """Add ``--restart`` to the parser of ``command``, whose output file is ``output``."""
+    command.add_argument("--restart", action="store_true",
+                         help=f"discard the work an interrupted run kept in {output}.partial/ "
+                         "instead of resuming it")
 
 
 def label_options(command):

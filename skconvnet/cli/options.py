@@ -37,8 +37,8 @@ class PhotoOptions:
         ``--batch-size``; None for 32 images per forward pass, and the fine-tuned
         classifier's own default.
     random_state : int
-        ``--random-state``: seeds the sampling (and, in ``evaluate``, the folds and
-        fine-tuning).
+        ``--random-state``: seeds the sampling (and, in ``evaluate`` and ``audit``, the
+        folds; in ``evaluate``, fine-tuning).
     kind : {"auto", "class", "tags", "numbers"}
         ``--kind``: the kind of target of a CSV file (a folder of class folders holds
         classes).

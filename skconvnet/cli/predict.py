@@ -146,7 +146,7 @@ def _load_estimator(path):
         import joblib
 
         return joblib.load(path)
-    import skops.io as sio
+    sio = require("skops.io", extra="skops", purpose="reading a .skops model")
 
     from .._persistence import TRUSTED_TYPES
 
@@ -170,7 +170,7 @@ class OnnxModel:
     def __init__(self, path):
         from ..compute.graphs import session
 
-        require("onnxruntime", extra="onnx", purpose="predicting with an .onnx model")
+        require("onnxruntime", extra="serve", purpose="predicting with an .onnx model")
         try:
             self.session = session(os.fspath(path))
         except Exception as error:
