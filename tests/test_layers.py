@@ -11,8 +11,8 @@ pytestmark = pytest.mark.no_backend
 
 PACKAGE = Path(__file__).resolve().parents[1] / "skconvnet"
 
-#: Lowest first, as the README's map of the package lists them: the top-level names of the
-#: package (sub-packages and modules) in each layer.
+#: Lowest first, as the map of the package in docs/contributing.md lists them: the top-level
+#: names of the package (sub-packages and modules) in each layer.
 LAYERS = [
     ("foundation", {"_optional", "_sklearn", "_keras", "_steps"}),
     ("inputs", {"inputs", "datasets"}),
@@ -75,8 +75,8 @@ def layer_of(name, layers):
     for position, (_, members) in enumerate(layers):
         if parts[1] in members:
             return position
-    raise AssertionError(f"{name} is in no layer: add {parts[1]!r} to LAYERS (and the "
-                         "README's map of the package)")
+    raise AssertionError(f"{name} is in no layer: add {parts[1]!r} to LAYERS (and to the "
+                         "map of the package in docs/contributing.md)")
 
 
 def violations(package, layers):
