@@ -12,6 +12,7 @@ import re
 import sys
 import tempfile
 
+from .._optional import require_keras
 from ..backbones import specs
 from .audit import audit_command
 from .evaluate import evaluate_command
@@ -21,10 +22,10 @@ from .extract import extract_command
 def main(argv=None):
     """Run the command line; returns the exit status (0, or 1 after a one-line error)."""
     args = _parser().parse_args(argv)
-    if args.command != "predict" or not args.model.lower().endswith(".onnx"):
-        _import_keras_quietly()  # an .onnx file runs without TensorFlow and Keras
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes of each segment
     try:
+        if args.command != "predict" or not args.model.lower().endswith(".onnx"):
+            _import_keras_quietly(args.command)  # an .onnx file runs without Keras
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notes of each segment
         args.run(args)
     except (OSError, ValueError, TypeError, ImportError) as error:
         message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
@@ -36,8 +37,9 @@ def main(argv=None):
     return 0
 
 
-def _import_keras_quietly():
-    """Import Keras (and TensorFlow) without TensorFlow's C++ start-up lines.
+def _import_keras_quietly(command):
+    """Import Keras (and TensorFlow) without TensorFlow's C++ start-up lines, or raise an
+    ImportError naming the extra that installs them.
 
     TensorFlow logs its oneDNN and CUDA notices (and "failed call to cuInit" on machines
     without a GPU) to the process's stderr while it loads, some before it reads
@@ -45,14 +47,14 @@ def _import_keras_quietly():
     lines are written back.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "keras" in sys.modules:
+    if sys.modules.get("keras") is not None:  # imported already
         return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import keras  # noqa: F401
+            require_keras(f"the {command} command")
         finally:
             os.dup2(saved, 2)
             os.close(saved)

@@ -36,3 +36,21 @@ def test_an_onnx_model_without_onnx_runtime_names_the_serve_extra(monkeypatch, t
         "skconvnet predict: error: predicting with an .onnx model needs onnxruntime: pip "
         "install 'skconvnet[serve]' (or pip install onnxruntime).")
     assert not (tmp_path / "predictions.csv").exists()
+
+
+@pytest.mark.no_backend
+@pytest.mark.parametrize("command", ["evaluate", "audit", "extract", "predict"])
+def test_a_command_without_keras_names_the_tensorflow_extra(command, monkeypatch, tmp_path,
+                                                            capsys):
+    monkeypatch.setitem(sys.modules, "keras", None)  # as on a core or serving install
+    arguments = {"evaluate": [str(tmp_path), "--test", str(tmp_path)],
+                 "audit": [str(tmp_path)],
+                 "extract": [str(tmp_path), "--layer", "block5_pool",
+                             "--out", str(tmp_path / "features.npz")],
+                 "predict": [str(tmp_path / "model.joblib"), str(tmp_path),
+                             "--output", str(tmp_path / "predictions.csv")]}[command]
+    assert main([command, *arguments]) == 1
+    assert error_line(capsys) == (
+        f"skconvnet {command}: error: the {command} command needs keras: pip install "
+        "'skconvnet[tensorflow]' (or pip install keras tensorflow), or pip install "
+        "'skconvnet[jax]' and set KERAS_BACKEND=jax.")
