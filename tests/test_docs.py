@@ -30,9 +30,11 @@ def test_docs_build_without_warnings(tmp_path, cats_and_dogs_or_none):
     for name in set(skconvnet.__all__) - {"__version__"}:  # every public name has an entry
         assert f'id="skconvnet.{name}"' in api, name
     assert "pydata-sphinx-theme" in api or "pydata_sphinx_theme" in api
-    for page in ("command_line", "feature_extraction", "backbones", "fine_tuning", "targets",
+    for page in ("getting_started", "command_line", "feature_extraction",
+                 "choosing_a_backbone", "backbones", "fine_tuning", "targets",
                  "looking_inside", "checking_photos", "weights",
-                 "precision_and_backends", "dask", "deploying", "auto_examples/index"):
+                 "precision_and_backends", "gpu", "dask", "deploying", "troubleshooting",
+                 "auto_examples/index"):
         assert (html / f"{page}.html").is_file()
     if cats_and_dogs_or_none is not None:  # the examples ran, and drew their figures
         comparison = (html / "auto_examples" / "plot_book_comparison.html").read_text()
