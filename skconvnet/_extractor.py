@@ -6,7 +6,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _parameters
 from ._fitting import unfitted_on_failure
-from ._optional import require
+from ._optional import require, require_keras
 from ._persistence import Persistent
 from ._sklearn import StrOptions, _check_feature_names_in, _fit_context
 from .backbones import specs
@@ -178,6 +178,7 @@ class ConvNetFeatureExtractor(Persistent, ImageInput, OnnxOperator, TransformerM
         -------
         self : object
         """
+        require_keras(f"{type(self).__name__}.fit")
         spec = self._spec()
         image_size = self._image_size()
         layers = spec.layer_names[-1:] if self.layer is None else self.layer

@@ -20,7 +20,6 @@ RANDOM_SEED = 0
 @functools.cache
 def skeleton(spec):
     """A float32 model of ``spec`` with Keras' initial weights, for shapes only."""
-    require_keras(f"backbone={spec.name!r}")
     if isinstance(spec, HubBackbone):
         return hub.skeleton(spec)
     return new_keras_model(spec, "random")
