@@ -8,8 +8,9 @@ EXTRAS = {
     "serve": ("onnxruntime",),
     "tensorflow": ("keras", "tensorflow"),
     "jax": ("keras", "jax"),
-    "hub": ("keras-hub", "tensorflow-text", "tokenizers", "sentencepiece", "kagglehub"),
-    "onnx": ("onnx", "onnxruntime", "tf2onnx", "skl2onnx", "sympy"),
+    "hub": ("keras", "tensorflow", "keras-hub", "tensorflow-text", "tokenizers", "sentencepiece",
+            "kagglehub"),
+    "onnx": ("keras", "tensorflow", "onnx", "onnxruntime", "tf2onnx", "skl2onnx", "sympy"),
     "plot": ("matplotlib", "pandas"),
     "dask": ("dask[distributed]",),
     "skops": ("skops",),
@@ -24,8 +25,8 @@ def require(*modules, extra, purpose, otherwise=""):
     for module in modules:
         try:
             imported.append(importlib.import_module(module))
-        except ImportError as error:  # the module, or a package it needs (Keras' backend)
-            missing.append((getattr(error, "name", None) or module).split(".")[0])
+        except ModuleNotFoundError as error:  # the module, or a package it needs (a backend)
+            missing.append((error.name or module).split(".")[0])
     if missing:
         names = " and ".join(dict.fromkeys(missing))
         raise ImportError(

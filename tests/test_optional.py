@@ -1,10 +1,12 @@
 """Optional dependencies: imported on demand, or one error that names what to install."""
 
+import re
 import sys
 
 import pytest
+from helpers import TESTS
 
-from skconvnet._optional import require
+from skconvnet._optional import EXTRAS, require
 
 pytestmark = pytest.mark.no_backend
 
@@ -30,11 +32,38 @@ def test_every_missing_module_is_named_once_and_another_way_out_is_offered(monke
     for name in ("onnx", "tf2onnx", "tf2onnx.convert"):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(ImportError, match=r"^--export needs onnx and tf2onnx: pip install "
-                                          r"'skconvnet\[onnx\]' \(or pip install onnx "
-                                          r"onnxruntime tf2onnx skl2onnx sympy\), or leave out "
+                                          r"'skconvnet\[onnx\]' \(or pip install keras "
+                                          r"tensorflow onnx onnxruntime tf2onnx skl2onnx "
+                                          r"sympy\), or leave out "
                                           r"--export\.$"):
         require("onnx", "tf2onnx", "tf2onnx.convert", "json", extra="onnx", purpose="--export",
                 otherwise=", or leave out --export")
+
+
+def test_the_packages_an_error_offers_are_those_of_the_extra_it_names():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((TESTS.parent / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+
+    def packages(extra):  # pip's names, with the extras an extra includes (skconvnet[...])
+        names = []
+        for requirement in extras[extra]:
+            name, wanted = re.match(r"([\w.-]+)(?:\[([\w,]+)\])?", requirement).groups()
+            if name == "skconvnet":
+                names += [package for part in wanted.split(",") for package in packages(part)]
+            else:
+                names.append(name if wanted is None else f"{name}[{wanted}]")
+        return names
+
+    for extra, offered in EXTRAS.items():
+        assert sorted(set(packages(extra))) == sorted(offered), extra
+
+
+def test_a_broken_install_is_not_taken_for_a_missing_package(tmp_path, monkeypatch):
+    (tmp_path / "broken.py").write_text("raise ImportError('undefined symbol: omp_get_num_threads')\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    with pytest.raises(ImportError, match="^undefined symbol: omp_get_num_threads$"):
+        require("broken", extra="tensorflow", purpose="x")
 
 
 def test_a_package_that_a_module_needs_is_named_in_its_place(tmp_path, monkeypatch):
