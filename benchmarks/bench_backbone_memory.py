@@ -37,7 +37,7 @@ import json
 import subprocess
 import sys
 
-from common import device, random_images, reset_peak_memory, rss_mb
+from common import cpu_flags, device, random_images, reset_peak_memory, rss_mb
 
 
 def settled_rss_mb():
@@ -109,12 +109,7 @@ def main():
         names = [name for name in list_backbones()
                  if isinstance(specs.get(name), HubBackbone) == args.hub]
     print(f"device: {device()}")
-    with open("/proc/cpuinfo") as info:
-        flags = next((line.split(":", 1)[1].split() for line in info
-                      if line.startswith("flags")), [])
-    print("CPU flags: " + (", ".join(flag for flag in ("avx2", "avx512f", "avx512_bf16",
-                                                      "amx_bf16", "avx512_vnni")
-                                     if flag in flags) or "none of avx2/avx512/amx"))
+    print(f"CPU {cpu_flags()}")
     print(f"data: {args.images} random images per backbone at its customary size, deepest "
           f"cut, average pooling, float32, weights=None, cache=False, a fresh process each; "
           f"MB: peak resident memory above the process before the extractor existed")

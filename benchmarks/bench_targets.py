@@ -48,7 +48,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-from common import CATS_AND_DOGS, device, shared_weights  # noqa: E402
+from common import CATS_AND_DOGS, cpu_flags, device, shared_weights  # noqa: E402
 
 import targets  # noqa: E402
 
@@ -87,20 +87,6 @@ def main():
                                         n_test=args.n_test, seed=args.seed)
             for columns in [["size"], list(targets.POSITION)][:1 + args.several]:
                 regression(*csvs, weights, columns)
-
-
-def cpu_flags():
-    """Which of the instructions that decide the fastest precision the CPU has."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            flags = next(line.split(":", 1)[1].split() for line in info
-                         if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "CPU flags unknown"
-    return "flags: " + ", ".join(
-        f"{name} {'yes' if flag in flags else 'no'}"
-        for name, flag in [("AMX", "amx_bf16"), ("AVX-512 BF16", "avx512_bf16"),
-                           ("AVX-512", "avx512f"), ("AVX2", "avx2")])
 
 
 def fitted(model, train, y_train, test, method="predict"):

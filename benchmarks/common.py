@@ -51,6 +51,20 @@ def device():
     )
 
 
+def cpu_flags():
+    """Which of the instructions that decide the fastest precision the CPU has."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next(line.split(":", 1)[1].split() for line in info
+                         if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "CPU flags unknown"
+    return "flags: " + ", ".join(
+        f"{name} {'yes' if flag in flags else 'no'}"
+        for name, flag in [("AMX", "amx_bf16"), ("AVX-512 BF16", "avx512_bf16"),
+                           ("AVX-512", "avx512f"), ("AVX2", "avx2")])
+
+
 def rss_mb(field):
     """``VmRSS`` (resident now) or ``VmHWM`` (its peak) of this process, in MB (Linux)."""
     with open("/proc/self/status") as status:
