@@ -34,7 +34,7 @@ def test_docs_build_without_warnings(tmp_path, cats_and_dogs_or_none):
                  "choosing_a_backbone", "backbones", "fine_tuning", "targets",
                  "looking_inside", "checking_photos", "weights",
                  "precision_and_backends", "gpu", "dask", "deploying", "troubleshooting",
-                 "auto_examples/index"):
+                 "performance", "contributing", "auto_examples/index"):
         assert (html / f"{page}.html").is_file()
     if cats_and_dogs_or_none is not None:  # the examples ran, and drew their figures
         comparison = (html / "auto_examples" / "plot_book_comparison.html").read_text()
