@@ -61,11 +61,12 @@ class HubBackbone(Backbone):
                 f"family. Use image_size={default} (or None)."
             )
         if image_size[0] != image_size[1] or image_size[0] % patch:
+            examples = dict.fromkeys([default, (patch * 16,) * 2, (patch * 32,) * 2])
             raise ValueError(
                 f"image_size={image_size} does not fit {self.title}: it takes square images "
-                f"whose side is a multiple of its patch size, {patch} (e.g. {default}, "
-                f"{(patch * 16,) * 2}, {(patch * 32,) * 2}); its position embeddings are "
-                "interpolated to the size as keras-hub does."
+                f"whose side is a multiple of its patch size, {patch} (e.g. "
+                f"{', '.join(map(str, examples))}); its position embeddings are interpolated "
+                "to the size as keras-hub does."
             )
 
     @property

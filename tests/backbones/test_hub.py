@@ -205,7 +205,8 @@ def test_dinov2_takes_any_multiple_of_its_patch_and_interpolates_as_keras_hub(si
 
 @pytest.mark.parametrize("name, size, message", [
     ("dinov2_small", 50, r"image_size=\(50, 50\) does not fit DINOv2-Small: it takes square "
-                         r"images whose side is a multiple of its patch size, 14"),
+                         r"images whose side is a multiple of its patch size, 14 \(e\.g\. "
+                         r"\(224, 224\), \(448, 448\)\);"),
     ("dinov2_small", (56, 70), r"square images"),
     ("vit_base_patch16_224", 48, r"image_size=\(48, 48\) does not fit ViT-B/16: its position "
                                  r"embeddings are learnt for \(32, 32\).*image_size=\(32, 32\)"),
