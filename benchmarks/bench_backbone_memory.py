@@ -31,21 +31,12 @@ families instead (needs ``pip install 'skconvnet[hub]'``).
 """
 
 import argparse
-import ctypes
-import gc
 import json
 import subprocess
 import sys
 
-from common import cpu_flags, device, random_images, reset_peak_memory, rss_mb
-
-
-def settled_rss_mb():
-    """Resident memory after garbage collection and ``malloc_trim`` (memory the allocator
-    holds free is returned first)."""
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    return rss_mb("VmRSS")
+from common import (cpu_flags, device, random_images, reset_peak_memory, rss_mb,
+                    settled_rss_mb)
 
 
 def measure(name, n_images, batch_sizes):

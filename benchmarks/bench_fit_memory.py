@@ -12,20 +12,11 @@ registry kept alive.
 """
 
 import argparse
-import ctypes
-import gc
 import subprocess
 import sys
 
 import numpy as np
-from common import device
-
-
-def rss_mb():
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)  # memory the allocator holds free is not a leak
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096 / 2**20
+from common import device, settled_rss_mb
 
 
 def growth_per_fit(kind, warm_up, fits):
@@ -48,10 +39,10 @@ def growth_per_fit(kind, warm_up, fits):
             ).fit(X, y).predict(X)
     for _ in range(warm_up):
         fit()
-    start = rss_mb()
+    start = settled_rss_mb()
     for _ in range(fits):
         fit()
-    return start, (rss_mb() - start) / fits
+    return start, (settled_rss_mb() - start) / fits
 
 
 def main():

@@ -1,6 +1,8 @@
 """Shared helpers for the benchmarks: data, device description, side-by-side timing,
 Linux's peak resident memory."""
 
+import ctypes
+import gc
 import os
 import platform
 import time
@@ -72,6 +74,14 @@ def rss_mb(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def settled_rss_mb():
+    """Resident memory after garbage collection and ``malloc_trim`` (memory the allocator
+    holds free is returned first; Linux)."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss_mb("VmRSS")
 
 
 def reset_peak_memory():
