@@ -243,9 +243,9 @@ def photo_options(command, *, weights, batch_size, random_state):
                          help="use at most N photos of each class, drawn at random (classes "
                          "only)")
     command.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
-                         help="the network's compute precision; bfloat16 is about twice as "
-                         "fast on CPUs with bfloat16 instructions and on GPUs (default: "
-                         "float32)")
+                         help="the network's compute precision; bfloat16 is faster on CPUs "
+                         "with bfloat16 instructions and slower where they are emulated "
+                         "(default: float32)")
     command.add_argument("--batch-size", type=int, metavar="N", help=batch_size)
     command.add_argument("--random-state", type=int, default=0, metavar="N", help=random_state)
 
